@@ -1,0 +1,227 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mesh.h"
+#include "spell.h"
+
+static int
+by_name(const void *a, const void *b)
+{
+	const struct mc_service *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+static void
+check_required(struct mc_mesh *m, struct msh_diag *d)
+{
+	size_t i;
+
+	if (m->line == 0) {
+		msh_diag_error(d, m->file, 0, "no [mesh] section");
+	} else {
+		if (m->name == NULL)
+			msh_diag_error(d, m->file, m->line,
+			    "[mesh] needs a name");
+		if (m->registry == NULL)
+			msh_diag_error(d, m->file, m->line,
+			    "[mesh] needs a registry file");
+	}
+	for (i = 0; i < m->nservices; i++) {
+		struct mc_service *s = m->services[i];
+
+		if (s->app_port_line == 0)
+			msh_diag_error(d, m->file, s->line,
+			    "service \"%s\" needs an app_port", s->name);
+		if (s->inbound_port_line == 0)
+			msh_diag_error(d, m->file, s->line,
+			    "service \"%s\" needs an inbound_port", s->name);
+	}
+}
+
+static void
+check_deps(struct mc_mesh *m, struct msh_diag *d)
+{
+	const char **names;
+	size_t i, j, k;
+
+	if ((names = calloc(m->nservices + 1, sizeof(*names))) == NULL)
+		abort();
+	for (i = 0; i < m->nservices; i++)
+		names[i] = m->services[i]->name;
+	for (i = 0; i < m->nservices; i++) {
+		struct mc_service *s = m->services[i];
+
+		for (j = 0; j < s->ndeps; j++) {
+			struct mc_dep *dep = &s->deps[j];
+			const char *suggest;
+
+			for (k = 0; k < j; k++)
+				if (strcmp(s->deps[k].name, dep->name) == 0)
+					break;
+			if (k < j) {
+				msh_diag_warning(d, m->file, dep->line,
+				    "service \"%s\" lists dependency \"%s\" "
+				    "twice (first at line %u)", s->name,
+				    dep->name, s->deps[k].line);
+				continue;
+			}
+			if (strcmp(dep->name, s->name) == 0) {
+				msh_diag_error(d, m->file, dep->line,
+				    "service \"%s\" depends on itself",
+				    s->name);
+				continue;
+			}
+			if (mc_find_service(m, dep->name) != NULL)
+				continue;
+			suggest = msh_spell_suggest(dep->name, names,
+			    m->nservices);
+			if (suggest != NULL)
+				msh_diag_error(d, m->file, dep->line,
+				    "service \"%s\" depends on unknown service "
+				    "\"%s\"; did you mean \"%s\"?", s->name,
+				    dep->name, suggest);
+			else
+				msh_diag_error(d, m->file, dep->line,
+				    "service \"%s\" depends on unknown service "
+				    "\"%s\"", s->name, dep->name);
+		}
+	}
+	free(names);
+}
+
+/* Is port p given to any sidecar as an app, inbound or admin port? */
+static int
+port_in_use(const struct mc_mesh *m, unsigned p)
+{
+	size_t i;
+
+	if (p == m->admin_port)
+		return 1;
+	for (i = 0; i < m->nservices; i++) {
+		const struct mc_service *s = m->services[i];
+
+		if (p == s->app_port || p == s->inbound_port ||
+		    p == s->outbound_port)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Every service gets one local port, the same in every caller: its
+ * outbound_port, or the next free port from outbound_port_base in name
+ * order. Name order keeps the output independent of the file's order.
+ */
+static void
+assign_ports(struct mc_mesh *m, struct msh_diag *d)
+{
+	unsigned next = m->outbound_port_base;
+	size_t i, j;
+
+	for (i = 0; i < m->nservices; i++) {
+		struct mc_service *s = m->services[i];
+
+		if (s->outbound_port == 0)
+			continue;
+		s->local_port = s->outbound_port;
+		for (j = 0; j < i; j++)
+			if (m->services[j]->outbound_port == s->outbound_port)
+				msh_diag_error(d, m->file, s->outbound_port_line,
+				    "outbound_port %u of service \"%s\" is "
+				    "also the outbound_port of \"%s\" (line %u)",
+				    s->outbound_port, s->name,
+				    m->services[j]->name,
+				    m->services[j]->outbound_port_line);
+	}
+	for (i = 0; i < m->nservices; i++) {
+		struct mc_service *s = m->services[i];
+
+		if (s->outbound_port != 0)
+			continue;
+		while (next <= 65535 && port_in_use(m, next))
+			next++;
+		if (next > 65535) {
+			msh_diag_error(d, m->file, m->outbound_port_base_line,
+			    "no free outbound port left for service \"%s\"",
+			    s->name);
+			return;
+		}
+		s->local_port = next++;
+	}
+}
+
+struct port_use {
+	unsigned	 port;
+	const char	*what;
+	unsigned	 line;
+};
+
+/* One sidecar binds its inbound, admin and outbound ports on one host,
+ * and its app listens there too: they must all differ. */
+static void
+check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
+{
+	struct port_use *use;
+	char (*what)[160];
+	size_t n = 0, i, j;
+
+	use = calloc(s->ndeps + 3, sizeof(*use));
+	what = calloc(s->ndeps + 3, sizeof(*what));
+	if (use == NULL || what == NULL)
+		abort();
+	use[n++] = (struct port_use){ s->inbound_port, "its inbound_port",
+	    s->inbound_port_line };
+	use[n++] = (struct port_use){ s->app_port, "its app_port",
+	    s->app_port_line };
+	use[n++] = (struct port_use){ m->admin_port, "the mesh's admin_port",
+	    m->admin_port_line };
+	for (i = 0; i < s->ndeps; i++) {
+		struct mc_service *dep = mc_find_service(m, s->deps[i].name);
+
+		if (dep == NULL || dep == s)
+			continue;
+		for (j = 3; j < n; j++)
+			if (use[j].port == dep->local_port)
+				break;
+		if (j < n)
+			continue;	/* the same dependency twice */
+		snprintf(what[n], sizeof(what[n]),
+		    "the outbound port of dependency \"%s\"", dep->name);
+		use[n] = (struct port_use){ dep->local_port, what[n],
+		    s->deps[i].line };
+		n++;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++) {
+			if (use[i].port != use[j].port)
+				continue;
+			msh_diag_error(d, m->file,
+			    use[i].line ? use[i].line : s->line,
+			    "service \"%s\" uses port %u twice on its host: "
+			    "%s and %s", s->name, use[i].port, use[j].what,
+			    use[i].what);
+			break;
+		}
+	}
+	free(use);
+	free(what);
+}
+
+void
+mc_check(struct mc_mesh *m, struct msh_diag *d)
+{
+	size_t i;
+
+	check_required(m, d);
+	check_deps(m, d);
+	qsort(m->services, m->nservices, sizeof(*m->services), by_name);
+	assign_ports(m, d);
+	for (i = 0; i < m->nservices; i++)
+		if (m->services[i]->app_port_line &&
+		    m->services[i]->inbound_port_line)
+			check_host_ports(m, m->services[i], d);
+}

@@ -1,0 +1,77 @@
+/*
+ * meshc's model of a mesh: what mesh.conf says, with the file and line
+ * each value came from, and what the checks derive (outbound ports).
+ */
+#ifndef MC_MESH_H
+#define MC_MESH_H
+
+#include <stddef.h>
+
+#include "diag.h"
+#include "value.h"
+
+enum mc_protocol {
+	MC_HTTP,
+	MC_TCP,
+};
+
+struct mc_dep {
+	char		*name;
+	unsigned	 line;
+};
+
+struct mc_service {
+	char		 *name;
+	unsigned	  line;		/* of the section header */
+	enum mc_protocol  protocol;
+	struct msh_addr	  app_address;
+	unsigned	  app_port;
+	unsigned	  inbound_port;
+	unsigned	  outbound_port;	/* explicit, 0 if not set */
+	struct mc_dep	 *deps;
+	size_t		  ndeps;
+
+	unsigned	  local_port;	/* where callers reach it: derived */
+
+	/* Line of each key once set, 0 if not: duplicates and origins. */
+	unsigned	  protocol_line;
+	unsigned	  app_address_line;
+	unsigned	  app_port_line;
+	unsigned	  inbound_port_line;
+	unsigned	  outbound_port_line;
+};
+
+struct mc_mesh {
+	const char	 *file;
+	unsigned char	  digest[32];	/* sha256 of the source */
+	unsigned	  line;		/* of [mesh], 0 if missing */
+	char		 *name;
+	char		 *registry;
+	unsigned	  admin_port;
+	unsigned	  outbound_port_base;
+	unsigned	  workers;
+
+	unsigned	  name_line;
+	unsigned	  registry_line;
+	unsigned	  admin_port_line;
+	unsigned	  outbound_port_base_line;
+	unsigned	  workers_line;
+
+	struct mc_service **services;	/* sorted by name after checks */
+	size_t		  nservices;
+};
+
+/* Read FILE into m; every problem goes to d. Returns -1 if unreadable. */
+int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);
+
+/* Mesh-wide checks; assigns outbound ports. */
+void	mc_check(struct mc_mesh *m, struct msh_diag *d);
+
+/* Write DIR/<service>.conf for every service, atomically. */
+int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
+
+struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);
+
+void	mc_free(struct mc_mesh *m);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * The HTTP/1.1 codec: request and response heads, then the rest of the
+ * input as a body in every framing, plain and decoded.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "http1.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+body(const struct msh_http_msg *m, const uint8_t *data, size_t size, int decode)
+{
+	struct evbuffer *src = evbuffer_new(), *dst = evbuffer_new();
+	struct msh_body b;
+	size_t half = size / 2;
+
+	msh_body_init(&b, m);
+	b.decode = decode;
+	/* In two pieces, as bytes arrive from a socket. */
+	evbuffer_add(src, data, half);
+	if (msh_body_forward(&b, src, dst) == 0) {
+		evbuffer_add(src, data + half, size - half);
+		msh_body_forward(&b, src, dst);
+	}
+	evbuffer_free(src);
+	evbuffer_free(dst);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct msh_http_msg m;
+	ssize_t n;
+
+	n = msh_http1_parse_request((const char *)data, size, &m);
+	if (n > 0) {
+		body(&m, data + n, size - n, 0);
+		body(&m, data + n, size - n, 1);
+	}
+	n = msh_http1_parse_response((const char *)data, size, 0, &m);
+	if (n > 0)
+		body(&m, data + n, size - n, 1);
+	/* The chunked decoder on raw input too. */
+	memset(&m, 0, sizeof(m));
+	m.body = MSH_BODY_CHUNKED;
+	body(&m, data, size, 0);
+	return 0;
+}

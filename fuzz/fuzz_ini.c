@@ -1,0 +1,51 @@
+/*
+ * The INI reader and the three file loaders on top of it: meshd.conf,
+ * the registry and (through the same reader) mesh.conf.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "iniread.h"
+#include "registry.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+ignore(void *arg, enum msh_severity sev, const char *line)
+{
+}
+
+static void
+count(void *user, const char *section, const char *key, const char *value,
+    unsigned line)
+{
+	(*(size_t *)user)++;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct msh_diag d = { .sink = ignore };
+	char path[] = "/tmp/fuzz-ini-XXXXXX";
+	struct msh_registry reg;
+	struct msh_conf *conf;
+	size_t n = 0;
+	int fd;
+
+	msh_ini_parse_buffer("fuzz", (const char *)data, size, count, &n, &d);
+	if ((fd = mkstemp(path)) < 0)
+		return 0;
+	if (write(fd, data, size) == (ssize_t)size) {
+		if ((conf = msh_conf_load(path, NULL, &d)) != NULL)
+			msh_conf_free(conf);
+		if (msh_registry_load(path, &reg, &d) == 0)
+			msh_registry_free(&reg);
+	}
+	close(fd);
+	unlink(path);
+	return 0;
+}

@@ -1,0 +1,263 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "iniread.h"
+
+struct ini_ctx {
+	FILE		 *fp;
+	const char	 *file;
+	struct msh_diag	 *diag;
+	msh_ini_handler	 *handler;
+	void		 *user;
+	unsigned	  line;
+	char		 *buf;
+	size_t		  cap;
+	char		**sections;
+	size_t		  nsections;
+	int		  have_key;	/* a continuation line may follow */
+};
+
+/* inih's limit on key names (MAX_NAME, including the NUL). */
+#define INIH_MAX_NAME	50
+
+static int
+is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Trimmed copy of [s, e) into a new string. */
+static char *
+dup_trimmed(const char *s, const char *e)
+{
+	char *r;
+
+	while (s < e && is_blank(*s))
+		s++;
+	while (e > s && is_blank(e[-1]))
+		e--;
+	if ((r = malloc(e - s + 1)) == NULL)
+		return NULL;
+	memcpy(r, s, e - s);
+	r[e - s] = '\0';
+	return r;
+}
+
+/* Where inih would see a separator: '=' or ':' before any inline comment. */
+static const char *
+find_separator(const char *s)
+{
+	int was_blank = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '=' || *s == ':')
+			return s;
+		if (*s == ';' && was_blank)
+			return NULL;
+		was_blank = is_blank(*s);
+	}
+	return NULL;
+}
+
+/* Anything after "]" must be blank or a comment. */
+static int
+only_comment(const char *s)
+{
+	while (is_blank(*s))
+		s++;
+	return *s == '\0' || *s == ';' || *s == '#';
+}
+
+static char *
+section_line(struct ini_ctx *c, const char *p, char *str, int num)
+{
+	const char *end = strchr(p, ']');
+	char *name, **grown;
+
+	if (end == NULL) {
+		msh_diag_error(c->diag, c->file, c->line,
+		    "section header is missing its closing ']'");
+		return NULL;
+	}
+	if (!only_comment(end + 1)) {
+		msh_diag_error(c->diag, c->file, c->line,
+		    "unexpected text after ']'");
+		return NULL;
+	}
+	if ((name = dup_trimmed(p + 1, end)) == NULL)
+		return NULL;
+	if (name[0] == '\0') {
+		msh_diag_error(c->diag, c->file, c->line, "empty section name");
+		free(name);
+		return NULL;
+	}
+	grown = realloc(c->sections, (c->nsections + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(name);
+		return NULL;
+	}
+	c->sections = grown;
+	c->sections[c->nsections] = name;
+	snprintf(str, num, "[%zu]", c->nsections++);
+	c->have_key = 0;
+	c->handler(c->user, name, NULL, NULL, c->line);
+	return str;
+}
+
+static char *
+key_line(struct ini_ctx *c, const char *p, char *str, int num)
+{
+	const char *sep = find_separator(p);
+	size_t klen;
+
+	if (sep == NULL) {
+		msh_diag_error(c->diag, c->file, c->line,
+		    "expected \"key = value\", \"[section]\" or a comment");
+		return NULL;
+	}
+	klen = sep - p;
+	while (klen > 0 && is_blank(p[klen - 1]))
+		klen--;
+	if (klen == 0) {
+		msh_diag_error(c->diag, c->file, c->line,
+		    "missing key before '%c'", *sep);
+		return NULL;
+	}
+	if (klen >= INIH_MAX_NAME) {
+		msh_diag_error(c->diag, c->file, c->line,
+		    "key is %zu bytes long, at most %d are allowed", klen,
+		    INIH_MAX_NAME - 1);
+		return NULL;
+	}
+	c->have_key = 1;
+	snprintf(str, num, "%s", c->buf);
+	return str;
+}
+
+/* inih's fgets: one whole, checked line per call. */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct ini_ctx *c = stream;
+	ssize_t n;
+	size_t len;
+	const char *p;
+	char *r;
+
+	if ((n = getline(&c->buf, &c->cap, c->fp)) < 0)
+		return NULL;
+	c->line++;
+	len = n;
+	if (len > 0 && c->buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && c->buf[len - 1] == '\r')
+		len--;
+	if (memchr(c->buf, '\0', len) != NULL) {
+		msh_diag_error(c->diag, c->file, c->line, "NUL byte in line");
+		goto skip;
+	}
+	c->buf[len] = '\0';
+	if (len > MSH_INI_MAX_LINE || (int)len > num - 2) {
+		msh_diag_error(c->diag, c->file, c->line,
+		    "line is %zu bytes long, at most %d are allowed (split "
+		    "lists over repeated keys or continuation lines)", len,
+		    MSH_INI_MAX_LINE);
+		goto skip;
+	}
+	for (p = c->buf; is_blank(*p); p++)
+		;
+	if (*p == '\0' || *p == ';' || *p == '#') {
+		snprintf(str, num, "%s", c->buf);
+		return str;
+	}
+	if (p > c->buf && c->have_key) {
+		snprintf(str, num, "%s", c->buf);
+		return str;
+	}
+	r = *p == '[' ? section_line(c, p, str, num) : key_line(c, p, str, num);
+	if (r != NULL)
+		return r;
+skip:
+	/* inih sees a comment; the error is already reported. */
+	snprintf(str, num, ";");
+	return str;
+}
+
+static int
+call_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct ini_ctx *c = user;
+	const char *full = "";
+	size_t i;
+
+	if (section[0] != '\0') {
+		i = strtoul(section, NULL, 10);
+		if (i < c->nsections)
+			full = c->sections[i];
+	}
+	c->handler(c->user, full, name, value, c->line);
+	return 1;
+}
+
+static int
+parse_stream(FILE *fp, const char *name, msh_ini_handler *h, void *user,
+    struct msh_diag *d)
+{
+	struct ini_ctx c = {
+		.fp = fp, .file = name, .diag = d, .handler = h, .user = user,
+	};
+	size_t i;
+	int r;
+
+	r = ini_parse_stream(read_line, &c, call_handler, &c);
+	if (r == -2)
+		msh_diag_error(d, name, 0, "out of memory");
+	else if (ferror(fp))
+		msh_diag_error(d, name, 0, "read error: %s", strerror(errno));
+	for (i = 0; i < c.nsections; i++)
+		free(c.sections[i]);
+	free(c.sections);
+	free(c.buf);
+	return 0;
+}
+
+int
+msh_ini_parse_file(const char *path, msh_ini_handler *h, void *user,
+    struct msh_diag *d)
+{
+	FILE *fp;
+	int r;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		msh_diag_error(d, path, 0, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	r = parse_stream(fp, path, h, user, d);
+	fclose(fp);
+	return r;
+}
+
+int
+msh_ini_parse_buffer(const char *name, const char *buf, size_t len,
+    msh_ini_handler *h, void *user, struct msh_diag *d)
+{
+	FILE *fp;
+	int r;
+
+	if (len == 0)
+		return 0;
+	if ((fp = fmemopen((void *)buf, len, "r")) == NULL) {
+		msh_diag_error(d, name, 0, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	r = parse_stream(fp, name, h, user, d);
+	fclose(fp);
+	return r;
+}

@@ -1,0 +1,244 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "value.h"
+
+int
+msh_parse_uint(const char *s, unsigned long min, unsigned long max,
+    unsigned long *out, const char **err)
+{
+	static char phrase[80];
+	unsigned long v;
+	char *end;
+
+	snprintf(phrase, sizeof(phrase),
+	    "expected a whole number from %lu to %lu", min, max);
+	if (!isdigit((unsigned char)s[0])) {
+		*err = phrase;
+		return -1;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max) {
+		*err = phrase;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+msh_parse_port(const char *s, unsigned *out, const char **err)
+{
+	unsigned long v;
+
+	if (msh_parse_uint(s, 1, 65535, &v, err) != 0) {
+		*err = "expected a port from 1 to 65535";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+msh_parse_duration(const char *s, uint64_t *ms, const char **err)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	*err = NULL;
+	if (!isdigit((unsigned char)s[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		goto bad;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].ms / 1000) {
+			*err = "duration too long";
+			return -1;
+		}
+		*ms = v * units[i].ms;
+		return 0;
+	}
+bad:
+	*err = "expected a duration with a unit: ms, s, m or h (e.g. 250ms, 5s)";
+	return -1;
+}
+
+int
+msh_parse_ip(const char *s, struct msh_addr *a, const char **err)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		a->len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		a->len = sizeof(*in6);
+		return 0;
+	}
+	*err = "expected a numeric IPv4 or IPv6 address";
+	return -1;
+}
+
+int
+msh_parse_addr(const char *s, struct msh_addr *a, const char **err)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *hs = s;
+	size_t hlen;
+	unsigned port;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			goto bad;
+		hs = s + 1;
+		hlen = close - hs;
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    memchr(s, ':', colon - s) != NULL)
+			goto bad;
+		hlen = colon - s;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		goto bad;
+	memcpy(host, hs, hlen);
+	host[hlen] = '\0';
+	if (msh_parse_ip(host, a, err) != 0)
+		return -1;
+	if (s[0] == '[' && a->ss.ss_family != AF_INET6) {
+		*err = "only IPv6 addresses go in brackets";
+		return -1;
+	}
+	if (msh_parse_port(colon + 1, &port, err) != 0)
+		return -1;
+	msh_addr_set_port(a, port);
+	return 0;
+bad:
+	*err = "expected ADDRESS:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
+	return -1;
+}
+
+void
+msh_addr_set_port(struct msh_addr *a, unsigned port)
+{
+	if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
+}
+
+unsigned
+msh_addr_port(const struct msh_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+void
+msh_addr_format(const struct msh_addr *a, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (a->ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr,
+		    host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, msh_addr_port(a));
+	} else {
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, host,
+		    sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, msh_addr_port(a));
+	}
+}
+
+int
+msh_addr_is_local(const struct msh_addr *a)
+{
+	if (a->ss.ss_family == AF_INET) {
+		uint32_t ip = ntohl(
+		    ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
+
+		return ip == INADDR_ANY || (ip >> 24) == 127;
+	}
+	const struct in6_addr *ip6 =
+	    &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+	return IN6_IS_ADDR_UNSPECIFIED(ip6) || IN6_IS_ADDR_LOOPBACK(ip6);
+}
+
+int
+msh_addr_equal(const struct msh_addr *a, const struct msh_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+int
+msh_check_name(const char *s, const char **err)
+{
+	static const char phrase[] = "expected a name of lowercase letters, "
+	    "digits, '-' and '_', starting with a letter or digit, at most 63 "
+	    "bytes";
+	size_t i;
+
+	if (!islower((unsigned char)s[0]) && !isdigit((unsigned char)s[0]))
+		goto bad;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (!islower((unsigned char)s[i]) &&
+		    !isdigit((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			goto bad;
+	}
+	if (i <= MSH_NAME_MAX)
+		return 0;
+bad:
+	*err = phrase;
+	return -1;
+}
+
+int
+msh_split_list(const char *s, int (*fn)(void *, const char *), void *arg)
+{
+	char word[256];
+	size_t n;
+	int r;
+
+	for (;;) {
+		while (*s == ',' || *s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			return 0;
+		n = strcspn(s, ", \t");
+		if (n >= sizeof(word))
+			n = sizeof(word) - 1;
+		memcpy(word, s, n);
+		word[n] = '\0';
+		s += strcspn(s, ", \t");
+		if ((r = fn(arg, word)) != 0)
+			return r;
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * Value parsers shared by meshc and meshd. Each returns 0 and stores the
+ * value, or returns -1 and points *err at a phrase for the diagnostic
+ * ("expected a port between 1 and 65535").
+ */
+#ifndef MSH_VALUE_H
+#define MSH_VALUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct msh_addr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+};
+
+/* Longest text form of an address with port: "[ipv6]:65535". */
+#define MSH_ADDR_STRLEN	56
+
+/* Longest name of a service, listener or cluster. */
+#define MSH_NAME_MAX	63
+
+int	msh_parse_uint(const char *s, unsigned long min, unsigned long max,
+	    unsigned long *out, const char **err);
+int	msh_parse_port(const char *s, unsigned *out, const char **err);
+
+/* "250ms", "5s", "2m", "1h": a unit is required, as operators of nginx
+ * (seconds) and HAProxy (milliseconds) read bare numbers differently. */
+int	msh_parse_duration(const char *s, uint64_t *ms, const char **err);
+
+/* A numeric IP address, no port: "127.0.0.1", "::1". */
+int	msh_parse_ip(const char *s, struct msh_addr *a, const char **err);
+
+/* "127.0.0.1:80", "[::1]:80", "0.0.0.0:80". Numeric only. */
+int	msh_parse_addr(const char *s, struct msh_addr *a, const char **err);
+
+void	msh_addr_set_port(struct msh_addr *a, unsigned port);
+unsigned msh_addr_port(const struct msh_addr *a);
+
+/* Text form with port, as msh_parse_addr reads it. */
+void	msh_addr_format(const struct msh_addr *a, char *buf, size_t len);
+
+/* Loopback or wildcard: what "this host" means in a config. */
+int	msh_addr_is_local(const struct msh_addr *a);
+
+int	msh_addr_equal(const struct msh_addr *a, const struct msh_addr *b);
+
+/* [a-z0-9][a-z0-9_-]*, at most MSH_NAME_MAX bytes. */
+int	msh_check_name(const char *s, const char **err);
+
+/*
+ * Split a list value ("a, b c") into words, calling fn for each; stops
+ * and returns fn's nonzero result.
+ */
+int	msh_split_list(const char *s, int (*fn)(void *, const char *),
+	    void *arg);
+
+#endif

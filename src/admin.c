@@ -1,0 +1,223 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "admin.h"
+#include "listener.h"
+#include "log.h"
+#include "snapshot.h"
+#include "stats.h"
+
+static struct evhttp *http;
+static struct evhttp_bound_socket *bound;
+static struct msh_addr bound_addr;
+static const struct msh_admin_state *state;
+
+static void
+reply(struct evhttp_request *req, int code, const char *reason,
+    struct evbuffer *body)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, code, reason, body);
+}
+
+static void
+metric_head(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* One counter family over every counter set of a kind. */
+static void
+family(struct evbuffer *b, const char *name, const char *help,
+    enum msh_stats_kind kind, enum msh_counter c)
+{
+	static const char *const label[] = {
+		[MSH_STATS_LISTENER] = "listener",
+		[MSH_STATS_CLUSTER] = "cluster",
+		[MSH_STATS_ENDPOINT] = "cluster",
+	};
+	struct msh_stats *s;
+
+	metric_head(b, name, "counter", help);
+	for (s = msh_stats_all(); s != NULL; s = s->next) {
+		if (s->kind != kind)
+			continue;
+		evbuffer_add_printf(b, "%s{%s=\"%s\"", name, label[kind],
+		    s->name);
+		if (s->endpoint != NULL)
+			evbuffer_add_printf(b, ",endpoint=\"%s\"", s->endpoint);
+		evbuffer_add_printf(b, "} %llu\n",
+		    (unsigned long long)msh_stats_sum(s, c));
+	}
+}
+
+static void
+classes(struct evbuffer *b, const char *name, const char *help,
+    enum msh_stats_kind kind)
+{
+	const char *label = kind == MSH_STATS_LISTENER ? "listener" : "cluster";
+	struct msh_stats *s;
+	int k;
+
+	metric_head(b, name, "counter", help);
+	for (s = msh_stats_all(); s != NULL; s = s->next) {
+		if (s->kind != kind)
+			continue;
+		for (k = 0; k < 5; k++)
+			evbuffer_add_printf(b,
+			    "%s{%s=\"%s\",class=\"%dxx\"} %llu\n", name, label,
+			    s->name, k + 1, (unsigned long long)msh_stats_sum(s,
+			    MSH_C_1XX + k));
+	}
+}
+
+static void
+metrics(struct evhttp_request *req)
+{
+	const struct msh_snapshot *s = state->snap;
+	struct evbuffer *b = evbuffer_new();
+	size_t i;
+
+	if (b == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	metric_head(b, "meshd_info", "gauge", "The sidecar's service and "
+	    "version.");
+	evbuffer_add_printf(b, "meshd_info{service=\"%s\",version=\"%s\"} 1\n",
+	    s->conf->service, PACKAGE_VERSION);
+	metric_head(b, "meshd_config_generation", "gauge",
+	    "Generation of the config in force: 1 at start, +1 per reload.");
+	evbuffer_add_printf(b, "meshd_config_generation %llu\n",
+	    (unsigned long long)s->generation);
+	metric_head(b, "meshd_config_reloads_total", "counter",
+	    "Reloads attempted.");
+	evbuffer_add_printf(b, "meshd_config_reloads_total %llu\n",
+	    (unsigned long long)state->reloads);
+	metric_head(b, "meshd_config_reload_failures_total", "counter",
+	    "Reloads that failed and kept the previous config.");
+	evbuffer_add_printf(b, "meshd_config_reload_failures_total %llu\n",
+	    (unsigned long long)state->reload_failures);
+	family(b, "meshd_listener_connections_total",
+	    "Connections accepted.", MSH_STATS_LISTENER, MSH_C_CONNECTIONS);
+	family(b, "meshd_listener_requests_total",
+	    "Requests received (connections for tcp).", MSH_STATS_LISTENER,
+	    MSH_C_REQUESTS);
+	classes(b, "meshd_listener_responses_total",
+	    "Responses sent, by status class.", MSH_STATS_LISTENER);
+	family(b, "meshd_cluster_requests_total",
+	    "Requests sent to the cluster.", MSH_STATS_CLUSTER, MSH_C_REQUESTS);
+	classes(b, "meshd_cluster_responses_total",
+	    "Responses from the cluster, by status class.", MSH_STATS_CLUSTER);
+	family(b, "meshd_cluster_connect_failures_total",
+	    "Failed connections to the cluster's endpoints.",
+	    MSH_STATS_CLUSTER, MSH_C_CONNECT_FAILURES);
+	metric_head(b, "meshd_cluster_endpoints", "gauge",
+	    "Endpoints taking traffic.");
+	for (i = 0; i < s->nclusters; i++)
+		evbuffer_add_printf(b, "meshd_cluster_endpoints{cluster=\"%s\"} "
+		    "%zu\n", s->clusters[i].conf->name,
+		    s->clusters[i].nendpoints);
+	family(b, "meshd_endpoint_requests_total",
+	    "Requests sent to each endpoint.", MSH_STATS_ENDPOINT,
+	    MSH_C_REQUESTS);
+	reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+static void
+handle(struct evhttp_request *req, void *arg)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	struct evbuffer *b;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_send_error(req, 405, NULL);
+		return;
+	}
+	if (path != NULL && strcmp(path, "/metrics") == 0) {
+		metrics(req);
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	if (path != NULL && strcmp(path, "/ready") == 0) {
+		evbuffer_add_printf(b, state->draining ? "draining\n" : "ready\n");
+		reply(req, state->draining ? 503 : 200,
+		    state->draining ? "Service Unavailable" : "OK", b);
+	} else {
+		evbuffer_add_printf(b, "not found: try /ready or /metrics\n");
+		reply(req, 404, "Not Found", b);
+	}
+	evbuffer_free(b);
+}
+
+static struct evhttp_bound_socket *
+bind_admin(const struct msh_addr *a)
+{
+	int fd;
+
+	if ((fd = msh_listen_socket(a, 0)) < 0)
+		return NULL;
+	return evhttp_accept_socket_with_handle(http, fd);
+}
+
+int
+msh_admin_start(struct event_base *base, const struct msh_addr *a,
+    const struct msh_admin_state *st)
+{
+	char name[MSH_ADDR_STRLEN];
+
+	state = st;
+	if ((http = evhttp_new(base)) == NULL)
+		return -1;
+	evhttp_set_gencb(http, handle, NULL);
+	evhttp_set_timeout(http, 10);
+	if ((bound = bind_admin(a)) == NULL) {
+		msh_addr_format(a, name, sizeof(name));
+		msh_log(MSH_LOG_ALERT, "cannot listen on %s for the admin: %s",
+		    name, strerror(errno));
+		return -1;
+	}
+	bound_addr = *a;
+	return 0;
+}
+
+int
+msh_admin_move(const struct msh_addr *a, const char **err)
+{
+	struct evhttp_bound_socket *b;
+
+	if (msh_addr_equal(a, &bound_addr))
+		return 0;
+	if ((b = bind_admin(a)) == NULL) {
+		*err = strerror(errno);
+		return -1;
+	}
+	evhttp_del_accept_socket(http, bound);
+	bound = b;
+	bound_addr = *a;
+	return 0;
+}
+
+void
+msh_admin_stop(void)
+{
+	if (http != NULL)
+		evhttp_free(http);
+	http = NULL;
+	bound = NULL;
+}

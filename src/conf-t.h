@@ -1,0 +1,95 @@
+/* meshd.conf as loaded: what meshc wrote, with the line of every value. */
+#ifndef MSH_CONF_T_H
+#define MSH_CONF_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "value.h"
+
+struct msh_module;
+
+enum msh_protocol {
+	MSH_PROTO_HTTP,
+	MSH_PROTO_TCP,
+};
+
+enum msh_value_kind {
+	MSH_V_NAME,		/* char[MSH_NAME_MAX + 1] */
+	MSH_V_PATH,		/* char *, relative to the config's directory */
+	MSH_V_WORKERS,		/* unsigned, 0..64 */
+	MSH_V_ADDR,		/* struct msh_addr */
+	MSH_V_ADDR_LIST,	/* repeatable: struct msh_addr_list */
+	MSH_V_PROTOCOL,		/* enum msh_protocol */
+	MSH_V_DURATION,		/* uint64_t milliseconds */
+	MSH_V_LB,		/* const struct msh_module * */
+};
+
+enum msh_section_kind {
+	MSH_SEC_MESHD,
+	MSH_SEC_LISTENER,
+	MSH_SEC_CLUSTER,
+	MSH_SEC_COUNT,
+};
+
+/* One meshd.conf key: a row in a directive table. */
+struct msh_directive {
+	enum msh_section_kind	 section;
+	const char		*key;
+	enum msh_value_kind	 kind;
+	size_t			 offset;	/* of the value */
+	size_t			 line_offset;	/* of its line */
+};
+
+struct msh_addr_list {
+	struct msh_addr	*addrs;
+	size_t		 n;
+};
+
+struct msh_listener_conf {
+	char			name[MSH_NAME_MAX + 1];
+	unsigned		line;
+	struct msh_addr		address;
+	enum msh_protocol	protocol;
+	char			cluster[MSH_NAME_MAX + 1];
+	unsigned		address_line;
+	unsigned		protocol_line;
+	unsigned		cluster_line;
+};
+
+struct msh_cluster_conf {
+	char			 name[MSH_NAME_MAX + 1];
+	unsigned		 line;
+	struct msh_addr_list	 endpoint;
+	char			 service[MSH_NAME_MAX + 1];
+	const struct msh_module	*lb;
+	uint64_t		 connect_timeout;
+	unsigned		 endpoint_line;
+	unsigned		 service_line;
+	unsigned		 lb_line;
+	unsigned		 connect_timeout_line;
+};
+
+struct msh_conf {
+	char			 *file;
+	unsigned		  line;		/* of [meshd] */
+	char			  service[MSH_NAME_MAX + 1];
+	char			 *registry;
+	unsigned		  workers;
+	struct msh_addr		  admin;
+	char			 *log;
+	uint64_t		  drain_timeout;
+	unsigned		  service_line;
+	unsigned		  registry_line;
+	unsigned		  workers_line;
+	unsigned		  admin_line;
+	unsigned		  log_line;
+	unsigned		  drain_timeout_line;
+
+	struct msh_listener_conf *listeners;
+	size_t			  nlisteners;
+	struct msh_cluster_conf	 *clusters;
+	size_t			  nclusters;
+};
+
+#endif

@@ -1,0 +1,57 @@
+/* HTTP/1.1 messages as parsed in place: pointers into the input. */
+#ifndef MSH_HTTP1_T_H
+#define MSH_HTTP1_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSH_HTTP_MAX_HEADERS	100
+#define MSH_HTTP_MAX_HEAD	16384	/* request or status line + fields */
+
+struct msh_http_header {
+	const char	*name;
+	const char	*value;
+	unsigned short	 name_len;
+	unsigned short	 value_len;
+};
+
+enum msh_body_kind {
+	MSH_BODY_NONE,
+	MSH_BODY_LENGTH,
+	MSH_BODY_CHUNKED,
+	MSH_BODY_UNTIL_CLOSE,	/* responses only */
+};
+
+struct msh_http_msg {
+	const char		*method;	/* requests */
+	const char		*target;
+	size_t			 method_len;
+	size_t			 target_len;
+	unsigned		 status;	/* responses */
+	const char		*reason;
+	size_t			 reason_len;
+	unsigned		 version;	/* 10 or 11 */
+	size_t			 nheaders;
+	struct msh_http_header	 headers[MSH_HTTP_MAX_HEADERS];
+
+	enum msh_body_kind	 body;
+	uint64_t		 content_length;
+	unsigned		 keep_alive:1;	/* by version and Connection */
+	unsigned		 head_request:1;
+};
+
+/* Streaming a body through: where the framing stands. */
+struct msh_body {
+	enum msh_body_kind	 kind;
+	uint64_t		 remaining;	/* of LENGTH, or of a chunk */
+	enum {
+		MSH_CHUNK_SIZE,
+		MSH_CHUNK_DATA,
+		MSH_CHUNK_DATA_END,
+		MSH_CHUNK_TRAILER,
+		MSH_CHUNK_DONE,
+	}			 chunk;
+	unsigned		 decode:1;	/* strip the chunked framing */
+};
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * The HTTP/1.1 codec (RFC 9112). Strict: whatever could be read two ways
+ * by two parsers is refused, never forwarded.
+ */
+#ifndef MSH_HTTP1_H
+#define MSH_HTTP1_H
+
+#include <sys/types.h>
+
+#include "http1-t.h"
+
+struct evbuffer;
+
+/*
+ * Parse a request head from buf. Returns the head's length once the blank
+ * line that ends it is in buf, 0 if more is needed, or minus the status
+ * to answer: -400 malformed, -501 unknown transfer coding, -505 version,
+ * -431 too many fields. Header pointers point into buf.
+ */
+ssize_t	msh_http1_parse_request(const char *buf, size_t len,
+	    struct msh_http_msg *m);
+
+/* The same for a response to a request; head_request: it was HEAD.
+ * Any error means 502 to the client. */
+ssize_t	msh_http1_parse_response(const char *buf, size_t len,
+	    int head_request, struct msh_http_msg *m);
+
+/* Case-insensitive compare of a header name. */
+int	msh_http1_name_is(const struct msh_http_header *h, const char *name);
+
+/* Is token (len bytes) listed in the comma-separated value of h? */
+int	msh_http1_has_token(const struct msh_http_header *h, const char *token,
+	    size_t len);
+
+/* Set b up for m's body. */
+void	msh_body_init(struct msh_body *b, const struct msh_http_msg *m);
+
+/*
+ * Move what src holds of the body to dst (framing and all, unless
+ * b->decode). Returns 1 once the body is complete, 0 if more is needed,
+ * -1 if the framing is malformed.
+ */
+int	msh_body_forward(struct msh_body *b, struct evbuffer *src,
+	    struct evbuffer *dst);
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * meshd: the sidecar. The main thread owns signals, reloads and the admin
+ * listener; workers serve traffic from the snapshot they were handed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "admin.h"
+#include "conf.h"
+#include "log.h"
+#include "module.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "worker.h"
+
+static struct {
+	char			*conf_file;	/* absolute, for reloads */
+	const char		*pidfile;
+	struct msh_addr		 host;
+	int			 have_host;
+	unsigned		 nworkers;
+	struct event_base	*base;
+	struct msh_admin_state	 admin;
+	int			 exit_fd;	/* workers signal their end */
+	atomic_uint		 exited;
+	struct event		*drain_timer;
+} g;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: meshd [-d] [-a ADDRESS] [-p PIDFILE] -c FILE\n"
+	    "       meshd -t [-a ADDRESS] -c FILE\n"
+	    "       meshd -s reload|stop|quit -p PIDFILE\n"
+	    "       meshd -V\n");
+	exit(2);
+}
+
+static void
+version(void)
+{
+	size_t i;
+
+	printf("meshd " PACKAGE_VERSION "\n");
+	printf("built with libevent %s, %s\n", event_get_version(),
+	    OpenSSL_version(OPENSSL_VERSION));
+	printf("sanitizers: %s\n", MSH_SANITIZERS);
+	printf("modules:");
+	for (i = 0; msh_modules[i] != NULL; i++)
+		printf(" %s", msh_modules[i]->name);
+	printf("\n");
+}
+
+static int
+send_signal(const char *name, const char *pidfile)
+{
+	static const struct {
+		const char	*name;
+		int		 sig;
+	} sigs[] = { { "reload", SIGHUP }, { "stop", SIGTERM },
+	    { "quit", SIGQUIT } };
+	char buf[32];
+	FILE *fp;
+	long pid;
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcmp(name, sigs[i].name) == 0)
+			break;
+	if (i == sizeof(sigs) / sizeof(sigs[0]))
+		usage();
+	if ((fp = fopen(pidfile, "r")) == NULL) {
+		fprintf(stderr, "meshd: %s: %s\n", pidfile, strerror(errno));
+		return 1;
+	}
+	if (fgets(buf, sizeof(buf), fp) == NULL ||
+	    (pid = strtol(buf, NULL, 10)) <= 0) {
+		fprintf(stderr, "meshd: %s: no process id in it\n", pidfile);
+		fclose(fp);
+		return 1;
+	}
+	fclose(fp);
+	if (kill((pid_t)pid, sigs[i].sig) != 0) {
+		fprintf(stderr, "meshd: cannot signal process %ld: %s\n", pid,
+		    strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static unsigned
+worker_count(const struct msh_conf *conf)
+{
+	long n;
+
+	if (conf->workers > 0)
+		return conf->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+static struct msh_conf *
+load_conf(struct msh_diag *d)
+{
+	return msh_conf_load(g.conf_file, g.have_host ? &g.host : NULL, d);
+}
+
+/* SIGHUP: build a whole new snapshot; publish it only if it built. */
+static void
+reload(void)
+{
+	struct msh_diag d = { .sink = msh_log_diag };
+	struct msh_snapshot *old = g.admin.snap, *s;
+	struct msh_conf *conf;
+	const char *err;
+	char addr[MSH_ADDR_STRLEN];
+
+	g.admin.reloads++;
+	msh_log(MSH_LOG_NOTICE, "reloading %s", g.conf_file);
+	if ((conf = load_conf(&d)) == NULL)
+		goto failed;
+	if (worker_count(conf) != g.nworkers)
+		msh_log(MSH_LOG_WARNING, "%s: the number of workers changes "
+		    "at the next start, not on reload", g.conf_file);
+	if (msh_admin_move(&conf->admin, &err) != 0) {
+		msh_addr_format(&conf->admin, addr, sizeof(addr));
+		msh_diag_error(&d, g.conf_file, conf->admin_line,
+		    "cannot listen on %s for the admin: %s", addr, err);
+		msh_conf_free(conf);
+		goto failed;
+	}
+	s = msh_snapshot_build(conf, old, g.nworkers, old->generation + 1, 0,
+	    &d);
+	if (s == NULL) {
+		msh_admin_move(&old->conf->admin, &err);
+		goto failed;
+	}
+	msh_workers_publish(s);
+	g.admin.snap = s;
+	msh_snapshot_unref(old);
+	msh_log(MSH_LOG_NOTICE, "reloaded: config generation %llu",
+	    (unsigned long long)s->generation);
+	return;
+failed:
+	g.admin.reload_failures++;
+	msh_log(MSH_LOG_ERROR, "reload failed: generation %llu keeps serving",
+	    (unsigned long long)old->generation);
+}
+
+static void
+drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	msh_log(MSH_LOG_WARNING, "drain timeout: closing what is still open");
+	msh_workers_command(MSH_CMD_STOP);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval tv;
+	uint64_t ms;
+
+	switch (sig) {
+	case SIGHUP:
+		reload();
+		break;
+	case SIGUSR1:
+		if (msh_log_reopen() != 0)
+			msh_log(MSH_LOG_ERROR, "cannot reopen the log: %s",
+			    strerror(errno));
+		break;
+	case SIGQUIT:
+		if (g.admin.draining)
+			break;
+		ms = g.admin.snap->conf->drain_timeout;
+		msh_log(MSH_LOG_NOTICE, "draining (at most %llu ms)",
+		    (unsigned long long)ms);
+		g.admin.draining = 1;
+		msh_workers_command(MSH_CMD_DRAIN);
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		g.drain_timer = evtimer_new(g.base, drain_timeout, NULL);
+		evtimer_add(g.drain_timer, &tv);
+		break;
+	default:
+		msh_log(MSH_LOG_NOTICE, "stopping");
+		msh_workers_command(MSH_CMD_STOP);
+		break;
+	}
+}
+
+/* In a worker's thread, as it ends. */
+static void
+worker_exited(void)
+{
+	uint64_t one = 1;
+
+	atomic_fetch_add(&g.exited, 1);
+	if (write(g.exit_fd, &one, sizeof(one)) < 0)
+		abort();
+}
+
+static void
+on_worker_exit(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	if (atomic_load(&g.exited) == g.nworkers)
+		event_base_loopbreak(g.base);
+}
+
+static int
+write_pidfile(const char *path)
+{
+	char tmp[PATH_MAX];
+	FILE *fp;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fp = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(fp, "%ld\n", (long)getpid());
+	if (fclose(fp) != 0 || rename(tmp, path) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+daemonize(void)
+{
+	int fd;
+
+	switch (fork()) {
+	case -1:
+		msh_log(MSH_LOG_ALERT, "fork: %s", strerror(errno));
+		exit(1);
+	case 0:
+		break;
+	default:
+		_exit(0);
+	}
+	if (setsid() < 0)
+		exit(1);
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static int
+run(int daemon)
+{
+	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
+	struct event *sigev[sizeof(sigs) / sizeof(sigs[0])], *exit_ev;
+	struct msh_diag d = { .sink = NULL };
+	struct msh_snapshot *s;
+	struct msh_conf *conf;
+	size_t i;
+
+	if ((conf = load_conf(&d)) == NULL)
+		return 1;
+	if (conf->log != NULL && msh_log_open(conf->log) != 0) {
+		fprintf(stderr, "meshd: %s: %s\n", conf->log, strerror(errno));
+		msh_conf_free(conf);
+		return 1;
+	}
+	d.sink = msh_log_diag;
+	g.nworkers = worker_count(conf);
+	msh_stats_init(g.nworkers);
+	signal(SIGPIPE, SIG_IGN);
+	if ((s = msh_snapshot_build(conf, NULL, g.nworkers, 1, 0, &d)) == NULL)
+		return 1;
+	if (daemon)
+		daemonize();
+	if ((g.base = event_base_new()) == NULL)
+		abort();
+	g.admin.snap = s;
+	if (msh_admin_start(g.base, &s->conf->admin, &g.admin) != 0)
+		return 1;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sigev[i] = evsignal_new(g.base, sigs[i], on_signal, NULL);
+		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) != 0)
+			abort();
+	}
+	if ((g.exit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    (exit_ev = event_new(g.base, g.exit_fd, EV_READ | EV_PERSIST,
+	    on_worker_exit, NULL)) == NULL || event_add(exit_ev, NULL) != 0)
+		abort();
+	if (msh_workers_start(g.nworkers, s, worker_exited) != 0)
+		return 1;
+	if (g.pidfile != NULL && write_pidfile(g.pidfile) != 0)
+		msh_log(MSH_LOG_ERROR, "cannot write %s: %s", g.pidfile,
+		    strerror(errno));
+	msh_log(MSH_LOG_NOTICE, "serving %s as service %s with %u worker%s, "
+	    "config generation 1", g.conf_file, s->conf->service, g.nworkers,
+	    g.nworkers == 1 ? "" : "s");
+
+	event_base_dispatch(g.base);
+
+	msh_workers_join();
+	msh_admin_stop();
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		event_free(sigev[i]);
+	event_free(exit_ev);
+	if (g.drain_timer != NULL)
+		event_free(g.drain_timer);
+	close(g.exit_fd);
+	msh_snapshot_unref(g.admin.snap);
+	msh_stats_free_all();
+	event_base_free(g.base);
+	if (g.pidfile != NULL)
+		unlink(g.pidfile);
+	msh_log(MSH_LOG_NOTICE, "exiting");
+	return 0;
+}
+
+static int
+test_conf(void)
+{
+	struct msh_diag d = { 0 };
+	struct msh_snapshot *s;
+	struct msh_conf *conf;
+
+	msh_stats_init(1);
+	if ((conf = load_conf(&d)) == NULL ||
+	    (s = msh_snapshot_build(conf, NULL, 1, 1, MSH_SNAPSHOT_NO_SOCKETS,
+	    &d)) == NULL) {
+		fprintf(stderr, "meshd: %s: configuration has errors\n",
+		    g.conf_file);
+		return 1;
+	}
+	msh_snapshot_unref(s);
+	msh_stats_free_all();
+	fprintf(stderr, "meshd: %s: configuration is valid\n", g.conf_file);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *sig = NULL, *err;
+	int ch, test = 0, daemon = 0;
+
+	while ((ch = getopt(argc, argv, "a:c:dp:s:tVh")) != -1) {
+		switch (ch) {
+		case 'a':
+			if (msh_parse_ip(optarg, &g.host, &err) != 0) {
+				fprintf(stderr, "meshd: -a %s: %s\n", optarg,
+				    err);
+				return 2;
+			}
+			g.have_host = 1;
+			break;
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			daemon = 1;
+			break;
+		case 'p':
+			g.pidfile = optarg;
+			break;
+		case 's':
+			sig = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			version();
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (sig != NULL) {
+		if (g.pidfile == NULL)
+			usage();
+		return send_signal(sig, g.pidfile);
+	}
+	if (conf == NULL)
+		usage();
+	/* Reloads read the same file after -d moved us to another cwd. */
+	if ((g.conf_file = realpath(conf, NULL)) == NULL) {
+		fprintf(stderr, "meshd: %s: %s\n", conf, strerror(errno));
+		return 1;
+	}
+	if (test)
+		return test_conf();
+	return run(daemon);
+}

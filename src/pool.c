@@ -1,0 +1,140 @@
+#include "config.h"
+
+#include <stdlib.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "pool.h"
+
+#define POOL_MAX_IDLE		256	/* per worker */
+#define POOL_MAX_IDLE_PER_ADDR	32
+#define POOL_IDLE_TIMEOUT	15	/* seconds; below common server
+					 * keep-alive timeouts (nginx 75s) */
+
+TAILQ_HEAD(upconn_list, msh_upconn);
+
+struct msh_pool {
+	struct event_base	*base;
+	struct upconn_list	 idle;	/* most recently used first */
+	size_t			 nidle;
+};
+
+struct msh_pool *
+msh_pool_new(struct event_base *base)
+{
+	struct msh_pool *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		abort();
+	p->base = base;
+	TAILQ_INIT(&p->idle);
+	return p;
+}
+
+void
+msh_pool_free(struct msh_pool *p)
+{
+	struct msh_upconn *u;
+
+	while ((u = TAILQ_FIRST(&p->idle)) != NULL) {
+		TAILQ_REMOVE(&p->idle, u, link);
+		bufferevent_free(u->bev);
+		free(u);
+	}
+	free(p);
+}
+
+struct msh_upconn *
+msh_upconn_new(struct msh_pool *p, const struct msh_addr *a)
+{
+	struct msh_upconn *u;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		abort();
+	u->pool = p;
+	u->addr = *a;
+	u->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (u->bev == NULL)
+		abort();
+	return u;
+}
+
+void
+msh_upconn_free(struct msh_upconn *u)
+{
+	if (u == NULL)
+		return;
+	bufferevent_free(u->bev);
+	free(u);
+}
+
+static void
+idle_remove(struct msh_upconn *u)
+{
+	TAILQ_REMOVE(&u->pool->idle, u, link);
+	u->pool->nidle--;
+}
+
+/* An idle connection that becomes readable was closed by the server (or
+ * sent what nobody asked for): either way it is done. */
+static void
+idle_read(struct bufferevent *bev, void *arg)
+{
+	struct msh_upconn *u = arg;
+
+	idle_remove(u);
+	msh_upconn_free(u);
+}
+
+static void
+idle_event(struct bufferevent *bev, short what, void *arg)
+{
+	idle_read(bev, arg);
+}
+
+struct msh_upconn *
+msh_pool_take(struct msh_pool *p, const struct msh_addr *a)
+{
+	struct msh_upconn *u;
+
+	TAILQ_FOREACH(u, &p->idle, link) {
+		if (msh_addr_equal(&u->addr, a)) {
+			idle_remove(u);
+			bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
+			bufferevent_set_timeouts(u->bev, NULL, NULL);
+			return u;
+		}
+	}
+	return NULL;
+}
+
+void
+msh_pool_put(struct msh_upconn *u)
+{
+	struct msh_pool *p = u->pool;
+	struct timeval idle = { POOL_IDLE_TIMEOUT, 0 };
+	struct msh_upconn *o, *last = NULL;
+	size_t same = 0;
+
+	TAILQ_FOREACH(o, &p->idle, link) {
+		if (msh_addr_equal(&o->addr, &u->addr)) {
+			same++;
+			last = o;
+		}
+	}
+	if (same >= POOL_MAX_IDLE_PER_ADDR) {
+		idle_remove(last);
+		msh_upconn_free(last);
+	} else if (p->nidle >= POOL_MAX_IDLE) {
+		o = TAILQ_LAST(&p->idle, upconn_list);
+		idle_remove(o);
+		msh_upconn_free(o);
+	}
+	bufferevent_setcb(u->bev, idle_read, NULL, idle_event, u);
+	bufferevent_set_timeouts(u->bev, &idle, NULL);
+	bufferevent_enable(u->bev, EV_READ);
+	TAILQ_INSERT_HEAD(&p->idle, u, link);
+	p->nidle++;
+}

@@ -1,0 +1,38 @@
+/*
+ * Per-worker pools of idle upstream connections, by endpoint address.
+ * Keyed by address, not by snapshot, so pooled connections survive
+ * reloads and registry changes.
+ */
+#ifndef MSH_POOL_H
+#define MSH_POOL_H
+
+#include <sys/queue.h>
+
+#include "value.h"
+
+struct bufferevent;
+struct event_base;
+struct msh_pool;
+
+struct msh_upconn {
+	TAILQ_ENTRY(msh_upconn)	 link;
+	struct bufferevent	*bev;
+	struct msh_addr		 addr;
+	struct msh_pool		*pool;
+};
+
+struct msh_pool *msh_pool_new(struct event_base *base);
+void	msh_pool_free(struct msh_pool *p);
+
+/* A new, unconnected upstream connection to a (connect it yourself). */
+struct msh_upconn *msh_upconn_new(struct msh_pool *p, const struct msh_addr *a);
+void	msh_upconn_free(struct msh_upconn *u);
+
+/* An idle connection to a, or NULL. The caller sets its callbacks. */
+struct msh_upconn *msh_pool_take(struct msh_pool *p, const struct msh_addr *a);
+
+/* Keep u idle for reuse; it is closed if the pool is full, when the
+ * server closes it or after the idle timeout. */
+void	msh_pool_put(struct msh_upconn *u);
+
+#endif

@@ -1,0 +1,633 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "http1.h"
+#include "log.h"
+#include "pool.h"
+#include "proxy.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "worker.h"
+
+#define CLIENT_HEAD_TIMEOUT	60	/* seconds for a request head */
+#define CLIENT_IDLE_TIMEOUT	60	/* between keep-alive requests */
+#define RESPONSE_TIMEOUT	60	/* upstream silent for this long */
+
+static void client_read(struct bufferevent *, void *);
+static void client_write(struct bufferevent *, void *);
+static void client_event(struct bufferevent *, short, void *);
+static void upstream_read(struct bufferevent *, void *);
+static void upstream_write(struct bufferevent *, void *);
+static void upstream_event(struct bufferevent *, short, void *);
+static void next_request(struct msh_conn *);
+
+static const char *
+status_text(unsigned status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 408: return "Request Timeout";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	}
+	return "Error";
+}
+
+static void
+set_timeout(struct bufferevent *bev, int read_s, int write_s)
+{
+	struct timeval r = { read_s, 0 }, w = { write_s, 0 };
+
+	bufferevent_set_timeouts(bev, read_s ? &r : NULL, write_s ? &w : NULL);
+}
+
+void
+msh_conn_free(struct msh_conn *c)
+{
+	TAILQ_REMOVE(&c->w->conns, c, link);
+	msh_upconn_free(c->up);
+	if (c->client != NULL)
+		bufferevent_free(c->client);
+	if (c->head != NULL)
+		evbuffer_free(c->head);
+	msh_snapshot_unref(c->snap);
+	msh_worker_conn_done(c->w);
+	free(c);
+}
+
+static void
+drop_upstream(struct msh_conn *c)
+{
+	msh_upconn_free(c->up);
+	c->up = NULL;
+}
+
+/* Stop reading, send what is queued, then close. */
+static void
+close_when_flushed(struct msh_conn *c)
+{
+	drop_upstream(c);
+	c->state = MSH_CONN_CLOSING;
+	bufferevent_disable(c->client, EV_READ);
+	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+	set_timeout(c->client, 0, CLIENT_IDLE_TIMEOUT);
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+		msh_conn_free(c);
+}
+
+static void
+count_response(struct msh_conn *c, unsigned status, int from_upstream)
+{
+	enum msh_counter k = msh_stats_class(status);
+
+	msh_stats_inc(c->l->stats, c->w->id, k);
+	if (from_upstream)
+		msh_stats_inc(c->l->cluster->stats, c->w->id, k);
+}
+
+/* meshd's own answer; the connection closes after it. */
+static void
+send_error(struct msh_conn *c, unsigned status)
+{
+	const char *text = status_text(status);
+
+	count_response(c, status, 0);
+	evbuffer_add_printf(bufferevent_get_output(c->client),
+	    "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	    status, text, strlen(text) + 1, text);
+	close_when_flushed(c);
+}
+
+/* Hop-by-hop fields (RFC 9110 7.6.1), and those the message's
+ * Connection field names, are not forwarded. */
+static int
+hop_by_hop(const struct msh_http_msg *m, const struct msh_http_header *h)
+{
+	static const char *const names[] = {
+		"connection", "keep-alive", "proxy-connection", "te",
+		"upgrade",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (msh_http1_name_is(h, names[i]))
+			return 1;
+	for (i = 0; i < m->nheaders; i++)
+		if (msh_http1_name_is(&m->headers[i], "connection") &&
+		    msh_http1_has_token(&m->headers[i], h->name, h->name_len))
+			return 1;
+	return 0;
+}
+
+static void
+add_headers(struct evbuffer *out, const struct msh_http_msg *m, int drop_te)
+{
+	size_t i;
+
+	for (i = 0; i < m->nheaders; i++) {
+		const struct msh_http_header *h = &m->headers[i];
+
+		if (hop_by_hop(m, h) ||
+		    (drop_te && msh_http1_name_is(h, "transfer-encoding")))
+			continue;
+		evbuffer_add(out, h->name, h->name_len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, h->value, h->value_len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+}
+
+static int
+has_header(const struct msh_http_msg *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->nheaders; i++)
+		if (msh_http1_name_is(&m->headers[i], name))
+			return 1;
+	return 0;
+}
+
+/* Backpressure: stop reading src while dst's output is full. */
+static int
+over_high(struct bufferevent *dst)
+{
+	return evbuffer_get_length(bufferevent_get_output(dst)) > MSH_BUFFER_HIGH;
+}
+
+static void
+pump_request_body(struct msh_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	int r;
+
+	if (c->req_done || c->up == NULL || c->state == MSH_CONN_CONNECTING)
+		return;
+	r = msh_body_forward(&c->reqbody, in, bufferevent_get_output(c->up->bev));
+	if (r < 0) {
+		if (c->state == MSH_CONN_WAITING)
+			send_error(c, 400);
+		else
+			msh_conn_free(c);
+		return;
+	}
+	if (r == 1)
+		c->req_done = 1;
+	else if (over_high(c->up->bev))
+		bufferevent_disable(c->client, EV_READ);
+}
+
+/* The exchange is over: keep or close the upstream, then the client. */
+static void
+finish_exchange(struct msh_conn *c)
+{
+	struct msh_upconn *u = c->up;
+
+	c->up = NULL;
+	if (u != NULL) {
+		if (c->msg.keep_alive && c->req_done &&
+		    evbuffer_get_length(bufferevent_get_input(u->bev)) == 0)
+			msh_pool_put(u);
+		else
+			msh_upconn_free(u);
+	}
+	if (c->close_after || !c->req_done) {
+		close_when_flushed(c);
+		return;
+	}
+	next_request(c);
+}
+
+static void
+pump_response_body(struct msh_conn *c)
+{
+	int r;
+
+	r = msh_body_forward(&c->respbody, bufferevent_get_input(c->up->bev),
+	    bufferevent_get_output(c->client));
+	if (r < 0) {
+		msh_log(MSH_LOG_WARNING, "listener %s: malformed response "
+		    "body from %s", c->l->conf->name, c->ep->name);
+		msh_conn_free(c);
+		return;
+	}
+	if (r == 1) {
+		finish_exchange(c);
+		return;
+	}
+	if (over_high(c->client))
+		bufferevent_disable(c->up->bev, EV_READ);
+}
+
+/* Parse the response head(s) the upstream sent and pass them on. */
+static void
+response_head(struct msh_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->up->bev);
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	struct msh_http_msg *m = &c->msg;
+	size_t len;
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		if ((len = evbuffer_get_length(in)) == 0)
+			return;
+		if (len > MSH_HTTP_MAX_HEAD)
+			len = MSH_HTTP_MAX_HEAD;
+		p = (char *)evbuffer_pullup(in, len);
+		n = msh_http1_parse_response(p, len, c->head_request, m);
+		if (n == 0 && len < MSH_HTTP_MAX_HEAD)
+			return;
+		if (n <= 0 || m->status == 101) {
+			msh_log(MSH_LOG_WARNING, "listener %s: malformed "
+			    "response head from %s", c->l->conf->name,
+			    c->ep->name);
+			send_error(c, 502);
+			return;
+		}
+		if (m->status >= 200)
+			break;
+		/* 100 Continue and friends go through as they are. */
+		if (!c->client_http10) {
+			evbuffer_add_printf(out, "HTTP/1.1 %u %.*s\r\n",
+			    m->status, (int)m->reason_len, m->reason);
+			add_headers(out, m, 0);
+			evbuffer_add(out, "\r\n", 2);
+		}
+		evbuffer_drain(in, n);
+	}
+	if (c->head != NULL) {
+		evbuffer_free(c->head);
+		c->head = NULL;
+	}
+	count_response(c, m->status, 1);
+	msh_body_init(&c->respbody, m);
+	/* An HTTP/1.0 client cannot read chunked: strip the framing and
+	 * end the body by closing. */
+	if (c->client_http10 && c->respbody.kind == MSH_BODY_CHUNKED) {
+		c->respbody.decode = 1;
+		c->close_after = 1;
+	}
+	if (c->respbody.kind == MSH_BODY_UNTIL_CLOSE || !c->req_done ||
+	    c->w->draining)
+		c->close_after = 1;
+	evbuffer_add_printf(out, "HTTP/1.1 %u %.*s\r\n", m->status,
+	    (int)m->reason_len, m->reason);
+	add_headers(out, m, c->respbody.decode);
+	if (c->close_after)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (c->client_http10)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+	evbuffer_drain(in, n);
+	c->state = MSH_CONN_RESPONDING;
+	pump_response_body(c);
+}
+
+static void
+attach_upstream(struct msh_conn *c)
+{
+	bufferevent_setcb(c->up->bev, upstream_read, upstream_write,
+	    upstream_event, c);
+	bufferevent_setwatermark(c->up->bev, EV_READ, 0, MSH_BUFFER_HIGH);
+	set_timeout(c->up->bev, RESPONSE_TIMEOUT, RESPONSE_TIMEOUT);
+	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
+}
+
+/* The upstream is ready: send the head, then what there is of the body. */
+static void
+send_request(struct msh_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->up->bev);
+
+	attach_upstream(c);
+	evbuffer_add(out, evbuffer_pullup(c->head, -1),
+	    evbuffer_get_length(c->head));
+	c->state = MSH_CONN_WAITING;
+	bufferevent_enable(c->client, EV_READ);
+	pump_request_body(c);
+}
+
+static void
+connect_upstream(struct msh_conn *c, int use_pool)
+{
+	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	struct timeval tv = { cc->connect_timeout / 1000,
+	    (cc->connect_timeout % 1000) * 1000 };
+	struct msh_upconn *u;
+
+	if (use_pool && (u = msh_pool_take(c->w->pool, &c->ep->addr)) != NULL) {
+		c->up = u;
+		c->reused = 1;
+		send_request(c);
+		return;
+	}
+	c->reused = 0;
+	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
+	c->state = MSH_CONN_CONNECTING;
+	bufferevent_setcb(c->up->bev, NULL, NULL, upstream_event, c);
+	bufferevent_set_timeouts(c->up->bev, NULL, &tv);
+	/* Body bytes wait in the client's input meanwhile. */
+	bufferevent_disable(c->client, EV_READ);
+	if (bufferevent_socket_connect(c->up->bev,
+	    (struct sockaddr *)&c->ep->addr.ss, c->ep->addr.len) != 0)
+		upstream_event(c->up->bev, BEV_EVENT_ERROR, c);
+}
+
+/* New requests take the newest snapshot, even on an old connection. */
+static void
+follow_snapshot(struct msh_conn *c)
+{
+	struct msh_snapshot *s = c->w->snap;
+	size_t i;
+
+	if (s == c->snap || s == NULL)
+		return;
+	for (i = 0; i < s->nlisteners; i++) {
+		if (strcmp(s->listeners[i].conf->name, c->l->conf->name) == 0 &&
+		    msh_addr_equal(&s->listeners[i].conf->address,
+		    &c->l->conf->address)) {
+			msh_snapshot_ref(s);
+			msh_snapshot_unref(c->snap);
+			c->snap = s;
+			c->l = &s->listeners[i];
+			return;
+		}
+	}
+}
+
+/* Build the head sent upstream: HTTP/1.1, hop-by-hop fields removed. */
+static void
+build_request_head(struct msh_conn *c)
+{
+	struct msh_http_msg *m = &c->msg;
+
+	if (c->head == NULL && (c->head = evbuffer_new()) == NULL)
+		abort();
+	evbuffer_drain(c->head, evbuffer_get_length(c->head));
+	evbuffer_add(c->head, m->method, m->method_len);
+	evbuffer_add(c->head, " ", 1);
+	evbuffer_add(c->head, m->target, m->target_len);
+	evbuffer_add(c->head, " HTTP/1.1\r\n", 11);
+	add_headers(c->head, m, 0);
+	if (!has_header(m, "host"))
+		evbuffer_add_printf(c->head, "Host: %s\r\n", c->ep->name);
+	evbuffer_add(c->head, "\r\n", 2);
+}
+
+/* A whole request head is in the client's input, or an error. */
+static void
+request_head(struct msh_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	struct msh_http_msg *m = &c->msg;
+	struct msh_cluster *cl;
+	size_t len = evbuffer_get_length(in);
+	ssize_t n;
+	char *p;
+
+	if (len == 0)
+		return;
+	set_timeout(c->client, CLIENT_HEAD_TIMEOUT, CLIENT_IDLE_TIMEOUT);
+	if (len > MSH_HTTP_MAX_HEAD)
+		len = MSH_HTTP_MAX_HEAD;
+	p = (char *)evbuffer_pullup(in, len);
+	n = msh_http1_parse_request(p, len, m);
+	if (n == 0 && len < MSH_HTTP_MAX_HEAD)
+		return;
+	if (n == 0) {
+		msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
+		send_error(c, memchr(p, '\n', len) == NULL ? 414 : 431);
+		return;
+	}
+	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
+	if (n < 0) {
+		send_error(c, -n);
+		return;
+	}
+	follow_snapshot(c);
+	cl = c->l->cluster;
+	c->head_request = m->head_request;
+	c->client_http10 = m->version == 10;
+	c->close_after = !m->keep_alive || c->w->draining;
+	c->req_done = m->body == MSH_BODY_NONE;
+	c->retried = 0;
+	msh_body_init(&c->reqbody, m);
+	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
+	c->ep = cl->lb->pick(cl->lb_state, cl, c->w->id);
+	if (c->ep == NULL) {
+		send_error(c, 503);
+		return;
+	}
+	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
+	build_request_head(c);
+	evbuffer_drain(in, n);
+	set_timeout(c->client, 0, CLIENT_IDLE_TIMEOUT);
+	connect_upstream(c, 1);
+}
+
+static void
+next_request(struct msh_conn *c)
+{
+	c->state = MSH_CONN_IDLE;
+	c->ep = NULL;
+	bufferevent_enable(c->client, EV_READ);
+	set_timeout(c->client, CLIENT_IDLE_TIMEOUT, CLIENT_IDLE_TIMEOUT);
+	if (c->w->draining &&
+	    evbuffer_get_length(bufferevent_get_input(c->client)) == 0) {
+		msh_conn_free(c);
+		return;
+	}
+	request_head(c);	/* a pipelined request may be waiting */
+}
+
+static void
+client_read(struct bufferevent *bev, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	switch (c->state) {
+	case MSH_CONN_IDLE:
+		request_head(c);
+		break;
+	case MSH_CONN_WAITING:
+	case MSH_CONN_RESPONDING:
+		pump_request_body(c);
+		break;
+	case MSH_CONN_CLOSING:
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+		break;
+	case MSH_CONN_CONNECTING:
+	case MSH_CONN_TUNNEL:
+		break;
+	}
+}
+
+static void
+client_write(struct bufferevent *bev, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	if (c->state == MSH_CONN_CLOSING) {
+		msh_conn_free(c);
+		return;
+	}
+	if (c->state == MSH_CONN_RESPONDING && c->up != NULL &&
+	    !(bufferevent_get_enabled(c->up->bev) & EV_READ)) {
+		bufferevent_enable(c->up->bev, EV_READ);
+		pump_response_body(c);
+	}
+}
+
+static void
+client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    c->state == MSH_CONN_IDLE &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
+		send_error(c, 408);
+		return;
+	}
+	msh_conn_free(c);
+}
+
+static void
+upstream_read(struct bufferevent *bev, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	if (c->state == MSH_CONN_WAITING)
+		response_head(c);
+	else if (c->state == MSH_CONN_RESPONDING)
+		pump_response_body(c);
+}
+
+static void
+upstream_write(struct bufferevent *bev, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	if (!c->req_done && !(bufferevent_get_enabled(c->client) & EV_READ)) {
+		bufferevent_enable(c->client, EV_READ);
+		pump_request_body(c);
+	}
+}
+
+static void
+upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		send_request(c);
+		return;
+	}
+	if (c->state == MSH_CONN_CONNECTING) {
+		msh_stats_inc(c->l->cluster->stats, c->w->id,
+		    MSH_C_CONNECT_FAILURES);
+		msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
+		    c->l->cluster->conf->name,
+		    what & BEV_EVENT_TIMEOUT ? "timeout" : "error",
+		    c->ep->name);
+		send_error(c, what & BEV_EVENT_TIMEOUT ? 504 : 502);
+		return;
+	}
+	if (c->state == MSH_CONN_RESPONDING &&
+	    c->respbody.kind == MSH_BODY_UNTIL_CLOSE && (what & BEV_EVENT_EOF)) {
+		msh_body_forward(&c->respbody, bufferevent_get_input(bev),
+		    bufferevent_get_output(c->client));
+		c->msg.keep_alive = 0;
+		finish_exchange(c);
+		return;
+	}
+	if (c->state == MSH_CONN_WAITING) {
+		/* A pooled connection the server closed as we reused it:
+		 * nothing was answered, so one more try on a new one is
+		 * safe when no body has gone. */
+		if (c->reused && !c->retried &&
+		    c->reqbody.kind == MSH_BODY_NONE &&
+		    evbuffer_get_length(bufferevent_get_input(bev)) == 0 &&
+		    !(what & BEV_EVENT_TIMEOUT)) {
+			c->retried = 1;
+			drop_upstream(c);
+			connect_upstream(c, 0);
+			return;
+		}
+		msh_log(MSH_LOG_WARNING, "cluster %s: %s from %s before a "
+		    "response", c->l->cluster->conf->name,
+		    what & BEV_EVENT_TIMEOUT ? "timeout" :
+		    what & BEV_EVENT_EOF ? "close" : "error", c->ep->name);
+		send_error(c, what & BEV_EVENT_TIMEOUT ? 504 : 502);
+		return;
+	}
+	/* Mid-response: the client cannot be told, only cut off. */
+	msh_conn_free(c);
+}
+
+void
+msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd)
+{
+	struct msh_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->w = w;
+	c->snap = w->snap;
+	msh_snapshot_ref(c->snap);
+	c->l = l;
+	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->client == NULL)
+		abort();
+	TAILQ_INSERT_TAIL(&w->conns, c, link);
+	w->nconns++;
+	msh_stats_inc(l->stats, w->id, MSH_C_CONNECTIONS);
+	if (l->conf->protocol == MSH_PROTO_TCP) {
+		msh_tcp_start(c);
+		return;
+	}
+	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
+	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
+	set_timeout(c->client, CLIENT_HEAD_TIMEOUT, CLIENT_IDLE_TIMEOUT);
+	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+}
+
+void
+msh_proxy_drain(struct msh_worker *w)
+{
+	struct msh_conn *c, *next;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state == MSH_CONN_IDLE &&
+		    evbuffer_get_length(bufferevent_get_input(c->client)) == 0)
+			msh_conn_free(c);
+		else
+			c->close_after = 1;
+	}
+}
+
+void
+msh_proxy_close_all(struct msh_worker *w)
+{
+	struct msh_conn *c;
+
+	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
+		msh_conn_free(c);
+}

@@ -1,0 +1,69 @@
+/*
+ * The proxy engine: client connections accepted by a worker and what they
+ * are forwarded to. HTTP/1.1 in proxy.c, protocol=tcp in tcp.c.
+ */
+#ifndef MSH_PROXY_H
+#define MSH_PROXY_H
+
+#include <sys/queue.h>
+
+#include "http1-t.h"
+
+struct bufferevent;
+struct evbuffer;
+struct msh_endpoint;
+struct msh_listener;
+struct msh_snapshot;
+struct msh_upconn;
+struct msh_worker;
+
+/* Output queued past this stops reading the other side (backpressure). */
+#define MSH_BUFFER_HIGH		(256 * 1024)
+
+enum msh_conn_state {
+	MSH_CONN_IDLE,		/* waiting for a request head */
+	MSH_CONN_CONNECTING,	/* to the upstream */
+	MSH_CONN_WAITING,	/* request sent or sending, no response yet */
+	MSH_CONN_RESPONDING,	/* streaming the response body */
+	MSH_CONN_CLOSING,	/* flushing the last bytes to the client */
+	MSH_CONN_TUNNEL,	/* protocol=tcp */
+};
+
+struct msh_conn {
+	TAILQ_ENTRY(msh_conn)	   link;
+	struct msh_worker	  *w;
+	struct msh_snapshot	  *snap;	/* referenced */
+	struct msh_listener	  *l;
+	struct bufferevent	  *client;
+	struct msh_upconn	  *up;
+	const struct msh_endpoint *ep;
+	enum msh_conn_state	   state;
+	struct msh_http_msg	   msg;
+	struct msh_body		   reqbody;
+	struct msh_body		   respbody;
+	struct evbuffer		  *head;	/* request head, for a retry */
+	unsigned		   req_done:1;
+	unsigned		   close_after:1;
+	unsigned		   reused:1;	/* up came from the pool */
+	unsigned		   retried:1;
+	unsigned		   head_request:1;
+	unsigned		   client_http10:1;
+	unsigned		   client_eof:1;	/* tcp */
+	unsigned		   up_eof:1;		/* tcp */
+};
+
+/* A connection accepted on l by worker w. */
+void	msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd);
+
+/* Close idle connections, let the others finish their request. */
+void	msh_proxy_drain(struct msh_worker *w);
+
+/* Close every connection of w now. */
+void	msh_proxy_close_all(struct msh_worker *w);
+
+void	msh_conn_free(struct msh_conn *c);
+
+/* protocol=tcp: connect and pass bytes both ways. */
+void	msh_tcp_start(struct msh_conn *c);
+
+#endif

@@ -1,0 +1,174 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "listener.h"
+#include "module.h"
+#include "registry.h"
+#include "snapshot.h"
+#include "stats.h"
+
+static void
+add_endpoint(struct msh_cluster *c, const struct msh_addr *a, unsigned weight)
+{
+	struct msh_endpoint *e;
+
+	e = &c->endpoints[c->nendpoints++];
+	e->addr = *a;
+	e->weight = weight;
+	msh_addr_format(a, e->name, sizeof(e->name));
+	e->stats = msh_stats_get(MSH_STATS_ENDPOINT, c->conf->name, e->name);
+}
+
+/* Endpoints: the static list, or the serving instances of the service. */
+static void
+build_cluster(struct msh_cluster *c, const struct msh_cluster_conf *cc,
+    const struct msh_registry *reg, unsigned nworkers)
+{
+	size_t i, n = cc->endpoint.n;
+
+	c->conf = cc;
+	c->stats = msh_stats_get(MSH_STATS_CLUSTER, cc->name, NULL);
+	if (cc->service_line != 0)
+		n = reg->n;
+	if ((c->endpoints = calloc(n ? n : 1, sizeof(*c->endpoints))) == NULL)
+		abort();
+	if (cc->service_line == 0) {
+		for (i = 0; i < cc->endpoint.n; i++)
+			add_endpoint(c, &cc->endpoint.addrs[i], 1);
+	} else {
+		for (i = 0; i < reg->n; i++) {
+			const struct msh_instance *in = &reg->instances[i];
+
+			if (strcmp(in->service, cc->service) == 0 &&
+			    msh_instance_serving(in))
+				add_endpoint(c, &in->address, in->weight);
+		}
+	}
+	c->lb = cc->lb->lb;
+	c->lb_state = c->lb->create(c, nworkers);
+}
+
+static struct msh_cluster *
+find_cluster(struct msh_snapshot *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nclusters; i++)
+		if (strcmp(s->clusters[i].conf->name, name) == 0)
+			return &s->clusters[i];
+	return NULL;
+}
+
+/* The sockets prev has for this address, with a new reference. */
+static struct msh_sockets *
+reuse_sockets(const struct msh_snapshot *prev, const struct msh_addr *a)
+{
+	size_t i;
+
+	for (i = 0; prev != NULL && i < prev->nlisteners; i++) {
+		struct msh_sockets *so = prev->listeners[i].sockets;
+
+		if (so != NULL && msh_addr_equal(&so->addr, a)) {
+			msh_sockets_ref(so);
+			return so;
+		}
+	}
+	return NULL;
+}
+
+static int
+needs_registry(const struct msh_conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nclusters; i++)
+		if (conf->clusters[i].service_line != 0)
+			return 1;
+	return 0;
+}
+
+struct msh_snapshot *
+msh_snapshot_build(struct msh_conf *conf, const struct msh_snapshot *prev,
+    unsigned nworkers, uint64_t generation, int flags, struct msh_diag *d)
+{
+	struct msh_registry reg = { 0 };
+	struct msh_snapshot *s;
+	size_t i;
+
+	if (needs_registry(conf) &&
+	    msh_registry_load(conf->registry, &reg, d) != 0) {
+		msh_conf_free(conf);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		abort();
+	atomic_init(&s->refs, 1);
+	s->generation = generation;
+	s->nworkers = nworkers;
+	s->conf = conf;
+	s->clusters = calloc(conf->nclusters + 1, sizeof(*s->clusters));
+	s->listeners = calloc(conf->nlisteners + 1, sizeof(*s->listeners));
+	if (s->clusters == NULL || s->listeners == NULL)
+		abort();
+	for (i = 0; i < conf->nclusters; i++) {
+		build_cluster(&s->clusters[i], &conf->clusters[i], &reg,
+		    nworkers);
+		s->nclusters++;
+	}
+	msh_registry_free(&reg);
+	for (i = 0; i < conf->nlisteners; i++) {
+		const struct msh_listener_conf *lc = &conf->listeners[i];
+		struct msh_listener *l = &s->listeners[i];
+		const char *err;
+		char addr[MSH_ADDR_STRLEN];
+
+		l->conf = lc;
+		l->cluster = find_cluster(s, lc->cluster);
+		l->stats = msh_stats_get(MSH_STATS_LISTENER, lc->name, NULL);
+		s->nlisteners++;
+		if (flags & MSH_SNAPSHOT_NO_SOCKETS)
+			continue;
+		if ((l->sockets = reuse_sockets(prev, &lc->address)) != NULL)
+			continue;
+		l->sockets = msh_sockets_open(&lc->address, nworkers, &err);
+		if (l->sockets == NULL) {
+			msh_addr_format(&lc->address, addr, sizeof(addr));
+			msh_diag_error(d, conf->file, lc->address_line,
+			    "cannot listen on %s for listener \"%s\": %s",
+			    addr, lc->name, err);
+			msh_snapshot_unref(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+void
+msh_snapshot_ref(struct msh_snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void
+msh_snapshot_unref(struct msh_snapshot *s)
+{
+	size_t i;
+
+	if (s == NULL ||
+	    atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (i = 0; i < s->nlisteners; i++)
+		msh_sockets_unref(s->listeners[i].sockets);
+	for (i = 0; i < s->nclusters; i++) {
+		if (s->clusters[i].lb != NULL)
+			s->clusters[i].lb->destroy(s->clusters[i].lb_state);
+		free(s->clusters[i].endpoints);
+	}
+	free(s->listeners);
+	free(s->clusters);
+	msh_conf_free(s->conf);
+	free(s);
+}

@@ -1,0 +1,76 @@
+/*
+ * Counters for /metrics. Each counter set has one cache line per worker,
+ * written only by that worker: no lock and no shared line on the request
+ * path. The admin sums the lines when scraped. Sets are looked up by kind
+ * and name when a snapshot is built, so a counter outlives reloads.
+ */
+#ifndef MSH_STATS_H
+#define MSH_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum msh_counter {
+	MSH_C_CONNECTIONS,
+	MSH_C_REQUESTS,
+	MSH_C_1XX,		/* 2XX..5XX follow in order */
+	MSH_C_2XX,
+	MSH_C_3XX,
+	MSH_C_4XX,
+	MSH_C_5XX,
+	MSH_C_CONNECT_FAILURES,
+	MSH_C_COUNT,
+};
+
+enum msh_stats_kind {
+	MSH_STATS_LISTENER,
+	MSH_STATS_CLUSTER,
+	MSH_STATS_ENDPOINT,
+};
+
+struct msh_stats_line {
+	_Atomic uint64_t c[MSH_C_COUNT];
+} __attribute__((aligned(64)));
+
+struct msh_stats {
+	struct msh_stats	*next;
+	enum msh_stats_kind	 kind;
+	char			*name;		/* listener, cluster */
+	char			*endpoint;	/* for MSH_STATS_ENDPOINT */
+	struct msh_stats_line	*lines;		/* one per worker */
+};
+
+/* Once, before the first snapshot. */
+void	msh_stats_init(unsigned nworkers);
+
+/* The counter set of that name, created at zero if new. Main thread. */
+struct msh_stats *msh_stats_get(enum msh_stats_kind kind, const char *name,
+	    const char *endpoint);
+
+/* First of all sets, in creation order. */
+struct msh_stats *msh_stats_all(void);
+
+uint64_t msh_stats_sum(const struct msh_stats *s, enum msh_counter c);
+
+void	msh_stats_free_all(void);
+
+/* Only worker w writes its line: a plain load and store suffice. */
+static inline void
+msh_stats_inc(struct msh_stats *s, unsigned w, enum msh_counter c)
+{
+	_Atomic uint64_t *p = &s->lines[w].c[c];
+
+	atomic_store_explicit(p,
+	    atomic_load_explicit(p, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+}
+
+static inline enum msh_counter
+msh_stats_class(unsigned status)
+{
+	if (status < 100 || status > 599)
+		return MSH_C_5XX;
+	return MSH_C_1XX + (status / 100 - 1);
+}
+
+#endif
