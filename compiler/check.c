@@ -173,12 +173,13 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 	what = calloc(s->ndeps + 3, sizeof(*what));
 	if (use == NULL || what == NULL)
 		abort();
+	/* The mesh's port first: a clash is reported at the service's line. */
+	use[n++] = (struct port_use){ m->admin_port, "the mesh's admin_port",
+	    m->admin_port_line };
 	use[n++] = (struct port_use){ s->inbound_port, "its inbound_port",
 	    s->inbound_port_line };
 	use[n++] = (struct port_use){ s->app_port, "its app_port",
 	    s->app_port_line };
-	use[n++] = (struct port_use){ m->admin_port, "the mesh's admin_port",
-	    m->admin_port_line };
 	for (i = 0; i < s->ndeps; i++) {
 		struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 

@@ -387,7 +387,8 @@ sub _stop_many {
 
 # $t->start_backend(name => NAME, listen => "ADDR:PORT", call => URL,
 #                   workers => N, quiet => BOOL): starts t/lib/backend.pl
-# (answering as NAME) and returns its pid once its port accepts connections.
+# (answering as NAME) and returns its pid once it wrote NAME.pid and its
+# port accepts connections.
 sub start_backend {
 	my ($self, %a) = @_;
 	my $name   = $a{name}   // croak 'start_backend: name required';
@@ -401,8 +402,12 @@ sub start_backend {
 	push @cmd, '--call', $a{call} if defined $a{call};
 	push @cmd, '--workers', $a{workers} if defined $a{workers};
 	my $pid = $self->spawn(name => $name, cmd => \@cmd, log => $a{log}, env => $a{env});
-	$self->_wait_ready($name, sub { port_open($host, $port) },
-	    "backend $name to accept connections on $listen");
+	# The pidfile, written after listen(), tells our backend from anything
+	# else that may answer on that port.
+	my $pidfile = $self->path("$name.pid");
+	$self->_wait_ready($name, sub {
+		slurp($pidfile) =~ /^(\d+)$/m && $1 == $pid && port_open($host, $port);
+	}, "backend $name to accept connections on $listen");
 	return $pid;
 }
 
@@ -425,7 +430,8 @@ sub start_meshd {
 	$self->{procs}{$name}{admin} = $admin;
 	$self->_wait_ready($name, sub {
 		my $r = $self->http_get("http://$admin/ready", timeout => 1);
-		return $r->{status} == 200;
+		# Another process could answer on that address: ours must live.
+		return $r->{status} == 200 && $self->alive($name);
 	}, "meshd $name to answer 200 on http://$admin/ready");
 	return $pid;
 }

@@ -1,0 +1,113 @@
+#!/usr/bin/perl
+# meshc: exact diagnostics for every case under t/meshc/errors, nothing
+# written on errors, byte-for-byte deterministic output, the golden output
+# of the demo mesh, -Werror and usage errors.
+use strict;
+use warnings;
+use Test::More;
+use MeshTest;
+
+my $t = MeshTest->new;
+$t->require_binaries('meshc');
+my $src = $t->srcdir;
+
+# Each case: mesh.conf and "expected", the exact stderr and exit status.
+for my $dir (sort glob "$src/t/meshc/errors/*") {
+	my $case = (split m{/}, $dir)[-1];
+	my $expected = MeshTest::slurp("$dir/expected");
+	my $out = $t->path("out-$case");
+	mkdir $out;
+	my $r = $t->run({ dir => $dir }, $t->meshc_bin, 'compile', '-o', $out,
+	    'mesh.conf');
+	is("$r->{err}exit $r->{code}\n", $expected, "diagnostics: $case");
+	my @written = glob "$out/*";
+	is(scalar @written, 0, "$case: nothing written") or diag "@written";
+	my $c = $t->run({ dir => $dir }, $t->meshc_bin, 'check', 'mesh.conf');
+	is($c->{err}, $r->{err}, "$case: check says what compile says");
+}
+
+# The demo mesh against its golden output, twice: same bytes each time.
+my $golden = "$src/t/meshc/demo.expected";
+for my $run (1, 2) {
+	my $out = $t->path("demo$run");
+	mkdir $out;
+	my $r = $t->run({ dir => "$src/conf/demo" }, $t->meshc_bin, 'compile',
+	    '-o', $out, 'mesh.conf');
+	is($r->{code}, 0, "demo compiles (run $run)") or diag $r->{err};
+	is($r->{err}, '', 'no diagnostics');
+	my @want = map { (split m{/})[-1] } sort glob "$golden/*.conf";
+	my @got = map { (split m{/})[-1] } sort glob "$out/*";
+	is_deeply(\@got, \@want, 'one file per service, nothing else');
+	for my $f (@want) {
+		is(MeshTest::slurp("$out/$f"), MeshTest::slurp("$golden/$f"),
+		    "$f is the golden output (run $run)");
+	}
+}
+
+# Outbound ports follow names, not the order in the file.
+my $a = $t->write_file('order-a/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+[service zeta]
+app_port = 8001
+inbound_port = 7001
+depends = alpha
+[service alpha]
+app_port = 8002
+inbound_port = 7002
+EOF
+my $b = $t->write_file('order-b/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+[service alpha]
+app_port = 8002
+inbound_port = 7002
+[service zeta]
+app_port = 8001
+inbound_port = 7001
+depends = alpha
+EOF
+for my $f ($a, $b) {
+	(my $d = $f) =~ s{/mesh.conf$}{};
+	my $r = $t->meshc('compile', '-o', $d, $f);
+	is($r->{code}, 0, "compiles $f") or diag $r->{err};
+}
+my ($za, $zb) = map { MeshTest::slurp($t->path("$_/zeta.conf")) } qw(order-a order-b);
+s/^; source sha256 .*$//m for $za, $zb;
+is($za, $zb, 'the file order of services does not change the output');
+like($za, qr/\[listener alpha\]\naddress = 127\.0\.0\.1:15001\n/,
+    'alpha, first by name, gets outbound_port_base');
+
+# A warning fails the run only under -Werror.
+my $warn = $t->write_file('warn/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+[service a]
+app_port = 8001
+inbound_port = 7001
+depends = b
+depends = b
+[service b]
+app_port = 8002
+inbound_port = 7002
+EOF
+my $r = $t->meshc('check', $warn);
+is($r->{code}, 0, 'a warning alone passes');
+like($r->{err}, qr/^\Q$warn\E:8: warning: service "a" lists dependency "b" twice \(first at line 7\)$/m,
+    'the duplicate dependency is a warning with both lines');
+$r = $t->meshc('check', '-Werror', $warn);
+is($r->{code}, 1, '-Werror makes it fail');
+
+# Usage errors exit 2; an unreadable file is an error (1).
+is($t->meshc()->{code}, 2, 'no command: usage');
+is($t->meshc('frobnicate', $warn)->{code}, 2, 'unknown command: usage');
+is($t->meshc('check', '-x', $warn)->{code}, 2, 'unknown flag: usage');
+$r = $t->meshc('check', $t->path('nonexistent.conf'));
+is($r->{code}, 1, 'missing file: exit 1');
+like($r->{err}, qr/nonexistent\.conf: error: cannot open: No such file/,
+    'missing file: says so');
+
+$t->done_testing;
