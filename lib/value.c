@@ -185,7 +185,7 @@ msh_addr_is_local(const struct msh_addr *a)
 		uint32_t ip = ntohl(
 		    ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
 
-		return ip == INADDR_ANY || (ip >> 24) == 127;
+		return ip == INADDR_ANY || ip == INADDR_LOOPBACK;
 	}
 	const struct in6_addr *ip6 =
 	    &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;

@@ -41,7 +41,8 @@ unsigned msh_addr_port(const struct msh_addr *a);
 /* Text form with port, as msh_parse_addr reads it. */
 void	msh_addr_format(const struct msh_addr *a, char *buf, size_t len);
 
-/* Loopback or wildcard: what "this host" means in a config. */
+/* 127.0.0.1, ::1, 0.0.0.0 or ::: what "this host" means in a config.
+ * Other 127.x addresses stand for other hosts in tests and demos. */
 int	msh_addr_is_local(const struct msh_addr *a);
 
 int	msh_addr_equal(const struct msh_addr *a, const struct msh_addr *b);

@@ -176,22 +176,18 @@ bind_admin(const struct msh_addr *a)
 }
 
 int
-msh_admin_start(struct event_base *base, const struct msh_addr *a,
+msh_admin_start(struct event_base *base, int fd, const struct msh_addr *a,
     const struct msh_admin_state *st)
 {
-	char name[MSH_ADDR_STRLEN];
-
 	state = st;
-	if ((http = evhttp_new(base)) == NULL)
-		return -1;
-	evhttp_set_gencb(http, handle, NULL);
-	evhttp_set_timeout(http, 10);
-	if ((bound = bind_admin(a)) == NULL) {
-		msh_addr_format(a, name, sizeof(name));
-		msh_log(MSH_LOG_ALERT, "cannot listen on %s for the admin: %s",
-		    name, strerror(errno));
+	if ((http = evhttp_new(base)) == NULL ||
+	    (bound = evhttp_accept_socket_with_handle(http, fd)) == NULL) {
+		msh_log(MSH_LOG_ALERT, "cannot set up the admin listener");
+		close(fd);
 		return -1;
 	}
+	evhttp_set_gencb(http, handle, NULL);
+	evhttp_set_timeout(http, 10);
 	bound_addr = *a;
 	return 0;
 }

@@ -19,8 +19,8 @@ struct msh_admin_state {
 	int			 draining;
 };
 
-/* Listen on a; -1 (logged) on failure. */
-int	msh_admin_start(struct event_base *base, const struct msh_addr *a,
+/* Serve on fd, a listening socket bound to a; -1 (logged) on failure. */
+int	msh_admin_start(struct event_base *base, int fd, const struct msh_addr *a,
 	    const struct msh_admin_state *st);
 
 /* Move to a new address (after a reload); on failure keep the old one

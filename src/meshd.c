@@ -22,6 +22,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "listener.h"
 #include "log.h"
 #include "module.h"
 #include "snapshot.h"
@@ -275,6 +276,8 @@ run(int daemon)
 	struct msh_diag d = { .sink = NULL };
 	struct msh_snapshot *s;
 	struct msh_conf *conf;
+	char addr[MSH_ADDR_STRLEN];
+	int admin_fd;
 	size_t i;
 
 	if ((conf = load_conf(&d)) == NULL)
@@ -288,14 +291,25 @@ run(int daemon)
 	g.nworkers = worker_count(conf);
 	msh_stats_init(g.nworkers);
 	signal(SIGPIPE, SIG_IGN);
+	/* The admin address is not shared (no SO_REUSEPORT): binding it first
+	 * keeps a second meshd on the same config from taking a share of the
+	 * listeners' connections before it fails. */
+	if ((admin_fd = msh_listen_socket(&conf->admin, 0)) < 0) {
+		msh_addr_format(&conf->admin, addr, sizeof(addr));
+		msh_log(MSH_LOG_ALERT, "cannot listen on %s for the admin: %s",
+		    addr, strerror(errno));
+		msh_conf_free(conf);
+		return 1;
+	}
 	if ((s = msh_snapshot_build(conf, NULL, g.nworkers, 1, 0, &d)) == NULL)
 		return 1;
+	/* Everything that can fail at start has: errors went to stderr. */
 	if (daemon)
 		daemonize();
 	if ((g.base = event_base_new()) == NULL)
 		abort();
 	g.admin.snap = s;
-	if (msh_admin_start(g.base, &s->conf->admin, &g.admin) != 0)
+	if (msh_admin_start(g.base, admin_fd, &conf->admin, &g.admin) != 0)
 		return 1;
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(g.base, sigs[i], on_signal, NULL);

@@ -1,0 +1,43 @@
+#!/usr/bin/perl
+# The man pages: clean under mandoc -Tlint, each with EXAMPLES, and every
+# mesh.conf key meshc accepts documented in mesh.conf(5). (meshd.conf keys
+# are checked against meshd's own directive tables by t/unit/test_directives.)
+use strict;
+use warnings;
+use Test::More;
+use MeshTest;
+
+my $t = MeshTest->new;
+my $src = $t->srcdir;
+plan skip_all => 'mandoc is not installed'
+    unless grep { -x "$_/mandoc" } split /:/, $ENV{PATH};
+
+my @pages = map { "$src/man/$_" }
+    qw(meshc.1 meshd.8 mesh.conf.5 meshd.conf.5 mesh-registry.5);
+for my $page (@pages) {
+	my $name = (split m{/}, $page)[-1];
+	ok(-e $page, "$name exists") or next;
+	my $r = $t->run('mandoc', '-Tlint', '-W', 'warning', $page);
+	is($r->{code}, 0, "$name: mandoc -Tlint exit 0");
+	is($r->{out} . $r->{err}, '', "$name: no lint warnings");
+	like(MeshTest::slurp($page), qr/^\.Sh EXAMPLES$/m, "$name has EXAMPLES");
+}
+
+# mesh.conf keys, from the table in compiler/parse.c.
+my $parse = MeshTest::slurp("$src/compiler/parse.c");
+my @keys = $parse =~ /^\s*(?:MESH|SERVICE)\("(\w+)"/mg;
+push @keys, $parse =~ /^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
+cmp_ok(scalar @keys, '>=', 10, 'found the mesh.conf directive table');
+my $page = MeshTest::slurp("$src/man/mesh.conf.5");
+for my $k (@keys) {
+	like($page, qr/^\.It Cm \Q$k\E\b/m, "mesh.conf(5) documents $k");
+}
+# Registry keys, from src/registry.c.
+my $reg = MeshTest::slurp("$src/src/registry.c");
+my ($list) = $reg =~ /keys\[REG_NKEYS\] = \{(.*?)\};/s;
+my @rkeys = $list =~ /"(\w+)"/g;
+cmp_ok(scalar @rkeys, '>=', 6, 'found the registry keys');
+my $rpage = MeshTest::slurp("$src/man/mesh-registry.5");
+like($rpage, qr/^\.It Cm \Q$_\E\b/m, "mesh-registry(5) documents $_") for @rkeys;
+
+done_testing;

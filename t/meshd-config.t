@@ -1,0 +1,143 @@
+#!/usr/bin/perl
+# meshd -t: accepts everything meshc emits from conf/, rejects broken
+# files naming file and line; -V, -s and usage; a start that cannot bind
+# fails with a clear message.
+use strict;
+use warnings;
+use Test::More;
+use File::Copy;
+use MeshTest;
+
+my $t = MeshTest->new;
+$t->require_binaries('meshd', 'meshc');
+my $src = $t->srcdir;
+
+# Round trip: every example mesh under conf/ compiles, and meshd -t takes
+# every file meshc wrote (with the example's registry next to it).
+my @meshes = sort glob "$src/conf/*/mesh.conf";
+ok(@meshes >= 1, 'conf/ has example meshes');
+for my $mesh (@meshes) {
+	(my $dir = $mesh) =~ s{/mesh\.conf$}{};
+	my $name = (split m{/}, $dir)[-1];
+	my $out = $t->path("rt-$name");
+	mkdir $out;
+	my $r = $t->run({ dir => $dir }, $t->meshc_bin, 'compile', '-o', $out,
+	    'mesh.conf');
+	is($r->{code}, 0, "conf/$name compiles") or diag $r->{err};
+	copy("$dir/registry.conf", "$out/registry.conf") if -e "$dir/registry.conf";
+	for my $f (sort glob "$out/*.conf") {
+		next if $f =~ m{/registry\.conf$};
+		my $c = $t->run($t->meshd_bin, '-t', '-c', $f);
+		is($c->{code}, 0, "meshd -t accepts conf/$name: " . (split m{/}, $f)[-1])
+		    or diag $c->{err};
+		like($c->{err}, qr/configuration is valid/, 'and says so');
+	}
+}
+
+my $good = <<'EOF';
+[meshd]
+service = s
+registry = registry.conf
+admin = 127.0.0.1:15000
+
+[listener inbound]
+address = 0.0.0.0:7001
+protocol = http
+cluster = local
+
+[cluster local]
+endpoint = 127.0.0.1:8081
+EOF
+$t->write_file('registry.conf', "[/services/x/instances/a]\naddress = 127.0.0.1\nport = 1\n");
+
+# Each broken variant: the line to change and the exact diagnostic.
+my @cases = (
+	[ 'unknown key', "adress = 0.0.0.0:7001\n", 'address = 0.0.0.0:7001',
+	  qr/^\S+broken\.conf:7: error: unknown key "adress" in \[listener inbound\]; did you mean "address"\?$/m ],
+	[ 'bad address', "address = 0.0.0.0:99999\n", 'address = 0.0.0.0:7001',
+	  qr/^\S+broken\.conf:7: error: bad value "0\.0\.0\.0:99999" for "address": expected a port from 1 to 65535$/m ],
+	[ 'unknown cluster', "cluster = nowhere\n", 'cluster = local',
+	  qr/^\S+broken\.conf:9: error: listener "inbound" sends to unknown cluster "nowhere"$/m ],
+	[ 'unclosed section', "[cluster local\n", '[cluster local]',
+	  qr/^\S+broken\.conf:11: error: section header is missing its closing '\]'$/m ],
+	[ 'bad duration', "endpoint = 127.0.0.1:8081\nconnect_timeout = 5\n", 'endpoint = 127.0.0.1:8081',
+	  qr/^\S+broken\.conf:13: error: bad value "5" for "connect_timeout": expected a duration with a unit/m ],
+	[ 'unknown lb', "endpoint = 127.0.0.1:8081\nlb = magic\n", 'endpoint = 127.0.0.1:8081',
+	  qr/^\S+broken\.conf:13: error: bad value "magic" for "lb": no such load balancer module/m ],
+	[ 'over-long line', "endpoint = 127.0.0.1:8081 ; " . ('x' x 200) . "\n", 'endpoint = 127.0.0.1:8081',
+	  qr/^\S+broken\.conf:12: error: line is 228 bytes long, at most 198 are allowed/m ],
+);
+for my $c (@cases) {
+	my ($what, $new, $old, $re) = @$c;
+	(my $text = $good) =~ s/^\Q$old\E\n/$new/m or die "case $what: no line $old";
+	my $f = $t->write_file('broken.conf', $text);
+	my $r = $t->run($t->meshd_bin, '-t', '-c', $f);
+	is($r->{code}, 1, "meshd -t rejects: $what");
+	like($r->{err}, $re, "$what: file, line and message");
+}
+
+# Two errors, both reported.
+(my $two = $good) =~ s/protocol = http/protocol = udp/;
+$two =~ s/cluster = local/klaster = local/;
+my $r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('two.conf', $two));
+my @lines = grep { /: error: / } split /\n/, $r->{err};
+is(scalar @lines, 2, 'every error of a file in one run') or diag $r->{err};
+
+# A broken registry fails the test run, naming the registry's line.
+(my $reg = $good) =~ s/endpoint = 127.0.0.1:8081/service = x/;
+$t->write_file('registry.conf', "[/services/x/instances/a]\naddress = 127.0.0.1\nport = 1\nwieght = 2\n");
+$r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('reg.conf', $reg));
+is($r->{code}, 1, 'a broken registry fails meshd -t');
+like($r->{err}, qr{registry\.conf:4: error: unknown key "wieght"; did you mean "weight"\?},
+    'naming the registry file and line');
+
+# -V lists the build and the modules.
+$r = $t->run($t->meshd_bin, '-V');
+is($r->{code}, 0, 'meshd -V');
+like($r->{out}, qr/^meshd \d+\.\d+\.\d+$/m, 'version');
+like($r->{out}, qr/^modules: .*\bround_robin\b/m, 'lists the round_robin module');
+
+# Usage errors exit 2.
+is($t->run($t->meshd_bin)->{code}, 2, 'no -c: usage');
+is($t->run($t->meshd_bin, '-x')->{code}, 2, 'unknown flag: usage');
+is($t->run($t->meshd_bin, '-s', 'reload')->{code}, 2, '-s without -p: usage');
+is($t->run($t->meshd_bin, '-s', 'dance', '-p', $t->path('x.pid'))->{code}, 2,
+    '-s with an unknown signal: usage');
+$r = $t->run($t->meshd_bin, '-s', 'reload', '-p', $t->path('none.pid'));
+is($r->{code}, 1, '-s with a missing pid file fails');
+like($r->{err}, qr/none\.pid: No such file/, 'and says why');
+
+# A running meshd: -s reload reaches it, -s stop stops it.
+my $host = $t->host(1);
+my ($port, $admin) = ($t->free_port($host), $t->free_port($host));
+my $live = $t->write_file('live.conf', <<"EOF");
+[meshd]
+service = live
+admin = 127.0.0.1:$admin
+
+[listener inbound]
+address = 127.0.0.1:$port
+cluster = app
+
+[cluster app]
+endpoint = 127.0.0.1:9
+EOF
+$t->start_meshd(name => 'live', conf => $live, host => $host);
+my $pidfile = $t->path('live.pid');
+is(MeshTest::slurp($pidfile), $t->pid('live') . "\n", 'pid file written');
+$r = $t->run($t->meshd_bin, '-s', 'reload', '-p', $pidfile);
+is($r->{code}, 0, 'meshd -s reload');
+is($t->wait_generation("$host:$admin", 2), 2, 'the running meshd reloaded');
+
+# A second meshd on the same admin address cannot start, and says why.
+$r = $t->run({ timeout => 10 }, $t->meshd_bin, '-c', $live, '-a', $host);
+isnt($r->{code}, 0, 'a meshd whose admin address is taken does not start');
+like($r->{err}, qr/cannot listen on \Q$host:$admin\E for the admin: Address already in use/,
+    'and says which address');
+
+$r = $t->run($t->meshd_bin, '-s', 'stop', '-p', $pidfile);
+is($r->{code}, 0, 'meshd -s stop');
+is($t->wait_exit('live', timeout => 10), 0, 'it stopped, exit status 0');
+ok(!-e $pidfile, 'and removed its pid file');
+
+$t->done_testing;
