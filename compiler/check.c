@@ -219,7 +219,8 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 
 	check_required(m, d);
 	check_deps(m, d);
-	qsort(m->services, m->nservices, sizeof(*m->services), by_name);
+	if (m->nservices > 1)
+		qsort(m->services, m->nservices, sizeof(*m->services), by_name);
 	assign_ports(m, d);
 	for (i = 0; i < m->nservices; i++)
 		if (m->services[i]->app_port_line &&
