@@ -185,6 +185,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		if (msh_log_reopen() != 0)
 			msh_log(MSH_LOG_ERROR, "cannot reopen the log: %s",
 			    strerror(errno));
+		else
+			msh_log(MSH_LOG_NOTICE, "log reopened");
 		break;
 	case SIGQUIT:
 		if (g.admin.draining)

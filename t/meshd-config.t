@@ -140,4 +140,46 @@ is($r->{code}, 0, 'meshd -s stop');
 is($t->wait_exit('live', timeout => 10), 0, 'it stopped, exit status 0');
 ok(!-e $pidfile, 'and removed its pid file');
 
+# -d: daemonizes once everything is bound, logs to the "log" file, which
+# SIGUSR1 reopens after a rotation; -s quit drains it away.
+my $dport = $t->free_port($host);
+my $dlog = $t->path('daemon.log');
+my $dconf = $t->write_file('daemon.conf', <<"EOF");
+[meshd]
+service = daemon
+admin = 127.0.0.1:$admin
+log = daemon.log
+
+[listener inbound]
+address = 127.0.0.1:$dport
+cluster = app
+
+[cluster app]
+endpoint = 127.0.0.1:9
+EOF
+my $dpid = $t->path('daemon.pid');
+$r = $t->run({ timeout => 10 }, $t->meshd_bin, '-d', '-c', $dconf, '-a', $host,
+    '-p', $dpid);
+is($r->{code}, 0, 'meshd -d returns 0 at once');
+my $pid = $t->wait_for(sub { MeshTest::slurp($dpid) =~ /^(\d+)$/m && $1 },
+    what => 'the daemon to write its pid file');
+# Not the harness's child: stop it ourselves if the test dies.
+END { kill 'TERM', $pid if $pid && kill 0, $pid }
+$t->watch_log($dlog);
+is($t->wait_for(sub { $t->http_get("http://$host:$admin/ready")->{status} == 200 },
+    what => 'the daemon to be ready'), 1, 'the daemon answers /ready');
+like(MeshTest::slurp($dlog), qr/notice: serving \S+daemon\.conf/,
+    'it logs to its log file');
+rename $dlog, "$dlog.1" or die $!;
+kill 'USR1', $pid;
+$t->wait_for(sub { -e $dlog && MeshTest::slurp($dlog) =~ /log reopened/ },
+    what => 'SIGUSR1 to reopen the log');
+pass('SIGUSR1 reopened the log after a rename');
+$r = $t->run($t->meshd_bin, '-s', 'quit', '-p', $dpid);
+is($r->{code}, 0, 'meshd -s quit');
+$t->wait_for(sub { !kill 0, $pid }, what => 'the daemon to exit');
+like(MeshTest::slurp($dlog), qr/notice: draining.*notice: exiting/s,
+    'it drained and exited');
+ok(!-e $dpid, 'and removed its pid file');
+
 $t->done_testing;
