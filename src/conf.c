@@ -150,12 +150,13 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 	}
 	if (i == MSH_SEC_LISTENER) {
 		struct msh_listener_conf *l;
+		size_t k;
 
-		for (l = conf->listeners; l < conf->listeners + conf->nlisteners; l++)
-			if (strcmp(l->name, arg) == 0) {
+		for (k = 0; k < conf->nlisteners; k++)
+			if (strcmp(conf->listeners[k].name, arg) == 0) {
 				msh_diag_error(c->diag, conf->file, line,
 				    "listener \"%s\" is defined twice (first "
-				    "at line %u)", arg, l->line);
+				    "at line %u)", arg, conf->listeners[k].line);
 				return;
 			}
 		conf->listeners = grow(conf->listeners, &conf->nlisteners,
@@ -167,12 +168,13 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		c->target = l;
 	} else {
 		struct msh_cluster_conf *cl;
+		size_t k;
 
-		for (cl = conf->clusters; cl < conf->clusters + conf->nclusters; cl++)
-			if (strcmp(cl->name, arg) == 0) {
+		for (k = 0; k < conf->nclusters; k++)
+			if (strcmp(conf->clusters[k].name, arg) == 0) {
 				msh_diag_error(c->diag, conf->file, line,
 				    "cluster \"%s\" is defined twice (first "
-				    "at line %u)", arg, cl->line);
+				    "at line %u)", arg, conf->clusters[k].line);
 				return;
 			}
 		conf->clusters = grow(conf->clusters, &conf->nclusters,
