@@ -1,0 +1,227 @@
+#!/usr/bin/perl
+# The proxy engine against a real backend and real clients: HTTP/1.1
+# keep-alive, pipelining, bodies both framings, HTTP/1.0, HEAD, what a
+# malformed request gets (and that it never reaches the backend), hop-by-hop
+# fields, errors meshd answers itself; protocol=tcp with half-close.
+use strict;
+use warnings;
+use Test::More;
+use IO::Socket::INET;
+use MeshTest;
+
+my $t = MeshTest->new;
+$t->require_binaries('meshd');
+my ($h, $hb) = ($t->host(1), $t->host(2));
+my $app = $t->free_port($hb);
+$t->start_backend(name => 'app', listen => "$hb:$app", quiet => 1);
+
+# A one-shot raw server: records the head it got, answers $answer.
+my $raw_port = $t->free_port($hb);
+my $raw = IO::Socket::INET->new(LocalAddr => $hb, LocalPort => $raw_port,
+    Listen => 5, ReuseAddr => 1) or die "raw server: $!";
+
+my ($http, $tcp, $down, $rawl, $admin) = map { $t->free_port($h) } 1 .. 5;
+my $dead = $t->free_port($hb);	# nobody listens there
+my $conf = $t->write_file('meshd.conf', <<"EOF");
+[meshd]
+service = proxy
+admin = $h:$admin
+
+[listener http]
+address = $h:$http
+protocol = http
+cluster = app
+
+[listener tcp]
+address = $h:$tcp
+protocol = tcp
+cluster = app
+
+[listener down]
+address = $h:$down
+protocol = http
+cluster = dead
+
+[listener raw]
+address = $h:$rawl
+protocol = http
+cluster = raw
+
+[cluster app]
+endpoint = $hb:$app
+
+[cluster dead]
+endpoint = $hb:$dead
+connect_timeout = 2s
+
+[cluster raw]
+endpoint = $hb:$raw_port
+EOF
+$t->start_meshd(name => 'meshd', conf => $conf, host => $h, admin => "$h:$admin");
+my $m = sub { $t->metrics("$h:$admin")->{$_[0]} // 0 };
+
+sub connect_to {
+	my ($port) = @_;
+	return IO::Socket::INET->new(PeerAddr => $h, PeerPort => $port,
+	    Timeout => 5) or die "connect $h:$port: $!";
+}
+
+# Reads one response with a Content-Length body; returns (head, body).
+sub read_response {
+	my ($s) = @_;
+	my $head = '';
+	local $/ = "\r\n";
+	while (defined(my $l = <$s>)) {
+		$head .= $l;
+		last if $l eq "\r\n";
+	}
+	my ($len) = $head =~ /^Content-Length: (\d+)\r$/mi;
+	my $body = '';
+	read($s, $body, $len) if $len;
+	return ($head, $body);
+}
+
+sub read_all {
+	my ($s) = @_;
+	local $/;
+	my $all = <$s>;
+	return $all // '';
+}
+
+# Plain GET, statuses passed through and counted.
+my $r = $t->http_get("http://$h:$http/");
+is($r->{status}, 200, 'GET through the http listener');
+is($r->{content}, "app\n", 'the backend answered');
+is($r->{headers}{'x-backend'}, 'app', 'its header came through');
+is($t->http_get("http://$h:$http/status/404")->{status}, 404, '404 passes through');
+is($t->http_get("http://$h:$http/status/503")->{status}, 503, '503 passes through');
+is($m->('meshd_listener_responses_total{listener="http",class="4xx"}'), 1, '4xx counted');
+is($m->('meshd_listener_responses_total{listener="http",class="5xx"}'), 1, '5xx counted');
+
+# Keep-alive: three requests, one connection.
+my $conns = $m->('meshd_listener_connections_total{listener="http"}');
+my $s = connect_to($http);
+for my $i (1 .. 3) {
+	print $s "GET /status/20$i HTTP/1.1\r\nHost: x\r\n\r\n";
+	my ($head) = read_response($s);
+	like($head, qr{^HTTP/1\.1 20$i }, "keep-alive request $i answered");
+}
+close $s;
+is($m->('meshd_listener_connections_total{listener="http"}'), $conns + 1,
+    'on one connection');
+
+# Pipelining: two requests in one write, answered in order.
+$s = connect_to($http);
+print $s "GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\n"
+    . "GET /status/202 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+my ($h1) = read_response($s);
+my ($h2) = read_response($s);
+like($h1, qr{^HTTP/1\.1 201 }, 'first pipelined response first');
+like($h2, qr{^HTTP/1\.1 202 }, 'second pipelined response second');
+like($h2, qr/^Connection: close\r$/mi, 'the last one says close');
+is(read_all($s), '', 'and meshd closed the connection');
+close $s;
+
+# Bodies: 1 MiB with Content-Length and chunked.
+my $big = $t->write_file('big', 'x' x 1048576);
+for my $how (['content-length'], ['chunked', '-H', 'Transfer-Encoding: chunked']) {
+	my ($name, @extra) = @$how;
+	my $c = $t->run('curl', '-sS', '--data-binary', "\@$big", @extra,
+	    "http://$h:$http/");
+	is($c->{out}, "app got 1048576 bytes\n", "1 MiB $name body arrived whole")
+	    or diag $c->{err};
+}
+
+# HTTP/1.0 without keep-alive: answered, then closed.
+$s = connect_to($http);
+print $s "GET / HTTP/1.0\r\n\r\n";
+my $all = read_all($s);
+like($all, qr{^HTTP/1\.1 200 .*\r\n\r\napp\n\z}s, 'HTTP/1.0 request answered and closed');
+
+# HEAD: no body.
+$s = connect_to($http);
+print $s "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+$all = read_all($s);
+like($all, qr{^HTTP/1\.1 200 .*\r\n\r\n\z}s, 'HEAD: a head and no body');
+
+# Malformed requests: the answer, the close, and nothing forwarded.
+my @bad = (
+	[ 'CL and TE', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400 ],
+	[ 'two CL', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400 ],
+	[ 'space before colon', "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400 ],
+	[ 'obs-fold', "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", 400 ],
+	[ 'no Host', "GET / HTTP/1.1\r\n\r\n", 400 ],
+	[ 'HTTP/0.9', "GET /\r\n\r\n", 400 ],
+	[ 'bare CR', "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r2\r\n\r\n", 400 ],
+	[ 'HTTP/2.0', "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505 ],
+	[ 'unknown coding', "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501 ],
+	[ 'huge header', "GET / HTTP/1.1\r\nHost: x\r\nX-A: " . ('a' x 20000) . "\r\n\r\n", 431 ],
+	[ 'huge request line', "GET /" . ('a' x 20000) . " HTTP/1.1\r\nHost: x\r\n\r\n", 414 ],
+	[ 'bad chunk size', "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400 ],
+);
+for my $b (@bad) {
+	my ($what, $bytes, $status) = @$b;
+	my $before = $m->('meshd_cluster_requests_total{cluster="app"}');
+	my $seen = $m->('meshd_listener_requests_total{listener="http"}');
+	$s = connect_to($http);
+	print $s $bytes;
+	$all = read_all($s);
+	like($all, qr{^HTTP/1\.1 $status .*\r\nConnection: close\r\n}s,
+	    "$what: $status and Connection: close");
+	my $after = $m->('meshd_cluster_requests_total{cluster="app"}');
+	if ($what eq 'bad chunk size') {
+		# The head was fine and went on; the body broke on the way.
+		is($after, $before + 1, "$what: the head had been forwarded");
+	} else {
+		is($after, $before, "$what: nothing reached the backend");
+	}
+	is($m->('meshd_listener_requests_total{listener="http"}'), $seen + 1,
+	    "$what: counted on the listener");
+}
+
+# Hop-by-hop fields stay behind; the head is HTTP/1.1 with Host kept.
+$s = connect_to($rawl);
+print $s "GET /x HTTP/1.1\r\nHost: h.example\r\nConnection: keep-alive, X-Drop\r\n"
+    . "X-Drop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Keep: 2\r\n\r\n";
+my $peer = $raw->accept or die "accept: $!";
+my $got = '';
+while (defined(my $l = <$peer>)) { $got .= $l; last if $l eq "\r\n" }
+print $peer "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n\r\nok";
+my ($rh, $rb) = read_response($s);
+like($got, qr{^GET /x HTTP/1\.1\r\n}, 'request line forwarded');
+like($got, qr/^Host: h\.example\r$/m, 'Host kept');
+like($got, qr/^X-Keep: 2\r$/m, 'end-to-end field kept');
+unlike($got, qr/^(?:Connection|X-Drop|Keep-Alive|TE):/mi, 'hop-by-hop fields removed');
+is($rb, 'ok', 'response body');
+unlike($rh, qr/^(?:X-Secret|Keep-Alive):/mi, 'hop-by-hop response fields removed');
+close $s;
+close $peer;
+
+# An ambiguous response is a 502, never passed on.
+$s = connect_to($rawl);
+print $s "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+$peer = $raw->accept or die "accept: $!";
+while (defined(my $l = <$peer>)) { last if $l eq "\r\n" }
+print $peer "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+($rh) = read_response($s);
+like($rh, qr{^HTTP/1\.1 502 }, 'CL and TE from upstream: 502');
+close $s;
+close $peer;
+
+# Nobody listening: 502 and a connect failure counted.
+$r = $t->http_get("http://$h:$down/");
+is($r->{status}, 502, 'refused upstream: 502');
+is($m->('meshd_cluster_connect_failures_total{cluster="dead"}'), 1, 'connect failure counted');
+
+# protocol=tcp: bytes both ways, big bodies, half-close.
+$s = connect_to($tcp);
+print $s "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+shutdown($s, 1);
+$all = read_all($s);
+like($all, qr{^HTTP/1\.1 200 .*\r\n\r\napp\n\z}s,
+    'tcp: the answer arrives after the client half-closed');
+my $c = $t->run('curl', '-sS', '--data-binary', "\@$big", "http://$h:$tcp/");
+is($c->{out}, "app got 1048576 bytes\n", 'tcp: 1 MiB through') or diag $c->{err};
+is($m->('meshd_listener_connections_total{listener="tcp"}'), 2, 'tcp: connections counted');
+
+$t->done_testing;
