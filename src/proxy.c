@@ -1,7 +1,10 @@
 #include "config.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -42,6 +45,17 @@ status_text(unsigned status)
 	case 505: return "HTTP Version Not Supported";
 	}
 	return "Error";
+}
+
+/* Heads and bodies go out in separate writes: Nagle would hold the
+ * second one back for the peer's delayed ACK. */
+void
+msh_set_nodelay(int fd)
+{
+	int on = 1;
+
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
 static void
@@ -536,6 +550,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	struct msh_conn *c = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		msh_set_nodelay(bufferevent_getfd(bev));
 		send_request(c);
 		return;
 	}
@@ -595,6 +610,7 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd)
 	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->client == NULL)
 		abort();
+	msh_set_nodelay(fd);
 	TAILQ_INSERT_TAIL(&w->conns, c, link);
 	w->nconns++;
 	msh_stats_inc(l->stats, w->id, MSH_C_CONNECTIONS);

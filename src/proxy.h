@@ -63,6 +63,9 @@ void	msh_proxy_close_all(struct msh_worker *w);
 
 void	msh_conn_free(struct msh_conn *c);
 
+/* TCP_NODELAY on a proxied socket (fd < 0: nothing). */
+void	msh_set_nodelay(int fd);
+
 /* protocol=tcp: connect and pass bytes both ways. */
 void	msh_tcp_start(struct msh_conn *c);
 

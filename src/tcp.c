@@ -112,6 +112,7 @@ connected(struct bufferevent *bev, short what, void *arg)
 		msh_conn_free(c);
 		return;
 	}
+	msh_set_nodelay(bufferevent_getfd(bev));
 	bufferevent_setcb(c->client, tunnel_read, tunnel_write, tunnel_event, c);
 	bufferevent_setcb(c->up->bev, tunnel_read, tunnel_write, tunnel_event,
 	    c);
