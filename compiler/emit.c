@@ -25,6 +25,26 @@ base_name(const char *path)
 	return slash != NULL ? slash + 1 : path;
 }
 
+/* Milliseconds in the largest unit that divides them: 5000 -> "5s". */
+static void
+put_duration(FILE *fp, const char *key, uint64_t ms)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms > 0 && ms % units[i].ms == 0) {
+			fprintf(fp, "%s = %llu%s\n", key,
+			    (unsigned long long)(ms / units[i].ms), units[i].unit);
+			return;
+		}
+	}
+	fprintf(fp, "%s = %llums\n", key, (unsigned long long)ms);
+}
+
 static void
 emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
@@ -40,8 +60,12 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	    "recompile\n\n", hex);
 
 	fprintf(fp, "[meshd]\nservice = %s\nregistry = %s\nworkers = %u\n"
-	    "admin = 127.0.0.1:%u\n\n", s->name, m->registry, m->workers,
+	    "admin = 127.0.0.1:%u\n", s->name, m->registry, m->workers,
 	    m->admin_port);
+	put_duration(fp, "drain_timeout", m->drain_timeout);
+	if (m->log_dir != NULL)
+		fprintf(fp, "log = %s/%s.log\n", m->log_dir, s->name);
+	fputc('\n', fp);
 
 	fprintf(fp, "[listener inbound]\naddress = 0.0.0.0:%u\nprotocol = %s\n"
 	    "cluster = local\n\n", s->inbound_port, protocol_name(s->protocol));
@@ -61,14 +85,18 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	msh_addr_set_port(&app, s->app_port);
 	msh_addr_format(&app, addr, sizeof(addr));
 	fprintf(fp, "[cluster local]\nendpoint = %s\nlb = round_robin\n", addr);
+	put_duration(fp, "connect_timeout", s->connect_timeout);
 	for (i = 0; i < s->ndeps; i++) {
+		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
+
 		for (j = 0; j < i; j++)
-			if (strcmp(s->deps[j].name, s->deps[i].name) == 0)
+			if (strcmp(s->deps[j].name, dep->name) == 0)
 				break;
 		if (j < i)
 			continue;
 		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = round_robin\n",
-		    s->deps[i].name, s->deps[i].name);
+		    dep->name, dep->name);
+		put_duration(fp, "connect_timeout", dep->connect_timeout);
 	}
 }
 

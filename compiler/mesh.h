@@ -6,6 +6,7 @@
 #define MC_MESH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "diag.h"
 #include "value.h"
@@ -28,6 +29,7 @@ struct mc_service {
 	unsigned	  app_port;
 	unsigned	  inbound_port;
 	unsigned	  outbound_port;	/* explicit, 0 if not set */
+	uint64_t	  connect_timeout;	/* ms, to its instances */
 	struct mc_dep	 *deps;
 	size_t		  ndeps;
 
@@ -39,6 +41,7 @@ struct mc_service {
 	unsigned	  app_port_line;
 	unsigned	  inbound_port_line;
 	unsigned	  outbound_port_line;
+	unsigned	  connect_timeout_line;
 };
 
 struct mc_mesh {
@@ -50,12 +53,18 @@ struct mc_mesh {
 	unsigned	  admin_port;
 	unsigned	  outbound_port_base;
 	unsigned	  workers;
+	uint64_t	  connect_timeout;	/* ms, default for services */
+	uint64_t	  drain_timeout;	/* ms */
+	char		 *log_dir;
 
 	unsigned	  name_line;
 	unsigned	  registry_line;
 	unsigned	  admin_port_line;
 	unsigned	  outbound_port_base_line;
 	unsigned	  workers_line;
+	unsigned	  connect_timeout_line;
+	unsigned	  drain_timeout_line;
+	unsigned	  log_dir_line;
 
 	struct mc_service **services;	/* sorted by name after checks */
 	size_t		  nservices;

@@ -29,6 +29,7 @@ enum mc_kind {
 	MC_V_PROTOCOL,
 	MC_V_IP,
 	MC_V_DEPS,
+	MC_V_DURATION,
 };
 
 struct mc_directive {
@@ -52,11 +53,15 @@ static const struct mc_directive directives[] = {
 	MESH("admin_port", MC_V_PORT, admin_port),
 	MESH("outbound_port_base", MC_V_PORT, outbound_port_base),
 	MESH("workers", MC_V_WORKERS, workers),
+	MESH("connect_timeout", MC_V_DURATION, connect_timeout),
+	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
+	MESH("log_dir", MC_V_STRING, log_dir),
 	SERVICE("protocol", MC_V_PROTOCOL, protocol),
 	SERVICE("app_address", MC_V_IP, app_address),
 	SERVICE("app_port", MC_V_PORT, app_port),
 	SERVICE("inbound_port", MC_V_PORT, inbound_port),
 	SERVICE("outbound_port", MC_V_PORT, outbound_port),
+	SERVICE("connect_timeout", MC_V_DURATION, connect_timeout),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
 	    offsetof(struct mc_service, deps), 0 },
 };
@@ -262,6 +267,11 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	case MC_V_IP:
 		msh_parse_ip(value, (struct msh_addr *)field, &err);
 		break;
+	case MC_V_DURATION:
+		if (msh_parse_duration(value, (uint64_t *)field, &err) == 0 &&
+		    *(uint64_t *)field == 0)
+			err = "a timeout must be longer than 0";
+		break;
 	case MC_V_DEPS:
 		c->line = line;
 		msh_split_list(value, add_dep, c);
@@ -349,6 +359,8 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	m->admin_port = 15000;
 	m->outbound_port_base = 15001;
 	m->workers = 1;
+	m->connect_timeout = 5000;
+	m->drain_timeout = 30000;
 	if (read_whole(file, &buf, &len, d) != 0)
 		return -1;
 	EVP_Digest(buf, len, m->digest, NULL, EVP_sha256(), NULL);
@@ -374,4 +386,5 @@ mc_free(struct mc_mesh *m)
 	free(m->services);
 	free(m->name);
 	free(m->registry);
+	free(m->log_dir);
 }

@@ -248,7 +248,9 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			err = "expected http or tcp";
 		break;
 	case MSH_V_DURATION:
-		msh_parse_duration(value, field, &err);
+		if (msh_parse_duration(value, field, &err) == 0 &&
+		    *(uint64_t *)field == 0)
+			err = "a timeout must be longer than 0";
 		break;
 	case MSH_V_LB:
 		if ((*(const struct msh_module **)field =

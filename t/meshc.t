@@ -26,21 +26,24 @@ for my $dir (sort glob "$src/t/meshc/errors/*") {
 	is($c->{err}, $r->{err}, "$case: check says what compile says");
 }
 
-# The demo mesh against its golden output, twice: same bytes each time.
-my $golden = "$src/t/meshc/demo.expected";
-for my $run (1, 2) {
-	my $out = $t->path("demo$run");
-	mkdir $out;
-	my $r = $t->run({ dir => "$src/conf/demo" }, $t->meshc_bin, 'compile',
-	    '-o', $out, 'mesh.conf');
-	is($r->{code}, 0, "demo compiles (run $run)") or diag $r->{err};
-	is($r->{err}, '', 'no diagnostics');
-	my @want = map { (split m{/})[-1] } sort glob "$golden/*.conf";
-	my @got = map { (split m{/})[-1] } sort glob "$out/*";
-	is_deeply(\@got, \@want, 'one file per service, nothing else');
-	for my $f (@want) {
-		is(MeshTest::slurp("$out/$f"), MeshTest::slurp("$golden/$f"),
-		    "$f is the golden output (run $run)");
+# Each example mesh under conf/ against its golden output, twice: the same
+# bytes each time.
+for my $name (qw(demo example)) {
+	my $golden = "$src/t/meshc/$name.expected";
+	for my $run (1, 2) {
+		my $out = $t->path("$name$run");
+		mkdir $out;
+		my $r = $t->run({ dir => "$src/conf/$name" }, $t->meshc_bin,
+		    'compile', '-o', $out, 'mesh.conf');
+		is($r->{code}, 0, "$name compiles (run $run)") or diag $r->{err};
+		is($r->{err}, '', 'no diagnostics');
+		my @want = map { (split m{/})[-1] } sort glob "$golden/*.conf";
+		my @got = map { (split m{/})[-1] } sort glob "$out/*";
+		is_deeply(\@got, \@want, 'one file per service, nothing else');
+		for my $f (@want) {
+			is(MeshTest::slurp("$out/$f"), MeshTest::slurp("$golden/$f"),
+			    "$name: $f is the golden output (run $run)");
+		}
 	}
 }
 
