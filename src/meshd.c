@@ -139,17 +139,15 @@ reload(void)
 	if (worker_count(conf) != g.nworkers)
 		msh_log(MSH_LOG_WARNING, "%s: the number of workers changes "
 		    "at the next start, not on reload", g.conf_file);
-	if (msh_admin_move(&conf->admin, &err) != 0) {
-		msh_addr_format(&conf->admin, addr, sizeof(addr));
-		msh_diag_error(&d, g.conf_file, conf->admin_line,
-		    "cannot listen on %s for the admin: %s", addr, err);
-		msh_conf_free(conf);
-		goto failed;
-	}
 	s = msh_snapshot_build(conf, old, g.nworkers, old->generation + 1, 0,
 	    &d);
-	if (s == NULL) {
-		msh_admin_move(&old->conf->admin, &err);
+	if (s == NULL)
+		goto failed;
+	if (msh_admin_move(&s->conf->admin, &err) != 0) {
+		msh_addr_format(&s->conf->admin, addr, sizeof(addr));
+		msh_diag_error(&d, g.conf_file, s->conf->admin_line,
+		    "cannot listen on %s for the admin: %s", addr, err);
+		msh_snapshot_unref(s);	/* closes only what it opened */
 		goto failed;
 	}
 	msh_workers_publish(s);

@@ -129,6 +129,16 @@ $r = $t->run($t->meshd_bin, '-s', 'reload', '-p', $pidfile);
 is($r->{code}, 0, 'meshd -s reload');
 is($t->wait_generation("$host:$admin", 2), 2, 'the running meshd reloaded');
 
+# A reload may move the admin listener.
+my $admin2 = $t->free_port($host);
+(my $moved = MeshTest::slurp($live)) =~ s/admin = 127\.0\.0\.1:$admin/admin = 127.0.0.1:$admin2/
+    or die 'no admin line';
+$t->write_file('live.conf', $moved);
+$t->reload('live');
+is($t->wait_generation("$host:$admin2", 3), 3, 'after a reload the admin answers on its new port');
+ok(!MeshTest::port_open($host, $admin), 'and no longer on the old one');
+$admin = $admin2;
+
 # A second meshd on the same admin address cannot start, and says why.
 $r = $t->run({ timeout => 10 }, $t->meshd_bin, '-c', $live, '-a', $host);
 isnt($r->{code}, 0, 'a meshd whose admin address is taken does not start');
