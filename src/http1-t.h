@@ -8,11 +8,26 @@
 #define MSH_HTTP_MAX_HEADERS	100
 #define MSH_HTTP_MAX_HEAD	16384	/* request or status line + fields */
 
+/* The fields the codec and the proxy act on, told apart once, at parse. */
+enum msh_field {
+	MSH_F_OTHER,
+	MSH_F_HOST,
+	MSH_F_CONTENT_LENGTH,
+	MSH_F_TRANSFER_ENCODING,
+	MSH_F_CONNECTION,
+	MSH_F_KEEP_ALIVE,		/* hop-by-hop from here on */
+	MSH_F_PROXY_CONNECTION,
+	MSH_F_TE,
+	MSH_F_UPGRADE,
+};
+
 struct msh_http_header {
 	const char	*name;
 	const char	*value;
 	unsigned short	 name_len;
 	unsigned short	 value_len;
+	unsigned char	 field;		/* enum msh_field */
+	unsigned char	 listed;	/* named by a Connection field */
 };
 
 enum msh_body_kind {
@@ -38,6 +53,7 @@ struct msh_http_msg {
 	uint64_t		 content_length;
 	unsigned		 keep_alive:1;	/* by version and Connection */
 	unsigned		 head_request:1;
+	unsigned		 has_host:1;
 };
 
 /* Streaming a body through: where the framing stands. */

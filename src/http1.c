@@ -115,6 +115,34 @@ parse_status_line(const char *s, size_t n, struct msh_http_msg *m)
 	return v;
 }
 
+static enum msh_field
+classify(const char *name, size_t n)
+{
+	static const struct {
+		const char	*name;
+		size_t		 len;
+		enum msh_field	 field;
+	} known[] = {
+		{ "te", 2, MSH_F_TE },
+		{ "host", 4, MSH_F_HOST },
+		{ "upgrade", 7, MSH_F_UPGRADE },
+		{ "connection", 10, MSH_F_CONNECTION },
+		{ "keep-alive", 10, MSH_F_KEEP_ALIVE },
+		{ "content-length", 14, MSH_F_CONTENT_LENGTH },
+		{ "proxy-connection", 16, MSH_F_PROXY_CONNECTION },
+		{ "transfer-encoding", 17, MSH_F_TRANSFER_ENCODING },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (known[i].len > n)
+			break;
+		if (known[i].len == n && strncasecmp(name, known[i].name, n) == 0)
+			return known[i].field;
+	}
+	return MSH_F_OTHER;
+}
+
 static int
 parse_field(const char *s, size_t n, struct msh_http_msg *m)
 {
@@ -141,15 +169,9 @@ parse_field(const char *s, size_t n, struct msh_http_msg *m)
 	h->name_len = (unsigned short)(strchr(s, ':') - s);
 	h->value = s + v;
 	h->value_len = (unsigned short)(e - v);
+	h->field = classify(h->name, h->name_len);
+	h->listed = 0;
 	return 0;
-}
-
-int
-msh_http1_name_is(const struct msh_http_header *h, const char *name)
-{
-	size_t n = strlen(name);
-
-	return h->name_len == n && strncasecmp(h->name, name, n) == 0;
 }
 
 /* Call fn for each element of a comma-separated list, trimmed; -1 on an
@@ -196,14 +218,30 @@ token_match(void *arg, const char *t, size_t n)
 	return 0;
 }
 
-int
-msh_http1_has_token(const struct msh_http_header *h, const char *token,
-    size_t len)
+static int
+has_token(const struct msh_http_header *h, const char *token, size_t len)
 {
 	struct token_find f = { token, len, 0 };
 
 	each_token(h, token_match, &f);
 	return f.found;
+}
+
+/* Connection: a, b names fields a and b as hop-by-hop: mark them. */
+static int
+mark_listed(void *arg, const char *t, size_t n)
+{
+	struct msh_http_msg *m = arg;
+	size_t i;
+
+	/* Only plain fields: "Connection: Content-Length" must not make a
+	 * proxy strip the framing (a smuggling trick). */
+	for (i = 0; i < m->nheaders; i++)
+		if (m->headers[i].field == MSH_F_OTHER &&
+		    m->headers[i].name_len == n &&
+		    strncasecmp(m->headers[i].name, t, n) == 0)
+			m->headers[i].listed = 1;
+	return 0;
 }
 
 struct te_state {
@@ -266,25 +304,32 @@ semantics(struct msh_http_msg *m, int request)
 	for (i = 0; i < m->nheaders; i++) {
 		const struct msh_http_header *h = &m->headers[i];
 
-		if (msh_http1_name_is(h, "host")) {
+		switch (h->field) {
+		case MSH_F_HOST:
 			hosts++;
-		} else if (msh_http1_name_is(h, "content-length")) {
+			break;
+		case MSH_F_CONTENT_LENGTH:
 			if (parse_length(h, &v) != 0 || (have_cl && v != cl))
 				return -400;
 			cl = v;
 			have_cl = 1;
-		} else if (msh_http1_name_is(h, "transfer-encoding")) {
+			break;
+		case MSH_F_TRANSFER_ENCODING:
 			have_te = 1;
 			if ((r = each_token(h, te_token, &te)) != 0)
 				return -400;
-		} else if (msh_http1_name_is(h, "connection")) {
-			if (each_token(h, token_match,
-			    &(struct token_find){ "close", 5, 0 }) != 0)
+			break;
+		case MSH_F_CONNECTION:
+			if (each_token(h, mark_listed, m) != 0)
 				return -400;
-			close |= msh_http1_has_token(h, "close", 5);
-			ka |= msh_http1_has_token(h, "keep-alive", 10);
+			close |= has_token(h, "close", 5);
+			ka |= has_token(h, "keep-alive", 10);
+			break;
+		default:
+			break;
 		}
 	}
+	m->has_host = hosts > 0;
 	m->keep_alive = !close && (m->version == 11 || ka);
 	if (have_te && (m->version == 10 || have_cl))
 		return -400;

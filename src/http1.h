@@ -25,12 +25,13 @@ ssize_t	msh_http1_parse_request(const char *buf, size_t len,
 ssize_t	msh_http1_parse_response(const char *buf, size_t len,
 	    int head_request, struct msh_http_msg *m);
 
-/* Case-insensitive compare of a header name. */
-int	msh_http1_name_is(const struct msh_http_header *h, const char *name);
-
-/* Is token (len bytes) listed in the comma-separated value of h? */
-int	msh_http1_has_token(const struct msh_http_header *h, const char *token,
-	    size_t len);
+/* Hop-by-hop (RFC 9110 7.6.1): Connection and the fields it names,
+ * Keep-Alive, Proxy-Connection, TE, Upgrade. Not forwarded. */
+static inline int
+msh_http1_hop_by_hop(const struct msh_http_header *h)
+{
+	return h->field >= MSH_F_CONNECTION || h->listed;
+}
 
 /* Set b up for m's body. */
 void	msh_body_init(struct msh_body *b, const struct msh_http_msg *m);

@@ -102,8 +102,8 @@ msh_pool_take(struct msh_pool *p, const struct msh_addr *a)
 	TAILQ_FOREACH(u, &p->idle, link) {
 		if (msh_addr_equal(&u->addr, a)) {
 			idle_remove(u);
+			/* The taker sets callbacks and timeouts anew. */
 			bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
-			bufferevent_set_timeouts(u->bev, NULL, NULL);
 			return u;
 		}
 	}

@@ -18,8 +18,8 @@
 #include "stats.h"
 #include "worker.h"
 
-#define CLIENT_HEAD_TIMEOUT	60	/* seconds for a request head */
-#define CLIENT_IDLE_TIMEOUT	60	/* between keep-alive requests */
+#define CLIENT_TIMEOUT		60	/* seconds for a request head, or
+					 * between keep-alive requests */
 #define RESPONSE_TIMEOUT	60	/* upstream silent for this long */
 
 static void client_read(struct bufferevent *, void *);
@@ -73,8 +73,7 @@ msh_conn_free(struct msh_conn *c)
 	msh_upconn_free(c->up);
 	if (c->client != NULL)
 		bufferevent_free(c->client);
-	if (c->head != NULL)
-		evbuffer_free(c->head);
+	free(c->head);
 	msh_snapshot_unref(c->snap);
 	msh_worker_conn_done(c->w);
 	free(c);
@@ -95,7 +94,7 @@ close_when_flushed(struct msh_conn *c)
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_disable(c->client, EV_READ);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
-	set_timeout(c->client, 0, CLIENT_IDLE_TIMEOUT);
+	set_timeout(c->client, 0, CLIENT_TIMEOUT);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
 		msh_conn_free(c);
 }
@@ -124,54 +123,57 @@ send_error(struct msh_conn *c, unsigned status)
 	close_when_flushed(c);
 }
 
-/* Hop-by-hop fields (RFC 9110 7.6.1), and those the message's
- * Connection field names, are not forwarded. */
-static int
-hop_by_hop(const struct msh_http_msg *m, const struct msh_http_header *h)
-{
-	static const char *const names[] = {
-		"connection", "keep-alive", "proxy-connection", "te",
-		"upgrade",
-	};
-	size_t i;
+/*
+ * A head being written: built in one buffer and handed to libevent in one
+ * evbuffer_add, not one call per field. A head is at most
+ * MSH_HTTP_MAX_HEAD bytes in and never grows by more than HEAD_SLACK out.
+ */
+#define HEAD_SLACK	128
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (msh_http1_name_is(h, names[i]))
-			return 1;
-	for (i = 0; i < m->nheaders; i++)
-		if (msh_http1_name_is(&m->headers[i], "connection") &&
-		    msh_http1_has_token(&m->headers[i], h->name, h->name_len))
-			return 1;
-	return 0;
-}
+struct head {
+	char	buf[MSH_HTTP_MAX_HEAD + HEAD_SLACK];
+	size_t	len;
+};
 
 static void
-add_headers(struct evbuffer *out, const struct msh_http_msg *m, int drop_te)
+put(struct head *o, const char *p, size_t n)
+{
+	if (n > sizeof(o->buf) - o->len)
+		n = sizeof(o->buf) - o->len;	/* cannot happen, see above */
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+#define PUTS(o, lit)	put((o), (lit), sizeof(lit) - 1)
+
+/* The fields to forward: all but the hop-by-hop ones (and
+ * Transfer-Encoding when the body is decoded). */
+static void
+put_fields(struct head *o, const struct msh_http_msg *m, int drop_te)
 {
 	size_t i;
 
 	for (i = 0; i < m->nheaders; i++) {
 		const struct msh_http_header *h = &m->headers[i];
 
-		if (hop_by_hop(m, h) ||
-		    (drop_te && msh_http1_name_is(h, "transfer-encoding")))
+		if (msh_http1_hop_by_hop(h) ||
+		    (drop_te && h->field == MSH_F_TRANSFER_ENCODING))
 			continue;
-		evbuffer_add(out, h->name, h->name_len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->value, h->value_len);
-		evbuffer_add(out, "\r\n", 2);
+		put(o, h->name, h->name_len);
+		PUTS(o, ": ");
+		put(o, h->value, h->value_len);
+		PUTS(o, "\r\n");
 	}
 }
 
-static int
-has_header(const struct msh_http_msg *m, const char *name)
+static void
+put_status_line(struct head *o, const struct msh_http_msg *m)
 {
-	size_t i;
+	char line[32];
 
-	for (i = 0; i < m->nheaders; i++)
-		if (msh_http1_name_is(&m->headers[i], name))
-			return 1;
-	return 0;
+	put(o, line, snprintf(line, sizeof(line), "HTTP/1.1 %03u ", m->status));
+	put(o, m->reason, m->reason_len);
+	PUTS(o, "\r\n");
 }
 
 /* Backpressure: stop reading src while dst's output is full. */
@@ -252,6 +254,7 @@ response_head(struct msh_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
 	struct evbuffer *out = bufferevent_get_output(c->client);
 	struct msh_http_msg *m = &c->msg;
+	struct head o;
 	size_t len;
 	ssize_t n;
 	char *p;
@@ -276,16 +279,13 @@ response_head(struct msh_conn *c)
 			break;
 		/* 100 Continue and friends go through as they are. */
 		if (!c->client_http10) {
-			evbuffer_add_printf(out, "HTTP/1.1 %u %.*s\r\n",
-			    m->status, (int)m->reason_len, m->reason);
-			add_headers(out, m, 0);
-			evbuffer_add(out, "\r\n", 2);
+			o.len = 0;
+			put_status_line(&o, m);
+			put_fields(&o, m, 0);
+			PUTS(&o, "\r\n");
+			evbuffer_add(out, o.buf, o.len);
 		}
 		evbuffer_drain(in, n);
-	}
-	if (c->head != NULL) {
-		evbuffer_free(c->head);
-		c->head = NULL;
 	}
 	count_response(c, m->status, 1);
 	msh_body_init(&c->respbody, m);
@@ -298,14 +298,15 @@ response_head(struct msh_conn *c)
 	if (c->respbody.kind == MSH_BODY_UNTIL_CLOSE || !c->req_done ||
 	    c->w->draining)
 		c->close_after = 1;
-	evbuffer_add_printf(out, "HTTP/1.1 %u %.*s\r\n", m->status,
-	    (int)m->reason_len, m->reason);
-	add_headers(out, m, c->respbody.decode);
+	o.len = 0;
+	put_status_line(&o, m);
+	put_fields(&o, m, c->respbody.decode);
 	if (c->close_after)
-		evbuffer_add(out, "Connection: close\r\n", 19);
+		PUTS(&o, "Connection: close\r\n");
 	else if (c->client_http10)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(out, "\r\n", 2);
+		PUTS(&o, "Connection: keep-alive\r\n");
+	PUTS(&o, "\r\n");
+	evbuffer_add(out, o.buf, o.len);
 	evbuffer_drain(in, n);
 	c->state = MSH_CONN_RESPONDING;
 	pump_response_body(c);
@@ -328,8 +329,7 @@ send_request(struct msh_conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
 
 	attach_upstream(c);
-	evbuffer_add(out, evbuffer_pullup(c->head, -1),
-	    evbuffer_get_length(c->head));
+	evbuffer_add(out, c->head->buf, c->head->len);
 	c->state = MSH_CONN_WAITING;
 	bufferevent_enable(c->client, EV_READ);
 	pump_request_body(c);
@@ -383,23 +383,29 @@ follow_snapshot(struct msh_conn *c)
 	}
 }
 
-/* Build the head sent upstream: HTTP/1.1, hop-by-hop fields removed. */
+/* Build the head sent upstream: HTTP/1.1, hop-by-hop fields removed. It
+ * is kept until the exchange ends, for a retry on a new connection. */
 static void
 build_request_head(struct msh_conn *c)
 {
 	struct msh_http_msg *m = &c->msg;
+	struct head *o;
 
-	if (c->head == NULL && (c->head = evbuffer_new()) == NULL)
+	if (c->head == NULL && (c->head = malloc(sizeof(*c->head))) == NULL)
 		abort();
-	evbuffer_drain(c->head, evbuffer_get_length(c->head));
-	evbuffer_add(c->head, m->method, m->method_len);
-	evbuffer_add(c->head, " ", 1);
-	evbuffer_add(c->head, m->target, m->target_len);
-	evbuffer_add(c->head, " HTTP/1.1\r\n", 11);
-	add_headers(c->head, m, 0);
-	if (!has_header(m, "host"))
-		evbuffer_add_printf(c->head, "Host: %s\r\n", c->ep->name);
-	evbuffer_add(c->head, "\r\n", 2);
+	o = c->head;
+	o->len = 0;
+	put(o, m->method, m->method_len);
+	PUTS(o, " ");
+	put(o, m->target, m->target_len);
+	PUTS(o, " HTTP/1.1\r\n");
+	put_fields(o, m, 0);
+	if (!m->has_host) {
+		PUTS(o, "Host: ");
+		put(o, c->ep->name, strlen(c->ep->name));
+		PUTS(o, "\r\n");
+	}
+	PUTS(o, "\r\n");
 }
 
 /* A whole request head is in the client's input, or an error. */
@@ -415,7 +421,6 @@ request_head(struct msh_conn *c)
 
 	if (len == 0)
 		return;
-	set_timeout(c->client, CLIENT_HEAD_TIMEOUT, CLIENT_IDLE_TIMEOUT);
 	if (len > MSH_HTTP_MAX_HEAD)
 		len = MSH_HTTP_MAX_HEAD;
 	p = (char *)evbuffer_pullup(in, len);
@@ -449,7 +454,6 @@ request_head(struct msh_conn *c)
 	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
 	build_request_head(c);
 	evbuffer_drain(in, n);
-	set_timeout(c->client, 0, CLIENT_IDLE_TIMEOUT);
 	connect_upstream(c, 1);
 }
 
@@ -459,7 +463,6 @@ next_request(struct msh_conn *c)
 	c->state = MSH_CONN_IDLE;
 	c->ep = NULL;
 	bufferevent_enable(c->client, EV_READ);
-	set_timeout(c->client, CLIENT_IDLE_TIMEOUT, CLIENT_IDLE_TIMEOUT);
 	if (c->w->draining &&
 	    evbuffer_get_length(bufferevent_get_input(c->client)) == 0) {
 		msh_conn_free(c);
@@ -512,12 +515,19 @@ client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    c->state == MSH_CONN_IDLE &&
-	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
-		msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
-		send_error(c, 408);
-		return;
+	/* The client's read timeout runs all along, set once: it counts only
+	 * while meshd waits for a request (head), not during an exchange,
+	 * which has the upstream's timeouts. */
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
+		if (c->state != MSH_CONN_IDLE) {
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+			msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
+			send_error(c, 408);
+			return;
+		}
 	}
 	msh_conn_free(c);
 }
@@ -620,7 +630,7 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd)
 	}
 	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
 	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
-	set_timeout(c->client, CLIENT_HEAD_TIMEOUT, CLIENT_IDLE_TIMEOUT);
+	set_timeout(c->client, CLIENT_TIMEOUT, CLIENT_TIMEOUT);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 }
 

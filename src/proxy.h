@@ -10,7 +10,7 @@
 #include "http1-t.h"
 
 struct bufferevent;
-struct evbuffer;
+struct head;
 struct msh_endpoint;
 struct msh_listener;
 struct msh_snapshot;
@@ -41,7 +41,7 @@ struct msh_conn {
 	struct msh_http_msg	   msg;
 	struct msh_body		   reqbody;
 	struct msh_body		   respbody;
-	struct evbuffer		  *head;	/* request head, for a retry */
+	struct head		  *head;	/* request head, for a retry */
 	unsigned		   req_done:1;
 	unsigned		   close_after:1;
 	unsigned		   reused:1;	/* up came from the pool */
