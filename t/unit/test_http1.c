@@ -144,6 +144,26 @@ test_framing(void **state)
 }
 
 static void
+test_hop_by_hop(void **state)
+{
+	assert_true(req("GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: Content-Length, X-A, host\r\nX-A: 1\r\nX-B: 2\r\n"
+	    "Content-Length: 0\r\nKeep-Alive: 5\r\nTE: trailers\r\n"
+	    "Upgrade: h2c\r\n\r\n") > 0);
+	assert_int_equal(m.nheaders, 8);
+	assert_false(msh_http1_hop_by_hop(&m.headers[0]));	/* Host */
+	assert_true(msh_http1_hop_by_hop(&m.headers[1]));	/* Connection */
+	assert_true(msh_http1_hop_by_hop(&m.headers[2]));	/* X-A, listed */
+	assert_false(msh_http1_hop_by_hop(&m.headers[3]));	/* X-B */
+	/* Listing a framing field must not strip it (smuggling). */
+	assert_false(msh_http1_hop_by_hop(&m.headers[4]));
+	assert_true(msh_http1_hop_by_hop(&m.headers[5]));	/* Keep-Alive */
+	assert_true(msh_http1_hop_by_hop(&m.headers[6]));	/* TE */
+	assert_true(msh_http1_hop_by_hop(&m.headers[7]));	/* Upgrade */
+	assert_int_equal(m.headers[4].field, MSH_F_CONTENT_LENGTH);
+}
+
+static void
 test_responses(void **state)
 {
 	assert_true(resp("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", 0) > 0);
@@ -237,6 +257,7 @@ main(void)
 		cmocka_unit_test(test_refuses),
 		cmocka_unit_test(test_too_many_fields),
 		cmocka_unit_test(test_framing),
+		cmocka_unit_test(test_hop_by_hop),
 		cmocka_unit_test(test_responses),
 		cmocka_unit_test(test_bodies),
 	};
