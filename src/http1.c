@@ -30,11 +30,16 @@ static const unsigned char tchar[256] = {
 	['y'] = 1, ['z'] = 1,
 };
 
-/* Field value and reason phrase bytes: VCHAR, SP, HTAB, obs-text. */
+/* Field value and reason phrase bytes: VCHAR, SP, HTAB, obs-text. A
+ * table: this runs for every byte of every head. */
+static const unsigned char text[256] = {
+	['\t'] = 1, [' '] = 1, [0x21 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
+};
+
 static int
 is_text(unsigned char c)
 {
-	return c == ' ' || c == '\t' || (c >= 0x21 && c != 0x7f);
+	return text[c];
 }
 
 /* The next line of [*p, end): its length without CRLF or LF, or -1 when
@@ -147,7 +152,7 @@ static int
 parse_field(const char *s, size_t n, struct msh_http_msg *m)
 {
 	struct msh_http_header *h;
-	size_t i = 0, v, e;
+	size_t i = 0, v, e, colon;
 
 	if (n > 0 && (s[0] == ' ' || s[0] == '\t'))
 		return -400;	/* obs-fold */
@@ -155,6 +160,7 @@ parse_field(const char *s, size_t n, struct msh_http_msg *m)
 		i++;
 	if (i == 0 || i >= n || s[i] != ':')
 		return -400;	/* also whitespace before the colon */
+	colon = i;
 	for (v = i + 1; v < n && (s[v] == ' ' || s[v] == '\t'); v++)
 		;
 	for (e = n; e > v && (s[e - 1] == ' ' || s[e - 1] == '\t'); e--)
@@ -166,7 +172,7 @@ parse_field(const char *s, size_t n, struct msh_http_msg *m)
 		return -431;
 	h = &m->headers[m->nheaders++];
 	h->name = s;
-	h->name_len = (unsigned short)(strchr(s, ':') - s);
+	h->name_len = (unsigned short)colon;
 	h->value = s + v;
 	h->value_len = (unsigned short)(e - v);
 	h->field = classify(h->name, h->name_len);

@@ -19,14 +19,40 @@ struct msh_pool {
 	struct event_base	*base;
 	struct upconn_list	 idle;	/* most recently used first */
 	size_t			 nidle;
+	struct event		*sweep;
 };
+
+static void idle_remove(struct msh_upconn *);
+
+/*
+ * Idle connections expire by a sweep once a second rather than by a
+ * timeout each: putting a connection back and taking it out again then
+ * costs no timer update on the request path.
+ */
+static void
+sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct msh_pool *p = arg;
+	struct msh_upconn *u;
+	struct timeval now;
+
+	event_base_gettimeofday_cached(p->base, &now);
+	while ((u = TAILQ_LAST(&p->idle, upconn_list)) != NULL &&
+	    now.tv_sec - u->idle_since >= POOL_IDLE_TIMEOUT) {
+		idle_remove(u);
+		msh_upconn_free(u);
+	}
+}
 
 struct msh_pool *
 msh_pool_new(struct event_base *base)
 {
+	struct timeval second = { 1, 0 };
 	struct msh_pool *p;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->sweep = event_new(base, -1, EV_PERSIST, sweep, p)) == NULL ||
+	    event_add(p->sweep, &second) != 0)
 		abort();
 	p->base = base;
 	TAILQ_INIT(&p->idle);
@@ -43,6 +69,7 @@ msh_pool_free(struct msh_pool *p)
 		bufferevent_free(u->bev);
 		free(u);
 	}
+	event_free(p->sweep);
 	free(p);
 }
 
@@ -114,8 +141,8 @@ void
 msh_pool_put(struct msh_upconn *u)
 {
 	struct msh_pool *p = u->pool;
-	struct timeval idle = { POOL_IDLE_TIMEOUT, 0 };
 	struct msh_upconn *o, *last = NULL;
+	struct timeval now;
 	size_t same = 0;
 
 	TAILQ_FOREACH(o, &p->idle, link) {
@@ -132,9 +159,13 @@ msh_pool_put(struct msh_upconn *u)
 		idle_remove(o);
 		msh_upconn_free(o);
 	}
+	/* Reading stays on: a close by the server shows at once. The
+	 * timeouts stay as the last user set them, a backstop to the sweep. */
 	bufferevent_setcb(u->bev, idle_read, NULL, idle_event, u);
-	bufferevent_set_timeouts(u->bev, &idle, NULL);
-	bufferevent_enable(u->bev, EV_READ);
+	if (!(bufferevent_get_enabled(u->bev) & EV_READ))
+		bufferevent_enable(u->bev, EV_READ);
+	event_base_gettimeofday_cached(p->base, &now);
+	u->idle_since = now.tv_sec;
 	TAILQ_INSERT_HEAD(&p->idle, u, link);
 	p->nidle++;
 }

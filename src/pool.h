@@ -19,6 +19,7 @@ struct msh_upconn {
 	struct bufferevent	*bev;
 	struct msh_addr		 addr;
 	struct msh_pool		*pool;
+	long			 idle_since;	/* seconds, while pooled */
 };
 
 struct msh_pool *msh_pool_new(struct event_base *base);
@@ -32,7 +33,7 @@ void	msh_upconn_free(struct msh_upconn *u);
 struct msh_upconn *msh_pool_take(struct msh_pool *p, const struct msh_addr *a);
 
 /* Keep u idle for reuse; it is closed if the pool is full, when the
- * server closes it or after the idle timeout. */
+ * server closes it or after 15 s idle. */
 void	msh_pool_put(struct msh_upconn *u);
 
 #endif

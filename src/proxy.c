@@ -169,9 +169,13 @@ put_fields(struct head *o, const struct msh_http_msg *m, int drop_te)
 static void
 put_status_line(struct head *o, const struct msh_http_msg *m)
 {
-	char line[32];
+	char line[13] = "HTTP/1.1 000 ";
 
-	put(o, line, snprintf(line, sizeof(line), "HTTP/1.1 %03u ", m->status));
+	/* The parser took exactly three digits. */
+	line[9] = '0' + m->status / 100;
+	line[10] = '0' + m->status / 10 % 10;
+	line[11] = '0' + m->status % 10;
+	put(o, line, sizeof(line));
 	put(o, m->reason, m->reason_len);
 	PUTS(o, "\r\n");
 }
@@ -312,14 +316,21 @@ response_head(struct msh_conn *c)
 	pump_response_body(c);
 }
 
+/* A pooled connection keeps its watermark and timeouts from its first
+ * use: only a new one needs them set. */
 static void
 attach_upstream(struct msh_conn *c)
 {
-	bufferevent_setcb(c->up->bev, upstream_read, upstream_write,
-	    upstream_event, c);
-	bufferevent_setwatermark(c->up->bev, EV_READ, 0, MSH_BUFFER_HIGH);
-	set_timeout(c->up->bev, RESPONSE_TIMEOUT, RESPONSE_TIMEOUT);
-	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
+	struct bufferevent *bev = c->up->bev;
+
+	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
+	if (!c->reused) {
+		bufferevent_setwatermark(bev, EV_READ, 0, MSH_BUFFER_HIGH);
+		set_timeout(bev, RESPONSE_TIMEOUT, RESPONSE_TIMEOUT);
+	}
+	if ((bufferevent_get_enabled(bev) & (EV_READ | EV_WRITE)) !=
+	    (EV_READ | EV_WRITE))
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
 /* The upstream is ready: send the head, then what there is of the body. */
@@ -331,7 +342,8 @@ send_request(struct msh_conn *c)
 	attach_upstream(c);
 	evbuffer_add(out, c->head->buf, c->head->len);
 	c->state = MSH_CONN_WAITING;
-	bufferevent_enable(c->client, EV_READ);
+	if (!(bufferevent_get_enabled(c->client) & EV_READ))
+		bufferevent_enable(c->client, EV_READ);
 	pump_request_body(c);
 }
 
@@ -462,7 +474,8 @@ next_request(struct msh_conn *c)
 {
 	c->state = MSH_CONN_IDLE;
 	c->ep = NULL;
-	bufferevent_enable(c->client, EV_READ);
+	if (!(bufferevent_get_enabled(c->client) & EV_READ))
+		bufferevent_enable(c->client, EV_READ);
 	if (c->w->draining &&
 	    evbuffer_get_length(bufferevent_get_input(c->client)) == 0) {
 		msh_conn_free(c);
