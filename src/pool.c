@@ -8,8 +8,8 @@
 
 #include "pool.h"
 
-#define POOL_MAX_IDLE		256	/* per worker */
-#define POOL_MAX_IDLE_PER_ADDR	32
+#define POOL_MAX_IDLE		1024	/* per worker */
+#define POOL_MAX_IDLE_PER_ADDR	256
 #define POOL_IDLE_TIMEOUT	15	/* seconds; below common server
 					 * keep-alive timeouts (nginx 75s) */
 

@@ -155,6 +155,9 @@ msh_workers_start(unsigned n, struct msh_snapshot *s, void (*on_exit)(void))
 	    (cfg = event_config_new()) == NULL)
 		abort();
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	/* Coalesce epoll_ctl calls within a loop turn: a write event added
+	 * and dropped again for one response costs no system call. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	nworkers = n;
 	for (i = 0; i < n; i++) {
 		struct msh_worker *w = &workers[i];
