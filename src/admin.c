@@ -119,6 +119,10 @@ metrics(struct evhttp_request *req)
 	    "Requests sent to the cluster.", MSH_STATS_CLUSTER, MSH_C_REQUESTS);
 	classes(b, "meshd_cluster_responses_total",
 	    "Responses from the cluster, by status class.", MSH_STATS_CLUSTER);
+	family(b, "meshd_cluster_connections_total",
+	    "Connections opened to the cluster's endpoints (pooled ones are "
+	    "reused, not counted again).", MSH_STATS_CLUSTER,
+	    MSH_C_CONNECTIONS);
 	family(b, "meshd_cluster_connect_failures_total",
 	    "Failed connections to the cluster's endpoints.",
 	    MSH_STATS_CLUSTER, MSH_C_CONNECT_FAILURES);

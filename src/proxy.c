@@ -362,6 +362,7 @@ connect_upstream(struct msh_conn *c, int use_pool)
 		return;
 	}
 	c->reused = 0;
+	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_CONNECTIONS);
 	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
 	c->state = MSH_CONN_CONNECTING;
 	bufferevent_setcb(c->up->bev, NULL, NULL, upstream_event, c);

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 enum msh_counter {
-	MSH_C_CONNECTIONS,
+	MSH_C_CONNECTIONS,	/* accepted (listener), opened (cluster) */
 	MSH_C_REQUESTS,
 	MSH_C_1XX,		/* 2XX..5XX follow in order */
 	MSH_C_2XX,

@@ -139,6 +139,7 @@ msh_tcp_start(struct msh_conn *c)
 		return;
 	}
 	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
+	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
 	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
 	bufferevent_setcb(c->client, NULL, NULL, NULL, NULL);
 	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);

@@ -62,8 +62,9 @@ my $m = sub { $t->metrics("$h:$admin")->{$_[0]} // 0 };
 
 sub connect_to {
 	my ($port) = @_;
-	return IO::Socket::INET->new(PeerAddr => $h, PeerPort => $port,
+	my $s = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $port,
 	    Timeout => 5) or die "connect $h:$port: $!";
+	return $s;
 }
 
 # Reads one response with a Content-Length body; returns (head, body).
@@ -109,6 +110,17 @@ for my $i (1 .. 3) {
 close $s;
 is($m->('meshd_listener_connections_total{listener="http"}'), $conns + 1,
     'on one connection');
+
+# The upstream side reuses its connections: twenty requests on new client
+# connections, one after the other, open at most one upstream connection.
+my $opened = $m->('meshd_cluster_connections_total{cluster="app"}');
+for (1 .. 20) {
+	my $c = connect_to($http);
+	print $c "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	read_all($c);
+}
+cmp_ok($m->('meshd_cluster_connections_total{cluster="app"}') - $opened, '<=', 1,
+    'twenty sequential requests reuse one pooled upstream connection');
 
 # Pipelining: two requests in one write, answered in order.
 $s = connect_to($http);
@@ -212,6 +224,20 @@ close $peer;
 $r = $t->http_get("http://$h:$down/");
 is($r->{status}, 502, 'refused upstream: 502');
 is($m->('meshd_cluster_connect_failures_total{cluster="dead"}'), 1, 'connect failure counted');
+
+# Fifty clients at once keep about fifty upstream connections, not a new
+# one per request.
+SKIP: {
+	skip 'wrk is not installed', 2 unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
+	my $before = $m->('meshd_cluster_connections_total{cluster="app"}');
+	my $reqs = $m->('meshd_cluster_requests_total{cluster="app"}');
+	my $w = $t->run({ timeout => 30 }, 'wrk', '-t', '1', '-c', '50', '-d', '2s',
+	    "http://$h:$http/");
+	my $sent = $m->('meshd_cluster_requests_total{cluster="app"}') - $reqs;
+	cmp_ok($sent, '>', 500, "wrk sent $sent requests");
+	cmp_ok($m->('meshd_cluster_connections_total{cluster="app"}') - $before,
+	    '<=', 60, 'over at most 60 new upstream connections');
+}
 
 # protocol=tcp: bytes both ways, big bodies, half-close.
 $s = connect_to($tcp);
