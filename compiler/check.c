@@ -67,6 +67,13 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 				    "service \"%s\" lists dependency \"%s\" "
 				    "twice (first at line %u)", s->name,
 				    dep->name, s->deps[k].line);
+				/* Warned once: drop it, so nothing after
+				 * this sees the same dependency twice. */
+				free(dep->name);
+				memmove(dep, dep + 1,
+				    (s->ndeps - j - 1) * sizeof(*dep));
+				s->ndeps--;
+				j--;
 				continue;
 			}
 			if (strcmp(dep->name, s->name) == 0) {
@@ -185,11 +192,6 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 
 		if (dep == NULL || dep == s)
 			continue;
-		for (j = 3; j < n; j++)
-			if (use[j].port == dep->local_port)
-				break;
-		if (j < n)
-			continue;	/* the same dependency twice */
 		snprintf(what[n], sizeof(what[n]),
 		    "the outbound port of dependency \"%s\"", dep->name);
 		use[n] = (struct port_use){ dep->local_port, what[n],

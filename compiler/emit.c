@@ -50,7 +50,7 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
 	char hex[65], addr[MSH_ADDR_STRLEN];
 	struct msh_addr app = s->app_address;
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < sizeof(m->digest); i++)
 		snprintf(hex + 2 * i, 3, "%02x", m->digest[i]);
@@ -69,14 +69,10 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 
 	fprintf(fp, "[listener inbound]\naddress = 0.0.0.0:%u\nprotocol = %s\n"
 	    "cluster = local\n\n", s->inbound_port, protocol_name(s->protocol));
+	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
-		for (j = 0; j < i; j++)
-			if (strcmp(s->deps[j].name, dep->name) == 0)
-				break;
-		if (j < i)
-			continue;
 		fprintf(fp, "[listener %s]\naddress = 127.0.0.1:%u\n"
 		    "protocol = %s\ncluster = %s\n\n", dep->name,
 		    dep->local_port, protocol_name(dep->protocol), dep->name);
@@ -89,11 +85,6 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
-		for (j = 0; j < i; j++)
-			if (strcmp(s->deps[j].name, dep->name) == 0)
-				break;
-		if (j < i)
-			continue;
 		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = round_robin\n",
 		    dep->name, dep->name);
 		put_duration(fp, "connect_timeout", dep->connect_timeout);

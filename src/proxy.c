@@ -579,12 +579,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->state == MSH_CONN_CONNECTING) {
-		msh_stats_inc(c->l->cluster->stats, c->w->id,
-		    MSH_C_CONNECT_FAILURES);
-		msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
-		    c->l->cluster->conf->name,
-		    what & BEV_EVENT_TIMEOUT ? "timeout" : "error",
-		    c->ep->name);
+		msh_connect_failed(c, what);
 		send_error(c, what & BEV_EVENT_TIMEOUT ? 504 : 502);
 		return;
 	}
@@ -618,6 +613,15 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	}
 	/* Mid-response: the client cannot be told, only cut off. */
 	msh_conn_free(c);
+}
+
+void
+msh_connect_failed(struct msh_conn *c, short what)
+{
+	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_CONNECT_FAILURES);
+	msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
+	    c->l->cluster->conf->name,
+	    what & BEV_EVENT_TIMEOUT ? "timeout" : "error", c->ep->name);
 }
 
 void

@@ -63,6 +63,10 @@ void	msh_proxy_close_all(struct msh_worker *w);
 
 void	msh_conn_free(struct msh_conn *c);
 
+/* A connection to c->ep failed or timed out (what: libevent's flags):
+ * counted and logged. */
+void	msh_connect_failed(struct msh_conn *c, short what);
+
 /* TCP_NODELAY on a proxied socket (fd < 0: nothing). */
 void	msh_set_nodelay(int fd);
 

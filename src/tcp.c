@@ -12,7 +12,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "log.h"
 #include "pool.h"
 #include "proxy.h"
 #include "snapshot.h"
@@ -103,12 +102,7 @@ connected(struct bufferevent *bev, short what, void *arg)
 	struct timeval idle = { TCP_IDLE_TIMEOUT, 0 };
 
 	if (!(what & BEV_EVENT_CONNECTED)) {
-		msh_stats_inc(c->l->cluster->stats, c->w->id,
-		    MSH_C_CONNECT_FAILURES);
-		msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
-		    c->l->cluster->conf->name,
-		    what & BEV_EVENT_TIMEOUT ? "timeout" : "error",
-		    c->ep->name);
+		msh_connect_failed(c, what);
 		msh_conn_free(c);
 		return;
 	}
