@@ -103,6 +103,12 @@ like($r->{err}, qr/^\Q$warn\E:8: warning: service "a" lists dependency "b" twice
     'the duplicate dependency is a warning with both lines');
 $r = $t->meshc('check', '-Werror', $warn);
 is($r->{code}, 1, '-Werror makes it fail');
+(my $wdir = $warn) =~ s{/mesh\.conf$}{};
+$r = $t->meshc('compile', '-o', $wdir, $warn);
+is($r->{code}, 0, 'it compiles without -Werror');
+my $a_conf = MeshTest::slurp("$wdir/a.conf");
+is(scalar(() = $a_conf =~ /^\[listener b\]$/mg), 1, 'the repeated dependency gets one listener');
+is(scalar(() = $a_conf =~ /^\[cluster b\]$/mg), 1, 'and one cluster');
 
 # Usage errors exit 2; an unreadable file is an error (1).
 is($t->meshc()->{code}, 2, 'no command: usage');
