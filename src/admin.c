@@ -86,6 +86,8 @@ metrics(struct evhttp_request *req)
 {
 	const struct msh_snapshot *s = state->snap;
 	struct evbuffer *b = evbuffer_new();
+	struct msh_stats *st;
+	enum msh_counter k;
 	size_t i;
 
 	if (b == NULL) {
@@ -115,6 +117,17 @@ metrics(struct evhttp_request *req)
 	    MSH_C_REQUESTS);
 	classes(b, "meshd_listener_responses_total",
 	    "Responses sent, by status class.", MSH_STATS_LISTENER);
+	metric_head(b, "meshd_listener_errors_total", "counter",
+	    "Answers meshd made itself (4xx, 5xx), by cause.");
+	for (st = msh_stats_all(); st != NULL; st = st->next) {
+		if (st->kind != MSH_STATS_LISTENER)
+			continue;
+		for (k = MSH_C_ERR_FIRST; k < MSH_C_COUNT; k++)
+			evbuffer_add_printf(b, "meshd_listener_errors_total{"
+			    "listener=\"%s\",cause=\"%s\"} %llu\n", st->name,
+			    msh_error_causes[k - MSH_C_ERR_FIRST],
+			    (unsigned long long)msh_stats_sum(st, k));
+	}
 	family(b, "meshd_cluster_requests_total",
 	    "Requests sent to the cluster.", MSH_STATS_CLUSTER, MSH_C_REQUESTS);
 	classes(b, "meshd_cluster_responses_total",

@@ -109,13 +109,14 @@ count_response(struct msh_conn *c, unsigned status, int from_upstream)
 		msh_stats_inc(c->l->cluster->stats, c->w->id, k);
 }
 
-/* meshd's own answer; the connection closes after it. */
+/* meshd's own answer, counted by cause; the connection closes after it. */
 static void
-send_error(struct msh_conn *c, unsigned status)
+send_error(struct msh_conn *c, unsigned status, enum msh_counter cause)
 {
 	const char *text = status_text(status);
 
 	count_response(c, status, 0);
+	msh_stats_inc(c->l->stats, c->w->id, cause);
 	evbuffer_add_printf(bufferevent_get_output(c->client),
 	    "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
@@ -198,7 +199,7 @@ pump_request_body(struct msh_conn *c)
 	r = msh_body_forward(&c->reqbody, in, bufferevent_get_output(c->up->bev));
 	if (r < 0) {
 		if (c->state == MSH_CONN_WAITING)
-			send_error(c, 400);
+			send_error(c, 400, MSH_C_ERR_BAD_BODY);
 		else
 			msh_conn_free(c);
 		return;
@@ -276,7 +277,7 @@ response_head(struct msh_conn *c)
 			msh_log(MSH_LOG_WARNING, "listener %s: malformed "
 			    "response head from %s", c->l->conf->name,
 			    c->ep->name);
-			send_error(c, 502);
+			send_error(c, 502, MSH_C_ERR_BAD_RESPONSE);
 			return;
 		}
 		if (m->status >= 200)
@@ -442,12 +443,17 @@ request_head(struct msh_conn *c)
 		return;
 	if (n == 0) {
 		msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
-		send_error(c, memchr(p, '\n', len) == NULL ? 414 : 431);
+		if (memchr(p, '\n', len) == NULL)
+			send_error(c, 414, MSH_C_ERR_URI_TOO_LONG);
+		else
+			send_error(c, 431, MSH_C_ERR_HEADER_TOO_LARGE);
 		return;
 	}
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 	if (n < 0) {
-		send_error(c, -n);
+		send_error(c, -n, -n == 431 ? MSH_C_ERR_HEADER_TOO_LARGE :
+		    -n == 501 ? MSH_C_ERR_UNKNOWN_CODING :
+		    -n == 505 ? MSH_C_ERR_BAD_VERSION : MSH_C_ERR_BAD_REQUEST);
 		return;
 	}
 	follow_snapshot(c);
@@ -461,7 +467,7 @@ request_head(struct msh_conn *c)
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
 	c->ep = cl->lb->pick(cl->lb_state, cl, c->w->id);
 	if (c->ep == NULL) {
-		send_error(c, 503);
+		send_error(c, 503, MSH_C_ERR_NO_ENDPOINT);
 		return;
 	}
 	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
@@ -539,7 +545,7 @@ client_event(struct bufferevent *bev, short what, void *arg)
 		}
 		if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
 			msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
-			send_error(c, 408);
+			send_error(c, 408, MSH_C_ERR_CLIENT_TIMEOUT);
 			return;
 		}
 	}
@@ -580,7 +586,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->state == MSH_CONN_CONNECTING) {
 		msh_connect_failed(c, what);
-		send_error(c, what & BEV_EVENT_TIMEOUT ? 504 : 502);
+		if (what & BEV_EVENT_TIMEOUT)
+			send_error(c, 504, MSH_C_ERR_CONNECT_TIMEOUT);
+		else
+			send_error(c, 502, MSH_C_ERR_CONNECT_FAILED);
 		return;
 	}
 	if (c->state == MSH_CONN_RESPONDING &&
@@ -608,7 +617,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		    "response", c->l->cluster->conf->name,
 		    what & BEV_EVENT_TIMEOUT ? "timeout" :
 		    what & BEV_EVENT_EOF ? "close" : "error", c->ep->name);
-		send_error(c, what & BEV_EVENT_TIMEOUT ? 504 : 502);
+		if (what & BEV_EVENT_TIMEOUT)
+			send_error(c, 504, MSH_C_ERR_RESPONSE_TIMEOUT);
+		else
+			send_error(c, 502, MSH_C_ERR_UPSTREAM_CLOSED);
 		return;
 	}
 	/* Mid-response: the client cannot be told, only cut off. */

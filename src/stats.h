@@ -19,8 +19,27 @@ enum msh_counter {
 	MSH_C_4XX,
 	MSH_C_5XX,
 	MSH_C_CONNECT_FAILURES,
+	/* Answers meshd makes itself, by cause (listener sets only). */
+	MSH_C_ERR_BAD_REQUEST,		/* 400: a malformed head */
+	MSH_C_ERR_BAD_BODY,		/* 400: malformed body framing */
+	MSH_C_ERR_URI_TOO_LONG,		/* 414 */
+	MSH_C_ERR_HEADER_TOO_LARGE,	/* 431: too big or too many */
+	MSH_C_ERR_UNKNOWN_CODING,	/* 501 */
+	MSH_C_ERR_BAD_VERSION,		/* 505 */
+	MSH_C_ERR_CLIENT_TIMEOUT,	/* 408 */
+	MSH_C_ERR_NO_ENDPOINT,		/* 503 */
+	MSH_C_ERR_CONNECT_FAILED,	/* 502 */
+	MSH_C_ERR_CONNECT_TIMEOUT,	/* 504 */
+	MSH_C_ERR_BAD_RESPONSE,		/* 502: malformed response head */
+	MSH_C_ERR_UPSTREAM_CLOSED,	/* 502: closed before responding */
+	MSH_C_ERR_RESPONSE_TIMEOUT,	/* 504 */
 	MSH_C_COUNT,
 };
+
+#define MSH_C_ERR_FIRST	MSH_C_ERR_BAD_REQUEST
+
+/* The cause label of each MSH_C_ERR_ counter, from MSH_C_ERR_FIRST. */
+extern const char *const msh_error_causes[MSH_C_COUNT - MSH_C_ERR_FIRST];
 
 enum msh_stats_kind {
 	MSH_STATS_LISTENER,

@@ -158,23 +158,25 @@ like($all, qr{^HTTP/1\.1 200 .*\r\n\r\n\z}s, 'HEAD: a head and no body');
 
 # Malformed requests: the answer, the close, and nothing forwarded.
 my @bad = (
-	[ 'CL and TE', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400 ],
-	[ 'two CL', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400 ],
-	[ 'space before colon', "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400 ],
-	[ 'obs-fold', "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", 400 ],
-	[ 'no Host', "GET / HTTP/1.1\r\n\r\n", 400 ],
-	[ 'HTTP/0.9', "GET /\r\n\r\n", 400 ],
-	[ 'bare CR', "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r2\r\n\r\n", 400 ],
-	[ 'HTTP/2.0', "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505 ],
-	[ 'unknown coding', "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501 ],
-	[ 'huge header', "GET / HTTP/1.1\r\nHost: x\r\nX-A: " . ('a' x 20000) . "\r\n\r\n", 431 ],
-	[ 'huge request line', "GET /" . ('a' x 20000) . " HTTP/1.1\r\nHost: x\r\n\r\n", 414 ],
-	[ 'bad chunk size', "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400 ],
+	[ 'CL and TE', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, 'bad_request' ],
+	[ 'two CL', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400, 'bad_request' ],
+	[ 'space before colon', "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, 'bad_request' ],
+	[ 'obs-fold', "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", 400, 'bad_request' ],
+	[ 'no Host', "GET / HTTP/1.1\r\n\r\n", 400, 'bad_request' ],
+	[ 'HTTP/0.9', "GET /\r\n\r\n", 400, 'bad_request' ],
+	[ 'bare CR', "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r2\r\n\r\n", 400, 'bad_request' ],
+	[ 'HTTP/2.0', "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, 'bad_version' ],
+	[ 'unknown coding', "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501, 'unknown_coding' ],
+	[ 'huge header', "GET / HTTP/1.1\r\nHost: x\r\nX-A: " . ('a' x 20000) . "\r\n\r\n", 431, 'header_too_large' ],
+	[ 'huge request line', "GET /" . ('a' x 20000) . " HTTP/1.1\r\nHost: x\r\n\r\n", 414, 'uri_too_long' ],
+	[ 'bad chunk size', "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, 'bad_body' ],
 );
+my $err = sub { $m->("meshd_listener_errors_total{listener=\"$_[0]\",cause=\"$_[1]\"}") };
 for my $b (@bad) {
-	my ($what, $bytes, $status) = @$b;
+	my ($what, $bytes, $status, $cause) = @$b;
 	my $before = $m->('meshd_cluster_requests_total{cluster="app"}');
 	my $seen = $m->('meshd_listener_requests_total{listener="http"}');
+	my $errs = $err->('http', $cause);
 	$s = connect_to($http);
 	print $s $bytes;
 	$all = read_all($s);
@@ -189,6 +191,7 @@ for my $b (@bad) {
 	}
 	is($m->('meshd_listener_requests_total{listener="http"}'), $seen + 1,
 	    "$what: counted on the listener");
+	is($err->('http', $cause), $errs + 1, "$what: counted as cause $cause");
 }
 
 # Hop-by-hop fields stay behind; the head is HTTP/1.1 with Host kept.
@@ -217,6 +220,7 @@ while (defined(my $l = <$peer>)) { last if $l eq "\r\n" }
 print $peer "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
 ($rh) = read_response($s);
 like($rh, qr{^HTTP/1\.1 502 }, 'CL and TE from upstream: 502');
+is($err->('raw', 'bad_response'), 1, 'counted as bad_response');
 close $s;
 close $peer;
 
@@ -224,6 +228,7 @@ close $peer;
 $r = $t->http_get("http://$h:$down/");
 is($r->{status}, 502, 'refused upstream: 502');
 is($m->('meshd_cluster_connect_failures_total{cluster="dead"}'), 1, 'connect failure counted');
+is($err->('down', 'connect_failed'), 1, 'and the 502 as cause connect_failed');
 
 # Fifty clients at once keep about fifty upstream connections, not a new
 # one per request.
