@@ -221,10 +221,15 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 
 	check_required(m, d);
 	check_deps(m, d);
-	/* A service's connect_timeout comes from the mesh unless it has one. */
-	for (i = 0; i < m->nservices; i++)
-		if (m->services[i]->connect_timeout_line == 0)
-			m->services[i]->connect_timeout = m->connect_timeout;
+	/* A service's timeouts come from the mesh unless it has its own. */
+	for (i = 0; i < m->nservices; i++) {
+		struct mc_service *s = m->services[i];
+
+		if (s->connect_timeout_line == 0)
+			s->connect_timeout = m->connect_timeout;
+		if (s->response_timeout_line == 0)
+			s->response_timeout = m->response_timeout;
+	}
 	if (m->nservices > 1)
 		qsort(m->services, m->nservices, sizeof(*m->services), by_name);
 	assign_ports(m, d);

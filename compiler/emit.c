@@ -68,26 +68,32 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	fputc('\n', fp);
 
 	fprintf(fp, "[listener inbound]\naddress = 0.0.0.0:%u\nprotocol = %s\n"
-	    "cluster = local\n\n", s->inbound_port, protocol_name(s->protocol));
+	    "cluster = local\n", s->inbound_port, protocol_name(s->protocol));
+	put_duration(fp, "client_timeout", m->client_timeout);
+	fputc('\n', fp);
 	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
 		fprintf(fp, "[listener %s]\naddress = 127.0.0.1:%u\n"
-		    "protocol = %s\ncluster = %s\n\n", dep->name,
+		    "protocol = %s\ncluster = %s\n", dep->name,
 		    dep->local_port, protocol_name(dep->protocol), dep->name);
+		put_duration(fp, "client_timeout", m->client_timeout);
+		fputc('\n', fp);
 	}
 
 	msh_addr_set_port(&app, s->app_port);
 	msh_addr_format(&app, addr, sizeof(addr));
 	fprintf(fp, "[cluster local]\nendpoint = %s\nlb = round_robin\n", addr);
 	put_duration(fp, "connect_timeout", s->connect_timeout);
+	put_duration(fp, "response_timeout", s->response_timeout);
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
 		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = round_robin\n",
 		    dep->name, dep->name);
 		put_duration(fp, "connect_timeout", dep->connect_timeout);
+		put_duration(fp, "response_timeout", dep->response_timeout);
 	}
 }
 

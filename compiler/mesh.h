@@ -30,6 +30,7 @@ struct mc_service {
 	unsigned	  inbound_port;
 	unsigned	  outbound_port;	/* explicit, 0 if not set */
 	uint64_t	  connect_timeout;	/* ms, to its instances */
+	uint64_t	  response_timeout;	/* ms, from its instances */
 	struct mc_dep	 *deps;
 	size_t		  ndeps;
 
@@ -42,6 +43,7 @@ struct mc_service {
 	unsigned	  inbound_port_line;
 	unsigned	  outbound_port_line;
 	unsigned	  connect_timeout_line;
+	unsigned	  response_timeout_line;
 };
 
 struct mc_mesh {
@@ -54,6 +56,8 @@ struct mc_mesh {
 	unsigned	  outbound_port_base;
 	unsigned	  workers;
 	uint64_t	  connect_timeout;	/* ms, default for services */
+	uint64_t	  response_timeout;	/* ms, default for services */
+	uint64_t	  client_timeout;	/* ms, every listener */
 	uint64_t	  drain_timeout;	/* ms */
 	char		 *log_dir;
 
@@ -63,6 +67,8 @@ struct mc_mesh {
 	unsigned	  outbound_port_base_line;
 	unsigned	  workers_line;
 	unsigned	  connect_timeout_line;
+	unsigned	  response_timeout_line;
+	unsigned	  client_timeout_line;
 	unsigned	  drain_timeout_line;
 	unsigned	  log_dir_line;
 

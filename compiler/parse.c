@@ -54,6 +54,8 @@ static const struct mc_directive directives[] = {
 	MESH("outbound_port_base", MC_V_PORT, outbound_port_base),
 	MESH("workers", MC_V_WORKERS, workers),
 	MESH("connect_timeout", MC_V_DURATION, connect_timeout),
+	MESH("response_timeout", MC_V_DURATION, response_timeout),
+	MESH("client_timeout", MC_V_DURATION, client_timeout),
 	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
 	MESH("log_dir", MC_V_STRING, log_dir),
 	SERVICE("protocol", MC_V_PROTOCOL, protocol),
@@ -62,6 +64,7 @@ static const struct mc_directive directives[] = {
 	SERVICE("inbound_port", MC_V_PORT, inbound_port),
 	SERVICE("outbound_port", MC_V_PORT, outbound_port),
 	SERVICE("connect_timeout", MC_V_DURATION, connect_timeout),
+	SERVICE("response_timeout", MC_V_DURATION, response_timeout),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
 	    offsetof(struct mc_service, deps), 0 },
 };
@@ -360,6 +363,8 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	m->outbound_port_base = 15001;
 	m->workers = 1;
 	m->connect_timeout = 5000;
+	m->response_timeout = 60000;
+	m->client_timeout = 60000;
 	m->drain_timeout = 30000;
 	if (read_whole(file, &buf, &len, d) != 0)
 		return -1;

@@ -52,9 +52,11 @@ struct msh_listener_conf {
 	struct msh_addr		address;
 	enum msh_protocol	protocol;
 	char			cluster[MSH_NAME_MAX + 1];
+	uint64_t		client_timeout;	/* ms */
 	unsigned		address_line;
 	unsigned		protocol_line;
 	unsigned		cluster_line;
+	unsigned		client_timeout_line;
 };
 
 struct msh_cluster_conf {
@@ -63,11 +65,13 @@ struct msh_cluster_conf {
 	struct msh_addr_list	 endpoint;
 	char			 service[MSH_NAME_MAX + 1];
 	const struct msh_module	*lb;
-	uint64_t		 connect_timeout;
+	uint64_t		 connect_timeout;	/* ms */
+	uint64_t		 response_timeout;	/* ms */
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
 	unsigned		 lb_line;
 	unsigned		 connect_timeout_line;
+	unsigned		 response_timeout_line;
 };
 
 struct msh_conf {

@@ -32,10 +32,12 @@ const struct msh_directive msh_core_directives[] = {
 	LISTENER("address", MSH_V_ADDR, address),
 	LISTENER("protocol", MSH_V_PROTOCOL, protocol),
 	LISTENER("cluster", MSH_V_NAME, cluster),
+	LISTENER("client_timeout", MSH_V_DURATION, client_timeout),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
 	CLUSTER("service", MSH_V_NAME, service),
 	CLUSTER("lb", MSH_V_LB, lb),
 	CLUSTER("connect_timeout", MSH_V_DURATION, connect_timeout),
+	CLUSTER("response_timeout", MSH_V_DURATION, response_timeout),
 	{ 0, NULL, 0, 0, 0 },
 };
 
@@ -165,6 +167,7 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		snprintf(l->name, sizeof(l->name), "%s", arg);
 		l->line = line;
 		l->protocol = MSH_PROTO_HTTP;
+		l->client_timeout = 60000;
 		c->target = l;
 	} else {
 		struct msh_cluster_conf *cl;
@@ -184,6 +187,7 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		cl->line = line;
 		cl->lb = msh_module_lb("round_robin");
 		cl->connect_timeout = 5000;
+		cl->response_timeout = 60000;
 		c->target = cl;
 	}
 	c->section = i;

@@ -6,6 +6,7 @@
 #ifndef MSH_POOL_H
 #define MSH_POOL_H
 
+#include <stdint.h>
 #include <sys/queue.h>
 
 #include "value.h"
@@ -20,6 +21,7 @@ struct msh_upconn {
 	struct msh_addr		 addr;
 	struct msh_pool		*pool;
 	long			 idle_since;	/* seconds, while pooled */
+	uint64_t		 timeout;	/* ms its timeouts are set to */
 };
 
 struct msh_pool *msh_pool_new(struct event_base *base);

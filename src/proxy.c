@@ -18,9 +18,6 @@
 #include "stats.h"
 #include "worker.h"
 
-#define CLIENT_TIMEOUT		60	/* seconds for a request head, or
-					 * between keep-alive requests */
-#define RESPONSE_TIMEOUT	60	/* upstream silent for this long */
 
 static void client_read(struct bufferevent *, void *);
 static void client_write(struct bufferevent *, void *);
@@ -58,12 +55,14 @@ msh_set_nodelay(int fd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
+/* Read and write timeouts in milliseconds; 0 leaves one off. */
 static void
-set_timeout(struct bufferevent *bev, int read_s, int write_s)
+set_timeout(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
 {
-	struct timeval r = { read_s, 0 }, w = { write_s, 0 };
+	struct timeval r = { read_ms / 1000, read_ms % 1000 * 1000 };
+	struct timeval w = { write_ms / 1000, write_ms % 1000 * 1000 };
 
-	bufferevent_set_timeouts(bev, read_s ? &r : NULL, write_s ? &w : NULL);
+	bufferevent_set_timeouts(bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
 }
 
 void
@@ -94,7 +93,7 @@ close_when_flushed(struct msh_conn *c)
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_disable(c->client, EV_READ);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
-	set_timeout(c->client, 0, CLIENT_TIMEOUT);
+	set_timeout(c->client, 0, c->l->conf->client_timeout);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
 		msh_conn_free(c);
 }
@@ -317,17 +316,21 @@ response_head(struct msh_conn *c)
 	pump_response_body(c);
 }
 
-/* A pooled connection keeps its watermark and timeouts from its first
- * use: only a new one needs them set. */
+/* A pooled connection keeps its watermark and timeouts from its last
+ * use: they are set only when new or different (another cluster with the
+ * same endpoint, or a reload that changed response_timeout). */
 static void
 attach_upstream(struct msh_conn *c)
 {
 	struct bufferevent *bev = c->up->bev;
+	uint64_t timeout = c->l->cluster->conf->response_timeout;
 
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
-	if (!c->reused) {
+	if (!c->reused)
 		bufferevent_setwatermark(bev, EV_READ, 0, MSH_BUFFER_HIGH);
-		set_timeout(bev, RESPONSE_TIMEOUT, RESPONSE_TIMEOUT);
+	if (c->up->timeout != timeout) {
+		set_timeout(bev, timeout, timeout);
+		c->up->timeout = timeout;
 	}
 	if ((bufferevent_get_enabled(bev) & (EV_READ | EV_WRITE)) !=
 	    (EV_READ | EV_WRITE))
@@ -660,7 +663,7 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd)
 	}
 	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
 	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
-	set_timeout(c->client, CLIENT_TIMEOUT, CLIENT_TIMEOUT);
+	set_timeout(c->client, l->conf->client_timeout, l->conf->client_timeout);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 }
 

@@ -20,7 +20,7 @@ my $raw_port = $t->free_port($hb);
 my $raw = IO::Socket::INET->new(LocalAddr => $hb, LocalPort => $raw_port,
     Listen => 5, ReuseAddr => 1) or die "raw server: $!";
 
-my ($http, $tcp, $down, $rawl, $admin) = map { $t->free_port($h) } 1 .. 5;
+my ($http, $tcp, $down, $rawl, $admin, $slow) = map { $t->free_port($h) } 1 .. 6;
 my $dead = $t->free_port($hb);	# nobody listens there
 my $conf = $t->write_file('meshd.conf', <<"EOF");
 [meshd]
@@ -54,8 +54,18 @@ endpoint = $hb:$app
 endpoint = $hb:$dead
 connect_timeout = 2s
 
+[listener slow]
+address = $h:$slow
+protocol = http
+cluster = slow
+client_timeout = 300ms
+
 [cluster raw]
 endpoint = $hb:$raw_port
+
+[cluster slow]
+endpoint = $hb:$raw_port
+response_timeout = 300ms
 EOF
 $t->start_meshd(name => 'meshd', conf => $conf, host => $h, admin => "$h:$admin");
 my $m = sub { $t->metrics("$h:$admin")->{$_[0]} // 0 };
@@ -223,6 +233,33 @@ like($rh, qr{^HTTP/1\.1 502 }, 'CL and TE from upstream: 502');
 is($err->('raw', 'bad_response'), 1, 'counted as bad_response');
 close $s;
 close $peer;
+
+# Timeouts: an upstream that never answers gets 504 after
+# response_timeout; a client that never finishes its head gets 408 after
+# client_timeout. Both bounded well under the 5 s the socket waits.
+$s = connect_to($slow);
+print $s "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+$peer = $raw->accept or die "accept: $!";
+my $t0 = time;
+($rh) = read_response($s);
+like($rh, qr{^HTTP/1\.1 504 }, 'a silent upstream: 504');
+cmp_ok(time - $t0, '<=', 3, 'after response_timeout, not the default 60 s');
+is($err->('slow', 'response_timeout'), 1, 'counted as response_timeout');
+close $s;
+close $peer;
+$s = connect_to($slow);
+print $s "GET / HTTP/1.1\r\nHost: x\r\n";
+$t0 = time;
+$all = read_all($s);
+like($all, qr{^HTTP/1\.1 408 .*Connection: close}s, 'an unfinished head: 408');
+cmp_ok(time - $t0, '<=', 3, 'after client_timeout');
+is($err->('slow', 'client_timeout'), 1, 'counted as client_timeout');
+close $s;
+$s = connect_to($slow);
+$t0 = time;
+is(read_all($s), '', 'an idle connection is closed without a word');
+cmp_ok(time - $t0, '<=', 3, 'after client_timeout');
+close $s;
 
 # Nobody listening: 502 and a connect failure counted.
 $r = $t->http_get("http://$h:$down/");
