@@ -45,6 +45,15 @@ put_duration(FILE *fp, const char *key, uint64_t ms)
 	fprintf(fp, "%s = %llums\n", key, (unsigned long long)ms);
 }
 
+/* What every listener has, HTTP or not (meshd ignores them for tcp). */
+static void
+put_listener_common(FILE *fp, const struct mc_mesh *m, int forwarded_for)
+{
+	put_duration(fp, "client_timeout", m->client_timeout);
+	fprintf(fp, "forwarded_for = %s\nvia = %s\n\n",
+	    forwarded_for ? "on" : "off", m->via ? "on" : "off");
+}
+
 static void
 emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
@@ -69,8 +78,7 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 
 	fprintf(fp, "[listener inbound]\naddress = 0.0.0.0:%u\nprotocol = %s\n"
 	    "cluster = local\n", s->inbound_port, protocol_name(s->protocol));
-	put_duration(fp, "client_timeout", m->client_timeout);
-	fputc('\n', fp);
+	put_listener_common(fp, m, s->forwarded_for);
 	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
@@ -78,8 +86,7 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		fprintf(fp, "[listener %s]\naddress = 127.0.0.1:%u\n"
 		    "protocol = %s\ncluster = %s\n", dep->name,
 		    dep->local_port, protocol_name(dep->protocol), dep->name);
-		put_duration(fp, "client_timeout", m->client_timeout);
-		fputc('\n', fp);
+		put_listener_common(fp, m, 0);
 	}
 
 	msh_addr_set_port(&app, s->app_port);

@@ -31,6 +31,7 @@ struct mc_service {
 	unsigned	  outbound_port;	/* explicit, 0 if not set */
 	uint64_t	  connect_timeout;	/* ms, to its instances */
 	uint64_t	  response_timeout;	/* ms, from its instances */
+	int		  forwarded_for;	/* on its inbound listener */
 	struct mc_dep	 *deps;
 	size_t		  ndeps;
 
@@ -44,6 +45,7 @@ struct mc_service {
 	unsigned	  outbound_port_line;
 	unsigned	  connect_timeout_line;
 	unsigned	  response_timeout_line;
+	unsigned	  forwarded_for_line;
 };
 
 struct mc_mesh {
@@ -58,6 +60,7 @@ struct mc_mesh {
 	uint64_t	  connect_timeout;	/* ms, default for services */
 	uint64_t	  response_timeout;	/* ms, default for services */
 	uint64_t	  client_timeout;	/* ms, every listener */
+	int		  via;			/* every listener */
 	uint64_t	  drain_timeout;	/* ms */
 	char		 *log_dir;
 
@@ -69,6 +72,7 @@ struct mc_mesh {
 	unsigned	  connect_timeout_line;
 	unsigned	  response_timeout_line;
 	unsigned	  client_timeout_line;
+	unsigned	  via_line;
 	unsigned	  drain_timeout_line;
 	unsigned	  log_dir_line;
 

@@ -30,6 +30,7 @@ enum mc_kind {
 	MC_V_IP,
 	MC_V_DEPS,
 	MC_V_DURATION,
+	MC_V_FLAG,
 };
 
 struct mc_directive {
@@ -56,6 +57,7 @@ static const struct mc_directive directives[] = {
 	MESH("connect_timeout", MC_V_DURATION, connect_timeout),
 	MESH("response_timeout", MC_V_DURATION, response_timeout),
 	MESH("client_timeout", MC_V_DURATION, client_timeout),
+	MESH("via", MC_V_FLAG, via),
 	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
 	MESH("log_dir", MC_V_STRING, log_dir),
 	SERVICE("protocol", MC_V_PROTOCOL, protocol),
@@ -65,6 +67,7 @@ static const struct mc_directive directives[] = {
 	SERVICE("outbound_port", MC_V_PORT, outbound_port),
 	SERVICE("connect_timeout", MC_V_DURATION, connect_timeout),
 	SERVICE("response_timeout", MC_V_DURATION, response_timeout),
+	SERVICE("forwarded_for", MC_V_FLAG, forwarded_for),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
 	    offsetof(struct mc_service, deps), 0 },
 };
@@ -269,6 +272,9 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		break;
 	case MC_V_IP:
 		msh_parse_ip(value, (struct msh_addr *)field, &err);
+		break;
+	case MC_V_FLAG:
+		msh_parse_flag(value, (int *)field, &err);
 		break;
 	case MC_V_DURATION:
 		if (msh_parse_duration(value, (uint64_t *)field, &err) == 0 &&

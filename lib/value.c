@@ -199,6 +199,17 @@ msh_addr_equal(const struct msh_addr *a, const struct msh_addr *b)
 }
 
 int
+msh_parse_flag(const char *s, int *on, const char **err)
+{
+	if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) {
+		*on = s[1] == 'n';
+		return 0;
+	}
+	*err = "expected on or off";
+	return -1;
+}
+
+int
 msh_check_name(const char *s, const char **err)
 {
 	static const char phrase[] = "expected a name of lowercase letters, "

@@ -47,6 +47,9 @@ int	msh_addr_is_local(const struct msh_addr *a);
 
 int	msh_addr_equal(const struct msh_addr *a, const struct msh_addr *b);
 
+/* "on" or "off", as nginx writes flags. */
+int	msh_parse_flag(const char *s, int *on, const char **err);
+
 /* [a-z0-9][a-z0-9_-]*, at most MSH_NAME_MAX bytes. */
 int	msh_check_name(const char *s, const char **err);
 

@@ -23,6 +23,7 @@ enum msh_value_kind {
 	MSH_V_PROTOCOL,		/* enum msh_protocol */
 	MSH_V_DURATION,		/* uint64_t milliseconds */
 	MSH_V_LB,		/* const struct msh_module * */
+	MSH_V_FLAG,		/* int, on or off */
 };
 
 enum msh_section_kind {
@@ -53,10 +54,14 @@ struct msh_listener_conf {
 	enum msh_protocol	protocol;
 	char			cluster[MSH_NAME_MAX + 1];
 	uint64_t		client_timeout;	/* ms */
+	int			forwarded_for;	/* X-Forwarded-For/-Proto */
+	int			via;
 	unsigned		address_line;
 	unsigned		protocol_line;
 	unsigned		cluster_line;
 	unsigned		client_timeout_line;
+	unsigned		forwarded_for_line;
+	unsigned		via_line;
 };
 
 struct msh_cluster_conf {

@@ -33,6 +33,8 @@ const struct msh_directive msh_core_directives[] = {
 	LISTENER("protocol", MSH_V_PROTOCOL, protocol),
 	LISTENER("cluster", MSH_V_NAME, cluster),
 	LISTENER("client_timeout", MSH_V_DURATION, client_timeout),
+	LISTENER("forwarded_for", MSH_V_FLAG, forwarded_for),
+	LISTENER("via", MSH_V_FLAG, via),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
 	CLUSTER("service", MSH_V_NAME, service),
 	CLUSTER("lb", MSH_V_LB, lb),
@@ -255,6 +257,9 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 		if (msh_parse_duration(value, field, &err) == 0 &&
 		    *(uint64_t *)field == 0)
 			err = "a timeout must be longer than 0";
+		break;
+	case MSH_V_FLAG:
+		msh_parse_flag(value, field, &err);
 		break;
 	case MSH_V_LB:
 		if ((*(const struct msh_module **)field =

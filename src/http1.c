@@ -136,6 +136,7 @@ classify(const char *name, size_t n)
 		{ "content-length", 14, MSH_F_CONTENT_LENGTH },
 		{ "proxy-connection", 16, MSH_F_PROXY_CONNECTION },
 		{ "transfer-encoding", 17, MSH_F_TRANSFER_ENCODING },
+		{ "x-forwarded-proto", 17, MSH_F_X_FORWARDED_PROTO },
 	};
 	size_t i;
 

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -128,7 +129,7 @@ send_error(struct msh_conn *c, unsigned status, enum msh_counter cause)
  * evbuffer_add, not one call per field. A head is at most
  * MSH_HTTP_MAX_HEAD bytes in and never grows by more than HEAD_SLACK out.
  */
-#define HEAD_SLACK	128
+#define HEAD_SLACK	256
 
 struct head {
 	char	buf[MSH_HTTP_MAX_HEAD + HEAD_SLACK];
@@ -146,18 +147,20 @@ put(struct head *o, const char *p, size_t n)
 
 #define PUTS(o, lit)	put((o), (lit), sizeof(lit) - 1)
 
-/* The fields to forward: all but the hop-by-hop ones (and
- * Transfer-Encoding when the body is decoded). */
+#define FIELD(f)	(1u << (f))
+
+/* The fields to forward: all but the hop-by-hop ones and those in drop
+ * (FIELD() bits: Transfer-Encoding when the body is decoded, a client's
+ * X-Forwarded-Proto when meshd sets its own). */
 static void
-put_fields(struct head *o, const struct msh_http_msg *m, int drop_te)
+put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop)
 {
 	size_t i;
 
 	for (i = 0; i < m->nheaders; i++) {
 		const struct msh_http_header *h = &m->headers[i];
 
-		if (msh_http1_hop_by_hop(h) ||
-		    (drop_te && h->field == MSH_F_TRANSFER_ENCODING))
+		if (msh_http1_hop_by_hop(h) || (drop & FIELD(h->field)))
 			continue;
 		put(o, h->name, h->name_len);
 		PUTS(o, ": ");
@@ -304,7 +307,10 @@ response_head(struct msh_conn *c)
 		c->close_after = 1;
 	o.len = 0;
 	put_status_line(&o, m);
-	put_fields(&o, m, c->respbody.decode);
+	put_fields(&o, m, c->respbody.decode ?
+	    FIELD(MSH_F_TRANSFER_ENCODING) : 0);
+	if (c->l->conf->via)
+		PUTS(&o, "Via: 1.1 meshd\r\n");
 	if (c->close_after)
 		PUTS(&o, "Connection: close\r\n");
 	else if (c->client_http10)
@@ -416,12 +422,28 @@ build_request_head(struct msh_conn *c)
 	PUTS(o, " ");
 	put(o, m->target, m->target_len);
 	PUTS(o, " HTTP/1.1\r\n");
-	put_fields(o, m, 0);
+	put_fields(o, m, c->l->conf->forwarded_for ?
+	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0);
 	if (!m->has_host) {
 		PUTS(o, "Host: ");
 		put(o, c->ep->name, strlen(c->ep->name));
 		PUTS(o, "\r\n");
 	}
+	if (c->l->conf->forwarded_for) {
+		/* A field line of its own: recipients join repeated
+		 * X-Forwarded-For lines into one list (RFC 9110 5.3). */
+		char ip[INET6_ADDRSTRLEN] = "unknown";
+		const void *a = c->peer.ss.ss_family == AF_INET6 ?
+		    (const void *)&((struct sockaddr_in6 *)&c->peer.ss)->sin6_addr :
+		    (const void *)&((struct sockaddr_in *)&c->peer.ss)->sin_addr;
+
+		inet_ntop(c->peer.ss.ss_family, a, ip, sizeof(ip));
+		PUTS(o, "X-Forwarded-For: ");
+		put(o, ip, strlen(ip));
+		PUTS(o, "\r\nX-Forwarded-Proto: http\r\n");
+	}
+	if (c->l->conf->via)
+		PUTS(o, "Via: 1.1 meshd\r\n");
 	PUTS(o, "\r\n");
 }
 
@@ -640,12 +662,17 @@ msh_connect_failed(struct msh_conn *c, short what)
 }
 
 void
-msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd)
+msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
+    const struct sockaddr *peer, int peerlen)
 {
 	struct msh_conn *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
+	if (peerlen > 0 && (size_t)peerlen <= sizeof(c->peer.ss)) {
+		memcpy(&c->peer.ss, peer, peerlen);
+		c->peer.len = peerlen;
+	}
 	c->w = w;
 	c->snap = w->snap;
 	msh_snapshot_ref(c->snap);

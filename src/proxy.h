@@ -8,9 +8,11 @@
 #include <sys/queue.h>
 
 #include "http1-t.h"
+#include "value.h"
 
 struct bufferevent;
 struct head;
+struct sockaddr;
 struct msh_endpoint;
 struct msh_listener;
 struct msh_snapshot;
@@ -38,6 +40,7 @@ struct msh_conn {
 	struct msh_upconn	  *up;
 	const struct msh_endpoint *ep;
 	enum msh_conn_state	   state;
+	struct msh_addr		   peer;	/* the client */
 	struct msh_http_msg	   msg;
 	struct msh_body		   reqbody;
 	struct msh_body		   respbody;
@@ -53,7 +56,8 @@ struct msh_conn {
 };
 
 /* A connection accepted on l by worker w. */
-void	msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd);
+void	msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
+	    const struct sockaddr *peer, int peerlen);
 
 /* Close idle connections, let the others finish their request. */
 void	msh_proxy_drain(struct msh_worker *w);

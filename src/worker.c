@@ -26,7 +26,7 @@ static void
 accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	msh_proxy_accept(self, arg, fd);
+	msh_proxy_accept(self, arg, fd, sa, salen);
 }
 
 static void

@@ -46,6 +46,8 @@ cluster = dead
 address = $h:$rawl
 protocol = http
 cluster = raw
+forwarded_for = on
+via = on
 
 [cluster app]
 endpoint = $hb:$app
@@ -207,7 +209,9 @@ for my $b (@bad) {
 # Hop-by-hop fields stay behind; the head is HTTP/1.1 with Host kept.
 $s = connect_to($rawl);
 print $s "GET /x HTTP/1.1\r\nHost: h.example\r\nConnection: keep-alive, X-Drop\r\n"
-    . "X-Drop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Keep: 2\r\n\r\n";
+    . "X-Drop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Keep: 2\r\n"
+    . "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n";
+my $client_ip = $s->sockhost;
 my $peer = $raw->accept or die "accept: $!";
 my $got = '';
 while (defined(my $l = <$peer>)) { $got .= $l; last if $l eq "\r\n" }
@@ -217,8 +221,14 @@ like($got, qr{^GET /x HTTP/1\.1\r\n}, 'request line forwarded');
 like($got, qr/^Host: h\.example\r$/m, 'Host kept');
 like($got, qr/^X-Keep: 2\r$/m, 'end-to-end field kept');
 unlike($got, qr/^(?:Connection|X-Drop|Keep-Alive|TE):/mi, 'hop-by-hop fields removed');
+is(join(',', $got =~ /^X-Forwarded-For: (\S+)\r$/mg), "192.0.2.7,$client_ip",
+    'forwarded_for: the client address follows the ones the request had');
+is(join(',', $got =~ /^X-Forwarded-Proto: (\S+)\r$/mg), 'http',
+    'and X-Forwarded-Proto is meshd\'s, not the client\'s');
+like($got, qr/^Via: 1\.1 meshd\r$/m, 'via: on the request');
 is($rb, 'ok', 'response body');
 unlike($rh, qr/^(?:X-Secret|Keep-Alive):/mi, 'hop-by-hop response fields removed');
+like($rh, qr/^Via: 1\.1 meshd\r$/m, 'via: on the response');
 close $s;
 close $peer;
 

@@ -94,6 +94,21 @@ test_addresses(void **state)
 }
 
 static void
+test_flags(void **state)
+{
+	const char *err = NULL;
+	int on = -1;
+
+	assert_int_equal(msh_parse_flag("on", &on, &err), 0);
+	assert_int_equal(on, 1);
+	assert_int_equal(msh_parse_flag("off", &on, &err), 0);
+	assert_int_equal(on, 0);
+	assert_int_equal(msh_parse_flag("yes", &on, &err), -1);
+	assert_string_equal(err, "expected on or off");
+	assert_int_equal(msh_parse_flag("On", &on, &err), -1);
+}
+
+static void
 test_names(void **state)
 {
 	const char *err = NULL;
@@ -144,6 +159,7 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_lists_and_spelling),
 	};
