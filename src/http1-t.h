@@ -55,6 +55,7 @@ struct msh_http_msg {
 	unsigned		 keep_alive:1;	/* by version and Connection */
 	unsigned		 head_request:1;
 	unsigned		 has_host:1;
+	unsigned		 upgrade:1;	/* Upgrade, named in Connection */
 };
 
 /* Streaming a body through: where the framing stands. */

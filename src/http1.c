@@ -305,6 +305,7 @@ semantics(struct msh_http_msg *m, int request)
 {
 	struct te_state te = { 0 };
 	int hosts = 0, have_cl = 0, have_te = 0, close = 0, ka = 0, r;
+	int upgrade_field = 0, upgrade_token = 0;
 	uint64_t cl = 0, v;
 	size_t i;
 
@@ -331,12 +332,17 @@ semantics(struct msh_http_msg *m, int request)
 				return -400;
 			close |= has_token(h, "close", 5);
 			ka |= has_token(h, "keep-alive", 10);
+			upgrade_token |= has_token(h, "upgrade", 7);
+			break;
+		case MSH_F_UPGRADE:
+			upgrade_field = 1;
 			break;
 		default:
 			break;
 		}
 	}
 	m->has_host = hosts > 0;
+	m->upgrade = upgrade_field && upgrade_token && m->version == 11;
 	m->keep_alive = !close && (m->version == 11 || ka);
 	if (have_te && (m->version == 10 || have_cl))
 		return -400;

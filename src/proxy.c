@@ -169,6 +169,23 @@ put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop)
 	}
 }
 
+/* Upgrade is hop-by-hop, but an upgrade asks each hop in turn: the
+ * request's and the 101's Upgrade fields go on, with Connection: upgrade. */
+static void
+put_upgrade(struct head *o, const struct msh_http_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nheaders; i++) {
+		if (m->headers[i].field != MSH_F_UPGRADE)
+			continue;
+		PUTS(o, "Upgrade: ");
+		put(o, m->headers[i].value, m->headers[i].value_len);
+		PUTS(o, "\r\n");
+	}
+	PUTS(o, "Connection: upgrade\r\n");
+}
+
 static void
 put_status_line(struct head *o, const struct msh_http_msg *m)
 {
@@ -254,6 +271,27 @@ pump_response_body(struct msh_conn *c)
 		bufferevent_disable(c->up->bev, EV_READ);
 }
 
+/* The upstream agreed to the client's Upgrade: pass the 101 on with its
+ * Upgrade and Connection fields, then both connections become a tunnel.
+ * The upstream connection is not pooled again. */
+static void
+switch_protocols(struct msh_conn *c, size_t n)
+{
+	struct evbuffer *in = bufferevent_get_input(c->up->bev);
+	struct msh_http_msg *m = &c->msg;
+	struct head o;
+
+	count_response(c, 101, 1);
+	o.len = 0;
+	put_status_line(&o, m);
+	put_fields(&o, m, 0);
+	put_upgrade(&o, m);
+	PUTS(&o, "\r\n");
+	evbuffer_add(bufferevent_get_output(c->client), o.buf, o.len);
+	evbuffer_drain(in, n);
+	msh_tunnel(c);
+}
+
 /* Parse the response head(s) the upstream sent and pass them on. */
 static void
 response_head(struct msh_conn *c)
@@ -275,11 +313,15 @@ response_head(struct msh_conn *c)
 		n = msh_http1_parse_response(p, len, c->head_request, m);
 		if (n == 0 && len < MSH_HTTP_MAX_HEAD)
 			return;
-		if (n <= 0 || m->status == 101) {
+		if (n <= 0 || (m->status == 101 && !c->upgrade)) {
 			msh_log(MSH_LOG_WARNING, "listener %s: malformed "
 			    "response head from %s", c->l->conf->name,
 			    c->ep->name);
 			send_error(c, 502, MSH_C_ERR_BAD_RESPONSE);
+			return;
+		}
+		if (m->status == 101) {
+			switch_protocols(c, n);
 			return;
 		}
 		if (m->status >= 200)
@@ -444,6 +486,8 @@ build_request_head(struct msh_conn *c)
 	}
 	if (c->l->conf->via)
 		PUTS(o, "Via: 1.1 meshd\r\n");
+	if (m->upgrade)
+		put_upgrade(o, m);
 	PUTS(o, "\r\n");
 }
 
@@ -485,6 +529,7 @@ request_head(struct msh_conn *c)
 	cl = c->l->cluster;
 	c->head_request = m->head_request;
 	c->client_http10 = m->version == 10;
+	c->upgrade = m->upgrade;
 	c->close_after = !m->keep_alive || c->w->draining;
 	c->req_done = m->body == MSH_BODY_NONE;
 	c->retried = 0;

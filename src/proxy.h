@@ -51,6 +51,7 @@ struct msh_conn {
 	unsigned		   retried:1;
 	unsigned		   head_request:1;
 	unsigned		   client_http10:1;
+	unsigned		   upgrade:1;	/* the request asked for one */
 	unsigned		   client_eof:1;	/* tcp */
 	unsigned		   up_eof:1;		/* tcp */
 };
@@ -76,5 +77,9 @@ void	msh_set_nodelay(int fd);
 
 /* protocol=tcp: connect and pass bytes both ways. */
 void	msh_tcp_start(struct msh_conn *c);
+
+/* Pass bytes both ways between c->client and c->up from now on
+ * (protocol=tcp once connected, or HTTP after 101 Switching Protocols). */
+void	msh_tunnel(struct msh_conn *c);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * protocol=tcp: bytes both ways, with backpressure and half-close: when
+ * Tunnels: protocol=tcp, and HTTP connections after an Upgrade (101).
+ * Bytes both ways, with backpressure and half-close: when
  * one side ends its stream, the other side's write half is shut once
  * everything before the end has been sent.
  */
@@ -99,7 +100,6 @@ static void
 connected(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
-	struct timeval idle = { TCP_IDLE_TIMEOUT, 0 };
 
 	if (!(what & BEV_EVENT_CONNECTED)) {
 		msh_connect_failed(c, what);
@@ -107,15 +107,27 @@ connected(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	msh_set_nodelay(bufferevent_getfd(bev));
+	msh_tunnel(c);
+}
+
+void
+msh_tunnel(struct msh_conn *c)
+{
+	struct timeval idle = { TCP_IDLE_TIMEOUT, 0 };
+
+	c->state = MSH_CONN_TUNNEL;
 	bufferevent_setcb(c->client, tunnel_read, tunnel_write, tunnel_event, c);
 	bufferevent_setcb(c->up->bev, tunnel_read, tunnel_write, tunnel_event,
 	    c);
+	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+	bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(c->client, &idle, NULL);
 	bufferevent_set_timeouts(c->up->bev, &idle, NULL);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
-	/* Bytes the client sent while we connected. */
+	/* Bytes already read on either side go across first. */
 	tunnel_read(c->client, c);
+	tunnel_read(c->up->bev, c);
 }
 
 void

@@ -244,6 +244,47 @@ is($err->('raw', 'bad_response'), 1, 'counted as bad_response');
 close $s;
 close $peer;
 
+# Upgrade (WebSocket): the request's Upgrade reaches the upstream, its 101
+# comes back, and then bytes flow both ways as a tunnel.
+$s = connect_to($rawl);
+print $s "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    . "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    . "Sec-WebSocket-Version: 13\r\n\r\n";
+$peer = $raw->accept or die "accept: $!";
+$got = '';
+while (defined(my $l = <$peer>)) { $got .= $l; last if $l eq "\r\n" }
+like($got, qr/^Upgrade: websocket\r$/m, 'upgrade: Upgrade reaches the upstream');
+like($got, qr/^Connection: upgrade\r$/mi, 'with Connection: upgrade');
+like($got, qr/^Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r$/m, 'and the handshake fields');
+print $peer "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+    . "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+($rh) = read_response($s);
+like($rh, qr{^HTTP/1\.1 101 }, 'upgrade: the client gets the 101');
+like($rh, qr/^Upgrade: websocket\r$/m, 'with Upgrade');
+like($rh, qr/^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r$/m, 'and the accept key');
+print $s "ping from client";
+my $buf = '';
+$peer->read($buf, 16);
+is($buf, 'ping from client', 'tunnel: client bytes reach the upstream');
+print $peer "pong from upstream";
+$buf = '';
+$s->read($buf, 18);
+is($buf, 'pong from upstream', 'tunnel: upstream bytes reach the client');
+close $peer;
+is(read_all($s), '', 'tunnel: the upstream closing ends it');
+close $s;
+
+# A 101 nobody asked for is a bad response.
+$s = connect_to($rawl);
+print $s "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+$peer = $raw->accept or die "accept: $!";
+while (defined(my $l = <$peer>)) { last if $l eq "\r\n" }
+print $peer "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+($rh) = read_response($s);
+like($rh, qr{^HTTP/1\.1 502 }, 'an unasked 101: 502');
+close $s;
+close $peer;
+
 # Timeouts: an upstream that never answers gets 504 after
 # response_timeout; a client that never finishes its head gets 408 after
 # client_timeout. Both bounded well under the 5 s the socket waits.
