@@ -141,6 +141,16 @@ test_framing(void **state)
 	assert_true(m.keep_alive);
 	assert_true(req("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n") > 0);
 	assert_true(m.head_request);
+	/* An upgrade needs both the field and the Connection token. */
+	assert_true(req("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: keep-alive, Upgrade\r\n\r\n") > 0);
+	assert_true(m.upgrade);
+	assert_true(req("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "\r\n") > 0);
+	assert_false(m.upgrade);
+	assert_true(req("GET / HTTP/1.0\r\nUpgrade: websocket\r\n"
+	    "Connection: upgrade\r\n\r\n") > 0);
+	assert_false(m.upgrade);
 }
 
 static void
