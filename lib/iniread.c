@@ -21,6 +21,7 @@ struct ini_ctx {
 	char		**sections;
 	size_t		  nsections;
 	int		  have_key;	/* a continuation line may follow */
+	int		  bad_section;	/* after a broken header: skip keys */
 };
 
 /* inih's limit on key names (MAX_NAME, including the NUL). */
@@ -65,6 +66,20 @@ find_separator(const char *s)
 	return NULL;
 }
 
+/* End a line at an inline comment: ';' after a blank. */
+static void
+cut_comment(char *s)
+{
+	char *p;
+
+	for (p = s + 1; *p != '\0'; p++) {
+		if (*p == ';' && is_blank(p[-1])) {
+			*p = '\0';
+			break;
+		}
+	}
+}
+
 /* Anything after "]" must be blank or a comment. */
 static int
 only_comment(const char *s)
@@ -106,6 +121,7 @@ section_line(struct ini_ctx *c, const char *p, char *str, int num)
 	c->sections[c->nsections] = name;
 	snprintf(str, num, "[%zu]", c->nsections++);
 	c->have_key = 0;
+	c->bad_section = 0;
 	c->handler(c->user, name, NULL, NULL, c->line);
 	return str;
 }
@@ -170,19 +186,33 @@ read_line(char *str, int num, void *stream)
 		    MSH_INI_MAX_LINE);
 		goto skip;
 	}
+	/* inih drops a UTF-8 BOM itself, but only once it has the line. */
+	if (c->line == 1 && len >= 3 && memcmp(c->buf, "\xef\xbb\xbf", 3) == 0)
+		memmove(c->buf, c->buf + 3, len - 3 + 1);
 	for (p = c->buf; is_blank(*p); p++)
 		;
 	if (*p == '\0' || *p == ';' || *p == '#') {
 		snprintf(str, num, "%s", c->buf);
 		return str;
 	}
+	if (*p != '[' && c->bad_section) {
+		/* Its header was reported broken: check the line, but give
+		 * inih nothing that would land in the previous section. */
+		if (p == c->buf || !c->have_key)
+			key_line(c, p, str, num);
+		goto skip;
+	}
 	if (p > c->buf && c->have_key) {
+		/* inih strips inline comments from key lines only. */
+		cut_comment(c->buf);
 		snprintf(str, num, "%s", c->buf);
 		return str;
 	}
 	r = *p == '[' ? section_line(c, p, str, num) : key_line(c, p, str, num);
 	if (r != NULL)
 		return r;
+	if (*p == '[')
+		c->bad_section = 1;
 skip:
 	/* inih sees a comment; the error is already reported. */
 	snprintf(str, num, ";");

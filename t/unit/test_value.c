@@ -1,10 +1,17 @@
-/* Value parsers shared by meshc and meshd, and "did you mean". */
+/*
+ * The value parsers meshc and meshd share (lib/value.h) and the "did you
+ * mean" speller (lib/spell.h): every bound, every rejected form, and the
+ * phrase a rejection leaves for the diagnostic.
+ */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -13,31 +20,68 @@
 #include "value.h"
 
 static void
-test_numbers(void **state)
+test_uint(void **state)
 {
+	unsigned long v = 99;
 	const char *err = NULL;
-	unsigned long ul;
-	unsigned port;
 
-	assert_int_equal(msh_parse_uint("64", 0, 64, &ul, &err), 0);
-	assert_int_equal(ul, 64);
-	assert_int_equal(msh_parse_uint("65", 0, 64, &ul, &err), -1);
+	assert_int_equal(msh_parse_uint("0", 0, 64, &v, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(msh_parse_uint("64", 0, 64, &v, &err), 0);
+	assert_int_equal(v, 64);
+	assert_int_equal(msh_parse_uint("1", 1, 1, &v, &err), 0);
+	assert_int_equal(v, 1);
+
+	v = 99;
+	assert_int_equal(msh_parse_uint("65", 0, 64, &v, &err), -1);
 	assert_string_equal(err, "expected a whole number from 0 to 64");
-	assert_int_equal(msh_parse_uint("-1", 0, 64, &ul, &err), -1);
-	assert_int_equal(msh_parse_uint(" 1", 0, 64, &ul, &err), -1);
-	assert_int_equal(msh_parse_port("80", &port, &err), 0);
-	assert_int_equal(port, 80);
-	assert_int_equal(msh_parse_port("0", &port, &err), -1);
-	assert_int_equal(msh_parse_port("65536", &port, &err), -1);
-	assert_int_equal(msh_parse_port("80x", &port, &err), -1);
-	assert_string_equal(err, "expected a port from 1 to 65535");
+	assert_int_equal(v, 99);	/* untouched on failure */
+	err = NULL;
+	assert_int_equal(msh_parse_uint("0", 1, 1000, &v, &err), -1);
+	assert_string_equal(err, "expected a whole number from 1 to 1000");
+	assert_int_equal(msh_parse_uint("", 0, 64, &v, &err), -1);
+	assert_int_equal(msh_parse_uint("-1", 0, 64, &v, &err), -1);
+	assert_int_equal(msh_parse_uint("+1", 0, 64, &v, &err), -1);
+	assert_int_equal(msh_parse_uint(" 1", 0, 64, &v, &err), -1);
+	assert_int_equal(msh_parse_uint("1 ", 0, 64, &v, &err), -1);
+	assert_int_equal(msh_parse_uint("1x", 0, 64, &v, &err), -1);
+	assert_int_equal(msh_parse_uint("0x10", 0, 64, &v, &err), -1);
+	/* Past ULONG_MAX: strtoul's ERANGE, not a wrapped value. */
+	assert_int_equal(msh_parse_uint("99999999999999999999999", 0,
+	    (unsigned long)-1, &v, &err), -1);
+	assert_int_equal(v, 99);
 }
 
 static void
-test_durations(void **state)
+test_port(void **state)
 {
+	unsigned p = 7;
 	const char *err = NULL;
-	uint64_t ms;
+
+	assert_int_equal(msh_parse_port("1", &p, &err), 0);
+	assert_int_equal(p, 1);
+	assert_int_equal(msh_parse_port("80", &p, &err), 0);
+	assert_int_equal(p, 80);
+	assert_int_equal(msh_parse_port("65535", &p, &err), 0);
+	assert_int_equal(p, 65535);
+
+	p = 7;
+	assert_int_equal(msh_parse_port("0", &p, &err), -1);
+	assert_string_equal(err, "expected a port from 1 to 65535");
+	err = NULL;
+	assert_int_equal(msh_parse_port("65536", &p, &err), -1);
+	assert_non_null(err);
+	assert_int_equal(msh_parse_port("80x", &p, &err), -1);
+	assert_int_equal(msh_parse_port("", &p, &err), -1);
+	assert_int_equal(msh_parse_port("http", &p, &err), -1);
+	assert_int_equal(p, 7);
+}
+
+static void
+test_duration(void **state)
+{
+	uint64_t ms = 1;
+	const char *err = NULL;
 
 	assert_int_equal(msh_parse_duration("250ms", &ms, &err), 0);
 	assert_int_equal(ms, 250);
@@ -47,54 +91,265 @@ test_durations(void **state)
 	assert_int_equal(ms, 120000);
 	assert_int_equal(msh_parse_duration("1h", &ms, &err), 0);
 	assert_int_equal(ms, 3600000);
+	assert_int_equal(msh_parse_duration("0s", &ms, &err), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(msh_parse_duration("36h", &ms, &err), 0);
+	assert_int_equal(ms, 129600000);
+
+	ms = 1;
+	/* A unit is required. */
 	assert_int_equal(msh_parse_duration("5", &ms, &err), -1);
-	assert_non_null(strstr(err, "a unit"));
+	assert_string_equal(err,
+	    "expected a duration with a unit: ms, s, m or h (e.g. 250ms, 5s)");
 	assert_int_equal(msh_parse_duration("5x", &ms, &err), -1);
+	assert_int_equal(msh_parse_duration("5 s", &ms, &err), -1);
+	assert_int_equal(msh_parse_duration("5S", &ms, &err), -1);
+	assert_int_equal(msh_parse_duration("5sec", &ms, &err), -1);
 	assert_int_equal(msh_parse_duration("s", &ms, &err), -1);
-	assert_int_equal(msh_parse_duration("99999999999999999h", &ms, &err), -1);
+	assert_int_equal(msh_parse_duration("", &ms, &err), -1);
+	assert_int_equal(msh_parse_duration("-5s", &ms, &err), -1);
+	assert_int_equal(msh_parse_duration("1.5s", &ms, &err), -1);
+	/* Overflow, in the number and in the product. */
+	assert_int_equal(msh_parse_duration("99999999999999999999999ms", &ms,
+	    &err), -1);
+	assert_non_null(err);
+	err = NULL;
+	assert_int_equal(msh_parse_duration("18446744073709551615h", &ms,
+	    &err), -1);
+	assert_non_null(err);
+	err = NULL;
+	assert_int_equal(msh_parse_duration("5124095576030432h", &ms, &err),
+	    -1);	/* 2^64 / 3600000 + 1: the product would wrap */
+	assert_non_null(err);
+	assert_int_equal(ms, 1);
 }
 
 static void
-test_addresses(void **state)
+test_ip(void **state)
 {
+	struct msh_addr a;
 	const char *err = NULL;
-	struct msh_addr a, b;
-	char text[MSH_ADDR_STRLEN];
+	struct in6_addr loop6 = IN6ADDR_LOOPBACK_INIT;
+
+	assert_int_equal(msh_parse_ip("10.1.2.3", &a, &err), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET);
+	assert_int_equal(a.len, sizeof(struct sockaddr_in));
+	assert_int_equal(ntohl(((struct sockaddr_in *)&a.ss)->sin_addr.s_addr),
+	    0x0a010203);
+	assert_int_equal(msh_addr_port(&a), 0);
+
+	assert_int_equal(msh_parse_ip("::1", &a, &err), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET6);
+	assert_int_equal(a.len, sizeof(struct sockaddr_in6));
+	assert_memory_equal(&((struct sockaddr_in6 *)&a.ss)->sin6_addr,
+	    &loop6, sizeof(loop6));
+
+	assert_int_equal(msh_parse_ip("fe80::1:2", &a, &err), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET6);
+
+	assert_int_equal(msh_parse_ip("garbage", &a, &err), -1);
+	assert_string_equal(err, "expected a numeric IPv4 or IPv6 address");
+	assert_int_equal(msh_parse_ip("", &a, &err), -1);
+	assert_int_equal(msh_parse_ip("1.2.3", &a, &err), -1);
+	assert_int_equal(msh_parse_ip("256.1.1.1", &a, &err), -1);
+	assert_int_equal(msh_parse_ip("1.2.3.4:80", &a, &err), -1);
+	assert_int_equal(msh_parse_ip("[::1]", &a, &err), -1);
+	assert_int_equal(msh_parse_ip("localhost", &a, &err), -1);
+}
+
+static void
+test_addr(void **state)
+{
+	struct msh_addr a;
+	const char *err = NULL;
 
 	assert_int_equal(msh_parse_addr("127.0.0.1:80", &a, &err), 0);
-	msh_addr_format(&a, text, sizeof(text));
-	assert_string_equal(text, "127.0.0.1:80");
+	assert_int_equal(a.ss.ss_family, AF_INET);
 	assert_int_equal(msh_addr_port(&a), 80);
-	assert_int_equal(msh_parse_addr("[::1]:8080", &b, &err), 0);
-	msh_addr_format(&b, text, sizeof(text));
-	assert_string_equal(text, "[::1]:8080");
-	assert_false(msh_addr_equal(&a, &b));
-	assert_int_equal(msh_parse_addr("::1:80", &a, &err), -1);
-	assert_int_equal(msh_parse_addr("1.2.3.4", &a, &err), -1);
-	assert_int_equal(msh_parse_addr("[1.2.3.4]:80", &a, &err), -1);
-	assert_int_equal(msh_parse_addr("host:80", &a, &err), -1);
-	assert_int_equal(msh_parse_addr("1.2.3.4:0", &a, &err), -1);
-	assert_int_equal(msh_parse_ip("10.1.2.3", &a, &err), 0);
-	assert_int_equal(msh_parse_ip("fe80::1", &a, &err), 0);
-	assert_int_equal(msh_parse_ip("10.1.2", &a, &err), -1);
+	assert_int_equal(ntohl(((struct sockaddr_in *)&a.ss)->sin_addr.s_addr),
+	    INADDR_LOOPBACK);
 
-	/* "This host": what meshd -a replaces. */
-	msh_parse_addr("127.0.0.1:1", &a, &err);
-	assert_true(msh_addr_is_local(&a));
-	msh_parse_addr("0.0.0.0:1", &a, &err);
-	assert_true(msh_addr_is_local(&a));
-	msh_parse_addr("[::1]:1", &a, &err);
-	assert_true(msh_addr_is_local(&a));
-	msh_parse_addr("[::]:1", &a, &err);
-	assert_true(msh_addr_is_local(&a));
-	msh_parse_addr("127.0.0.2:1", &a, &err);	/* another test host */
-	assert_false(msh_addr_is_local(&a));
-	msh_parse_addr("10.0.0.1:1", &a, &err);
-	assert_false(msh_addr_is_local(&a));
+	assert_int_equal(msh_parse_addr("[::1]:8080", &a, &err), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET6);
+	assert_int_equal(msh_addr_port(&a), 8080);
+
+	assert_int_equal(msh_parse_addr("0.0.0.0:65535", &a, &err), 0);
+	assert_int_equal(msh_addr_port(&a), 65535);
+
+	/* An unbracketed IPv6 address is ambiguous with its port. */
+	err = NULL;
+	assert_int_equal(msh_parse_addr("::1:80", &a, &err), -1);
+	assert_string_equal(err,
+	    "expected ADDRESS:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+	assert_int_equal(msh_parse_addr("1.2.3.4", &a, &err), -1);
+	assert_int_equal(msh_parse_addr("[::1]", &a, &err), -1);
+	assert_int_equal(msh_parse_addr("[::1]80", &a, &err), -1);
+	assert_int_equal(msh_parse_addr("[::1:80", &a, &err), -1);
+	assert_int_equal(msh_parse_addr(":80", &a, &err), -1);
+	assert_int_equal(msh_parse_addr("[]:80", &a, &err), -1);
+	err = NULL;
+	assert_int_equal(msh_parse_addr("[1.2.3.4]:80", &a, &err), -1);
+	assert_string_equal(err, "only IPv6 addresses go in brackets");
+	err = NULL;
+	assert_int_equal(msh_parse_addr("1.2.3.4:0", &a, &err), -1);
+	assert_string_equal(err, "expected a port from 1 to 65535");
+	assert_int_equal(msh_parse_addr("1.2.3.4:65536", &a, &err), -1);
+	assert_int_equal(msh_parse_addr("1.2.3.4:", &a, &err), -1);
+	assert_int_equal(msh_parse_addr("1.2.3.4:80x", &a, &err), -1);
+	assert_int_equal(msh_parse_addr("example.com:80", &a, &err), -1);
 }
 
 static void
-test_flags(void **state)
+round_trip(const char *text)
+{
+	struct msh_addr a, b;
+	char buf[MSH_ADDR_STRLEN];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_addr(text, &a, &err), 0);
+	msh_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, text);
+	assert_int_equal(msh_parse_addr(buf, &b, &err), 0);
+	assert_true(msh_addr_equal(&a, &b));
+}
+
+static void
+test_addr_format(void **state)
+{
+	struct msh_addr a, b;
+	char buf[MSH_ADDR_STRLEN];
+	const char *err = NULL;
+
+	round_trip("127.0.0.1:80");
+	round_trip("0.0.0.0:1");
+	round_trip("[::1]:8080");
+	round_trip("[::]:65535");
+	round_trip("[2001:db8::1]:443");
+	round_trip("[::ffff:10.1.2.3]:80");
+	/* The longest forms fit MSH_ADDR_STRLEN. */
+	round_trip("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+	round_trip("255.255.255.255:65535");
+	/* Formatting normalises. */
+	assert_int_equal(msh_parse_addr("[0:0::1]:80", &a, &err), 0);
+	msh_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:80");
+
+	assert_int_equal(msh_parse_addr("127.0.0.1:80", &a, &err), 0);
+	msh_addr_set_port(&a, 81);
+	assert_int_equal(msh_addr_port(&a), 81);
+	msh_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:81");
+	assert_int_equal(msh_parse_addr("127.0.0.1:80", &b, &err), 0);
+	assert_false(msh_addr_equal(&a, &b));
+	assert_int_equal(msh_parse_addr("[::1]:80", &b, &err), 0);
+	msh_addr_set_port(&b, 81);
+	assert_int_equal(msh_addr_port(&b), 81);
+	assert_false(msh_addr_equal(&a, &b));
+}
+
+static int
+local(const char *text)
+{
+	struct msh_addr a;
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_ip(text, &a, &err), 0);
+	return msh_addr_is_local(&a);
+}
+
+static void
+test_addr_is_local(void **state)
+{
+	assert_true(local("127.0.0.1"));
+	assert_true(local("0.0.0.0"));
+	assert_true(local("::1"));
+	assert_true(local("::"));
+	assert_false(local("10.0.0.1"));
+	assert_false(local("192.168.1.1"));
+	assert_false(local("2001:db8::1"));
+	/* value.h: other 127.x addresses stand for other hosts. */
+	assert_false(local("127.0.0.2"));
+	assert_false(local("127.0.10.1"));
+}
+
+static void
+test_check_name(void **state)
+{
+	const char *err = NULL;
+	char name[80];
+
+	assert_int_equal(msh_check_name("orders", &err), 0);
+	assert_int_equal(msh_check_name("a", &err), 0);
+	assert_int_equal(msh_check_name("0day", &err), 0);
+	assert_int_equal(msh_check_name("svc-1_b", &err), 0);
+
+	assert_int_equal(msh_check_name("", &err), -1);
+	assert_non_null(strstr(err, "at most 63 bytes"));
+	assert_int_equal(msh_check_name("-x", &err), -1);
+	assert_int_equal(msh_check_name("_x", &err), -1);
+	assert_int_equal(msh_check_name("Orders", &err), -1);
+	assert_int_equal(msh_check_name("a b", &err), -1);
+	assert_int_equal(msh_check_name("a.b", &err), -1);
+	assert_int_equal(msh_check_name("a/b", &err), -1);
+
+	memset(name, 'n', MSH_NAME_MAX);
+	name[MSH_NAME_MAX] = '\0';
+	assert_int_equal(msh_check_name(name, &err), 0);
+	name[MSH_NAME_MAX] = 'n';
+	name[MSH_NAME_MAX + 1] = '\0';
+	assert_int_equal(msh_check_name(name, &err), -1);
+}
+
+struct words {
+	char	w[8][32];
+	size_t	n;
+	size_t	stop_at;	/* fn stops at this word; 0: never */
+};
+
+static int
+collect_word(void *arg, const char *word)
+{
+	struct words *ws = arg;
+
+	assert_true(ws->n < 8);
+	snprintf(ws->w[ws->n], sizeof(ws->w[0]), "%s", word);
+	ws->n++;
+	return ws->n == ws->stop_at ? 42 : 0;
+}
+
+static void
+test_split_list(void **state)
+{
+	struct words ws = { .n = 0 };
+
+	assert_int_equal(msh_split_list("a, b c,,d", collect_word, &ws), 0);
+	assert_int_equal(ws.n, 4);
+	assert_string_equal(ws.w[0], "a");
+	assert_string_equal(ws.w[1], "b");
+	assert_string_equal(ws.w[2], "c");
+	assert_string_equal(ws.w[3], "d");
+
+	memset(&ws, 0, sizeof(ws));
+	assert_int_equal(msh_split_list(" ,\t, ", collect_word, &ws), 0);
+	assert_int_equal(ws.n, 0);
+
+	memset(&ws, 0, sizeof(ws));
+	assert_int_equal(msh_split_list("\torders,payments ", collect_word,
+	    &ws), 0);
+	assert_int_equal(ws.n, 2);
+	assert_string_equal(ws.w[0], "orders");
+	assert_string_equal(ws.w[1], "payments");
+
+	/* fn's nonzero result stops the walk and is returned. */
+	memset(&ws, 0, sizeof(ws));
+	ws.stop_at = 2;
+	assert_int_equal(msh_split_list("x y z", collect_word, &ws), 42);
+	assert_int_equal(ws.n, 2);
+	assert_string_equal(ws.w[1], "y");
+}
+
+static void
+test_flag(void **state)
 {
 	const char *err = NULL;
 	int on = -1;
@@ -109,59 +364,44 @@ test_flags(void **state)
 }
 
 static void
-test_names(void **state)
-{
-	const char *err = NULL;
-	char long_name[70];
-
-	assert_int_equal(msh_check_name("orders-v2_x", &err), 0);
-	assert_int_equal(msh_check_name("Orders", &err), -1);
-	assert_int_equal(msh_check_name("-x", &err), -1);
-	assert_int_equal(msh_check_name("", &err), -1);
-	assert_int_equal(msh_check_name("a b", &err), -1);
-	memset(long_name, 'a', 64);
-	long_name[64] = '\0';
-	assert_int_equal(msh_check_name(long_name, &err), -1);
-	long_name[63] = '\0';
-	assert_int_equal(msh_check_name(long_name, &err), 0);
-}
-
-static int
-collect(void *arg, const char *word)
-{
-	char *out = arg;
-
-	strcat(out, word);
-	strcat(out, "|");
-	return 0;
-}
-
-static void
-test_lists_and_spelling(void **state)
+test_spell_suggest(void **state)
 {
 	static const char *const keys[] = {
 		"app_port", "inbound_port", "outbound_port", "protocol",
+		"depends",
 	};
-	char out[64] = "";
+	const size_t n = sizeof(keys) / sizeof(keys[0]);
+	const char *s;
 
-	assert_int_equal(msh_split_list("a, b c,,d", collect, out), 0);
-	assert_string_equal(out, "a|b|c|d|");
-	assert_string_equal(msh_spell_suggest("inbound_prot", keys, 4),
-	    "inbound_port");
-	assert_string_equal(msh_spell_suggest("protcol", keys, 4), "protocol");
-	assert_null(msh_spell_suggest("zzz", keys, 4));
+	s = msh_spell_suggest("inbound_prot", keys, n);
+	assert_non_null(s);
+	assert_string_equal(s, "inbound_port");
+	s = msh_spell_suggest("outbound_pot", keys, n);
+	assert_non_null(s);
+	assert_string_equal(s, "outbound_port");
+	s = msh_spell_suggest("depend", keys, n);
+	assert_non_null(s);
+	assert_string_equal(s, "depends");
+	assert_null(msh_spell_suggest("zzz", keys, n));
+	assert_null(msh_spell_suggest("weight", keys, n));
+	assert_null(msh_spell_suggest("inbound_prot", keys, 0));
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_numbers),
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_addresses),
-		cmocka_unit_test(test_flags),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_lists_and_spelling),
+		cmocka_unit_test(test_uint),
+		cmocka_unit_test(test_port),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_ip),
+		cmocka_unit_test(test_addr),
+		cmocka_unit_test(test_addr_format),
+		cmocka_unit_test(test_addr_is_local),
+		cmocka_unit_test(test_check_name),
+		cmocka_unit_test(test_split_list),
+		cmocka_unit_test(test_flag),
+		cmocka_unit_test(test_spell_suggest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
