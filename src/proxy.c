@@ -20,6 +20,8 @@
 #include "worker.h"
 
 
+#define LINGER_MS	2000	/* after an answer that closes */
+
 static void client_read(struct bufferevent *, void *);
 static void client_write(struct bufferevent *, void *);
 static void client_event(struct bufferevent *, short, void *);
@@ -86,17 +88,34 @@ drop_upstream(struct msh_conn *c)
 	c->up = NULL;
 }
 
-/* Stop reading, send what is queued, then close. */
+/*
+ * The last bytes are out: end our side and read (and drop) what the
+ * client still sends until it closes, for at most LINGER_MS of silence.
+ * Closing with unread input would send a reset, which can destroy the
+ * answer (a 400, say) before the client has read it.
+ */
+static void
+linger(struct msh_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+
+	c->lingering = 1;
+	shutdown(bufferevent_getfd(c->client), SHUT_WR);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	set_timeout(c->client, LINGER_MS, 0);
+	bufferevent_enable(c->client, EV_READ);
+}
+
+/* Send what is queued, then linger and close. Input is dropped. */
 static void
 close_when_flushed(struct msh_conn *c)
 {
 	drop_upstream(c);
 	c->state = MSH_CONN_CLOSING;
-	bufferevent_disable(c->client, EV_READ);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	set_timeout(c->client, 0, c->l->conf->client_timeout);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
-		msh_conn_free(c);
+		linger(c);
 }
 
 static void
@@ -590,7 +609,8 @@ client_write(struct bufferevent *bev, void *arg)
 	struct msh_conn *c = arg;
 
 	if (c->state == MSH_CONN_CLOSING) {
-		msh_conn_free(c);
+		if (!c->lingering)
+			linger(c);
 		return;
 	}
 	if (c->state == MSH_CONN_RESPONDING && c->up != NULL &&
@@ -605,6 +625,15 @@ client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	if (c->state == MSH_CONN_CLOSING) {
+		/* A read timeout armed before the answer is not the end:
+		 * the answer still has to go out. */
+		if (!c->lingering && (what & BEV_EVENT_TIMEOUT) &&
+		    (what & BEV_EVENT_READING))
+			return;
+		msh_conn_free(c);	/* its close, or enough lingering */
+		return;
+	}
 	/* The client's read timeout runs all along, set once: it counts only
 	 * while meshd waits for a request (head), not during an exchange,
 	 * which has the upstream's timeouts. */

@@ -52,6 +52,7 @@ struct msh_conn {
 	unsigned		   head_request:1;
 	unsigned		   client_http10:1;
 	unsigned		   upgrade:1;	/* the request asked for one */
+	unsigned		   lingering:1;	/* answered, draining input */
 	unsigned		   client_eof:1;	/* tcp */
 	unsigned		   up_eof:1;		/* tcp */
 };
