@@ -20,7 +20,8 @@
 #include "worker.h"
 
 
-#define LINGER_MS	2000	/* after an answer that closes */
+#define LINGER_MS	2000	/* after an answer that closes: silence */
+#define LINGER_TOTAL_MS	10000	/* and in all */
 
 static void client_read(struct bufferevent *, void *);
 static void client_write(struct bufferevent *, void *);
@@ -100,10 +101,22 @@ linger(struct msh_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->client);
 
 	c->lingering = 1;
+	event_base_gettimeofday_cached(c->w->base, &c->linger_start);
 	shutdown(bufferevent_getfd(c->client), SHUT_WR);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	set_timeout(c->client, LINGER_MS, 0);
 	bufferevent_enable(c->client, EV_READ);
+}
+
+/* A client that keeps trickling bytes cannot linger for ever. */
+static int
+linger_over(struct msh_conn *c)
+{
+	struct timeval now;
+
+	event_base_gettimeofday_cached(c->w->base, &now);
+	return (now.tv_sec - c->linger_start.tv_sec) * 1000 +
+	    (now.tv_usec - c->linger_start.tv_usec) / 1000 > LINGER_TOTAL_MS;
 }
 
 /* Send what is queued, then linger and close. Input is dropped. */
@@ -596,6 +609,8 @@ client_read(struct bufferevent *bev, void *arg)
 	case MSH_CONN_CLOSING:
 		evbuffer_drain(bufferevent_get_input(bev),
 		    evbuffer_get_length(bufferevent_get_input(bev)));
+		if (c->lingering && linger_over(c))
+			msh_conn_free(c);
 		break;
 	case MSH_CONN_CONNECTING:
 	case MSH_CONN_TUNNEL:
@@ -625,6 +640,15 @@ client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	/* A client that ends its side after a whole request (a half-close)
+	 * still gets the answer, as HAProxy gives it; then the connection
+	 * closes. */
+	if ((what & BEV_EVENT_EOF) && c->req_done &&
+	    (c->state == MSH_CONN_CONNECTING || c->state == MSH_CONN_WAITING ||
+	    c->state == MSH_CONN_RESPONDING)) {
+		c->close_after = 1;
+		return;
+	}
 	if (c->state == MSH_CONN_CLOSING) {
 		/* A read timeout armed before the answer is not the end:
 		 * the answer still has to go out. */

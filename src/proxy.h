@@ -6,6 +6,7 @@
 #define MSH_PROXY_H
 
 #include <sys/queue.h>
+#include <sys/time.h>
 
 #include "http1-t.h"
 #include "value.h"
@@ -53,6 +54,7 @@ struct msh_conn {
 	unsigned		   client_http10:1;
 	unsigned		   upgrade:1;	/* the request asked for one */
 	unsigned		   lingering:1;	/* answered, draining input */
+	struct timeval		   linger_start;
 	unsigned		   client_eof:1;	/* tcp */
 	unsigned		   up_eof:1;		/* tcp */
 };
