@@ -16,8 +16,8 @@ use IO::Socket::INET;
 use Scalar::Util qw(refaddr);
 use Time::HiRes qw(time);
 use MeshTest qw(slurp);
+use MeshSock;
 
-use constant IO_TIMEOUT => 5;
 
 my $t = MeshTest->new;
 $t->require_binaries('meshd');
@@ -79,117 +79,6 @@ EOF
 $t->start_meshd(name => 'meshd', conf => $conf, host => $h);
 my $m = sub { $t->metrics("$h:$admin")->{ $_[0] } // 0 };
 
-#
-# Clients and raw upstreams with deadlines.
-#
-
-my %rbuf;       # refaddr(socket) => bytes read but not consumed yet
-
-sub connect_to {
-	my ($port) = @_;
-	return IO::Socket::INET->new(PeerAddr => $h, PeerPort => $port,
-	    Proto => 'tcp', Timeout => IO_TIMEOUT)
-	    // die "connect $h:$port: $!";
-}
-
-# One write() of all the bytes (pipelining wants them in one segment).
-sub send_bytes {
-	my ($s, $bytes) = @_;
-	my $n = syswrite($s, $bytes);
-	return defined $n && $n == length $bytes;
-}
-
-# Reads more into the socket's buffer: the byte count, 0 at EOF, or undef
-# with $@ set to "timeout" or the error.
-sub fill {
-	my ($s, $deadline) = @_;
-	my $left = $deadline - time;
-	if ($left <= 0 || !IO::Select->new($s)->can_read($left)) {
-		$@ = 'timeout';
-		return undef;
-	}
-	my $n = sysread($s, $rbuf{ refaddr $s }, 65536, length($rbuf{ refaddr $s } // ''));
-	$@ = "read: $!" unless defined $n;
-	return $n;
-}
-
-# Everything up to EOF: (bytes, how) with how "eof", "timeout" or an error.
-sub read_to_eof {
-	my ($s) = @_;
-	my $deadline = time + IO_TIMEOUT;
-	for (;;) {
-		my $n = fill($s, $deadline);
-		my $all = delete($rbuf{ refaddr $s }) // '';
-		return ($all, 'eof') if defined $n && $n == 0;
-		return ($all, $@) unless defined $n;
-		$rbuf{ refaddr $s } = $all;
-	}
-}
-
-# One response framed by Content-Length (none for HEAD, 1xx, 204, 304):
-# {status, head, headers => {lc name => value}, body}, or {error}.
-sub read_response {
-	my ($s, %o) = @_;
-	my $deadline = time + IO_TIMEOUT;
-	my $buf = \$rbuf{ refaddr $s };
-	$$buf //= '';
-	my $end;
-	until (($end = index $$buf, "\r\n\r\n") >= 0) {
-		my $n = fill($s, $deadline);
-		return { error => defined $n ? 'eof before a whole head' : $@,
-		    partial => $$buf } unless $n;
-	}
-	my $head = substr $$buf, 0, $end + 4, '';
-	my ($status) = $head =~ m{\AHTTP/1\.[01] (\d{3})[ \r]}
-	    or return { error => 'bad status line', partial => $head };
-	my %hd;
-	for my $line (split /\r\n/, $head) {
-		next unless $line =~ /^([^:\s]+):[ \t]*(.*?)[ \t]*\z/;
-		$hd{ lc $1 } = exists $hd{ lc $1 } ? "$hd{lc $1}, $2" : $2;
-	}
-	my $len = $o{head} || $status < 200 || $status == 204 || $status == 304
-	    ? 0 : $hd{'content-length'} // 0;
-	while (length $$buf < $len) {
-		my $n = fill($s, $deadline);
-		return { error => defined $n ? 'eof inside the body' : $@,
-		    partial => $head . $$buf } unless $n;
-	}
-	return { status => $status + 0, head => $head, headers => \%hd,
-	    body => substr($$buf, 0, $len, '') };
-}
-
-# A response parsed from bytes read to EOF: {status, head, headers, body}.
-sub parse_all {
-	my ($all) = @_;
-	my $end = index $all, "\r\n\r\n";
-	return { status => 0, head => $all, headers => {}, body => '' } if $end < 0;
-	my $head = substr $all, 0, $end + 4;
-	my ($status) = $head =~ m{\AHTTP/1\.[01] (\d{3})[ \r]};
-	my %hd = map { /^([^:\s]+):[ \t]*(.*?)[ \t]*\z/ ? (lc $1 => $2) : () }
-	    split /\r\n/, $head;
-	return { status => ($status // 0) + 0, head => $head, headers => \%hd,
-	    body => substr($all, $end + 4) };
-}
-
-# Raw upstream: accept one connection from meshd (bounded), read its head.
-sub raw_accept {
-	my ($lsn) = @_;
-	IO::Select->new($lsn)->can_read(IO_TIMEOUT) or return undef;
-	return $lsn->accept;
-}
-
-sub raw_read_head {
-	my ($s) = @_;
-	my $deadline = time + IO_TIMEOUT;
-	my $buf = \$rbuf{ refaddr $s };
-	$$buf //= '';
-	until ((my $end = index $$buf, "\r\n\r\n") >= 0) {
-		fill($s, $deadline) or return $$buf;
-	}
-	my $end = index $$buf, "\r\n\r\n";
-	return substr $$buf, 0, $end + 4, '';
-}
-
 # curl: {code, err, status, headers, body} of the last response.
 my $curls = 0;
 sub curl {
@@ -231,7 +120,7 @@ is($class->('5xx') - $before{'5xx'}, 1, '5xx counted once');
 
 my $conns = sub { $m->('meshd_listener_connections_total{listener="http"}') };
 my $c0 = $conns->();
-my $s = connect_to($http);
+my $s = connect_to($h, $http);
 my @ka = ([ '/', 200, "app\n" ], [ '/status/201', 201, "app\n" ],
     [ '/status/404', 404, "app\n" ]);
 for my $i (0 .. $#ka) {
@@ -252,7 +141,7 @@ close $s;
 # Pipelining: two requests in one write, answered in order.
 #
 
-$s = connect_to($http);
+$s = connect_to($h, $http);
 ok(send_bytes($s, "GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\n"
     . "GET /status/202 HTTP/1.1\r\nHost: x\r\n\r\n"),
     'pipelining: two requests written in one write()');
@@ -280,7 +169,7 @@ is($r->{body}, "app got 1048576 bytes\n", 'POST chunked: the backend got it whol
 # HTTP/1.0 without keep-alive: answered, then closed by meshd.
 #
 
-$s = connect_to($http);
+$s = connect_to($h, $http);
 send_bytes($s, "GET / HTTP/1.0\r\n\r\n");
 my ($all, $how) = read_to_eof($s);
 is($how, 'eof', 'HTTP/1.0: meshd closes the connection after the response');
@@ -293,7 +182,7 @@ close $s;
 # HEAD: a head without a body, and the connection stays usable.
 #
 
-$s = connect_to($http);
+$s = connect_to($h, $http);
 send_bytes($s, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
 $r = read_response($s, head => 1);
 is($r->{status}, 200, 'HEAD: 200') or diag explain $r;
@@ -340,7 +229,7 @@ my @bad = (
 for my $case (@bad) {
 	my ($what, $status, $bytes) = @$case;
 	my $before = $creq->();
-	$s = connect_to($http);
+	$s = connect_to($h, $http);
 	send_bytes($s, $bytes);
 	($all, $how) = read_to_eof($s);
 	$r = parse_all($all);
@@ -356,7 +245,7 @@ unlike($t->log_text('app'), qr{ /bad-}, 'the backend logged none of the malforme
 # it), so a head with LF-only line ends is fine and goes on as CRLF.
 {
 	my $before = $creq->();
-	$s = connect_to($http);
+	$s = connect_to($h, $http);
 	send_bytes($s, "GET /status/203 HTTP/1.1\nHost: x\nX-A: 1\nConnection: close\n\n");
 	($all, $how) = read_to_eof($s);
 	$r = parse_all($all);
@@ -370,7 +259,7 @@ unlike($t->log_text('app'), qr{ /bad-}, 'the backend logged none of the malforme
 # Hop-by-hop fields: neither Connection nor the fields it lists go on.
 #
 
-$s = connect_to($hop);
+$s = connect_to($h, $hop);
 send_bytes($s, "GET /x HTTP/1.1\r\nHost: h.example\r\nConnection: close, X-Drop\r\n"
     . "X-Drop: 1\r\nX-Keep: 2\r\n\r\n");
 my $peer = raw_accept($raw{1});
@@ -402,7 +291,7 @@ is($r->{status}, 502, 'nobody listening upstream: 502');
 is($r->{headers}{connection}, 'close', '502: Connection: close');
 cmp_ok($fail->() - $f0, '>=', 1, 'connect failure counted');
 
-$s = connect_to($badresp);
+$s = connect_to($h, $badresp);
 send_bytes($s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
 $peer = raw_accept($raw{2});
 ok($peer, 'bad response: meshd connected to the raw upstream');

@@ -16,9 +16,9 @@ use IO::Socket::INET;
 use Scalar::Util qw(refaddr);
 use Socket qw(SHUT_WR);
 use Time::HiRes qw(time);
+use MeshSock;
 use MeshTest;
 
-use constant IO_TIMEOUT => 5;
 
 my $t = MeshTest->new;
 $t->require_binaries('meshd');
@@ -74,100 +74,13 @@ my %c0 = map { $_ => $conns->($_) } qw(tcp raw down);
 # Sockets with deadlines.
 #
 
-my %rbuf;       # refaddr(socket) => bytes read but not consumed yet
-
-sub connect_to {
-	my ($port) = @_;
-	return IO::Socket::INET->new(PeerAddr => $h, PeerPort => $port,
-	    Proto => 'tcp', Timeout => IO_TIMEOUT)
-	    // die "connect $h:$port: $!";
-}
-
-sub send_bytes {
-	my ($s, $bytes) = @_;
-	my $n = syswrite($s, $bytes);
-	return defined $n && $n == length $bytes;
-}
-
-# Reads more into the socket's buffer: the byte count, 0 at EOF, or undef
-# with $@ set to "timeout" or the error.
-sub fill {
-	my ($s, $deadline) = @_;
-	my $left = $deadline - time;
-	if ($left <= 0 || !IO::Select->new($s)->can_read($left)) {
-		$@ = 'timeout';
-		return undef;
-	}
-	my $n = sysread($s, $rbuf{ refaddr $s }, 65536, length($rbuf{ refaddr $s } // ''));
-	$@ = "read: $!" unless defined $n;
-	return $n;
-}
-
-# Everything up to EOF: (bytes, how) with how "eof", "timeout" or an error.
-sub read_to_eof {
-	my ($s) = @_;
-	my $deadline = time + IO_TIMEOUT;
-	for (;;) {
-		my $n = fill($s, $deadline);
-		my $all = delete($rbuf{ refaddr $s }) // '';
-		return ($all, 'eof') if defined $n && $n == 0;
-		return ($all, $@) unless defined $n;
-		$rbuf{ refaddr $s } = $all;
-	}
-}
-
-# Exactly $len bytes (fewer if EOF, an error or the deadline comes first).
-sub read_exactly {
-	my ($s, $len) = @_;
-	my $deadline = time + IO_TIMEOUT;
-	my $buf = \$rbuf{ refaddr $s };
-	$$buf //= '';
-	while (length $$buf < $len) {
-		fill($s, $deadline) or last;
-	}
-	return substr $$buf, 0, $len, '';
-}
-
-# One HTTP response framed by Content-Length: {status, head, headers, body}.
-sub read_response {
-	my ($s) = @_;
-	my $deadline = time + IO_TIMEOUT;
-	my $buf = \$rbuf{ refaddr $s };
-	$$buf //= '';
-	my $end;
-	until (($end = index $$buf, "\r\n\r\n") >= 0) {
-		fill($s, $deadline) or return { error => $@ || 'eof', partial => $$buf };
-	}
-	my $head = substr $$buf, 0, $end + 4, '';
-	my ($status) = $head =~ m{\AHTTP/1\.[01] (\d{3})[ \r]};
-	my %hd = map { /^([^:\s]+):[ \t]*(.*?)[ \t]*\z/ ? (lc $1 => $2) : () }
-	    split /\r\n/, $head;
-	my $body = read_exactly($s, $hd{'content-length'} // 0);
-	return { status => ($status // 0) + 0, head => $head, headers => \%hd,
-	    body => $body };
-}
-
-sub parse_all {
-	my ($all) = @_;
-	my $end = index $all, "\r\n\r\n";
-	return { status => 0, body => '' } if $end < 0;
-	my ($status) = $all =~ m{\AHTTP/1\.[01] (\d{3})[ \r]};
-	return { status => ($status // 0) + 0, head => substr($all, 0, $end + 4),
-	    body => substr($all, $end + 4) };
-}
-
-sub raw_accept {
-	IO::Select->new($raw)->can_read(IO_TIMEOUT) or return undef;
-	return $raw->accept;
-}
-
 #
 # HTTP over the tcp listener: meshd does not parse it. A head without Host
 # (an http listener's 400) reaches the backend and gets its answer, twice
 # on one connection.
 #
 
-my $s = connect_to($tcp);
+my $s = connect_to($h, $tcp);
 ok(send_bytes($s, "GET /status/203 HTTP/1.1\r\nHost: x\r\n\r\n"), 'tcp: request written');
 my $r = read_response($s);
 is($r->{status}, 203, 'tcp: the backend\'s status') or diag explain $r;
@@ -189,10 +102,10 @@ close $s;
 my $up = join '', map { chr } 0 .. 255;
 $up = "NOT HTTP\r\n\0\r\r\n$up$up\n";
 my $down_bytes = "\xff\xfe reply\r\n\0" . ('z' x 70000);
-$s = connect_to($rawl);
+$s = connect_to($h, $rawl);
 send_bytes($s, $up);
 ok(shutdown($s, SHUT_WR), 'raw: the client shut its write side');
-my $peer = raw_accept();
+my $peer = raw_accept($raw);
 ok($peer, 'raw: meshd connected to the raw upstream');
 my ($got, $uhow) = $peer ? read_to_eof($peer) : ('', 'no connection');
 is(unpack('H*', $got), unpack('H*', $up),
@@ -224,7 +137,7 @@ is($c->{out}, "app got 1048576 bytes\n", 'tcp: the backend got the 1 MiB body wh
 # the whole answer.
 #
 
-$s = connect_to($tcp);
+$s = connect_to($h, $tcp);
 send_bytes($s, "GET /status/201 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 ok(shutdown($s, SHUT_WR), 'half-close: client shut its write side');
 ($all, $how) = read_to_eof($s);
@@ -240,7 +153,7 @@ close $s;
 
 my $fail = sub { $m->('meshd_cluster_connect_failures_total{cluster="dead"}') };
 my $f0 = $fail->();
-$s = connect_to($down);
+$s = connect_to($h, $down);
 my $t0 = time;
 ($all, $how) = read_to_eof($s);
 is($how, 'eof', 'refused upstream: meshd closes the client connection');

@@ -1,0 +1,139 @@
+package MeshSock;
+# Raw sockets with deadlines for tests that speak HTTP (or anything) byte
+# by byte: every read is bounded by IO_TIMEOUT, so a meshd that hangs fails
+# a test instead of stalling it. Reads keep what they got past a response
+# in a buffer per socket, for the next read.
+use strict;
+use warnings;
+use Exporter 'import';
+use IO::Select;
+use IO::Socket::INET;
+use Scalar::Util qw(refaddr);
+use Time::HiRes qw(time);
+
+our @EXPORT = qw(IO_TIMEOUT connect_to send_bytes fill read_to_eof
+    read_exactly read_response parse_all raw_accept raw_read_head);
+
+use constant IO_TIMEOUT => 5;
+
+my %rbuf;       # refaddr(socket) => bytes read but not consumed yet
+
+sub connect_to {
+	my ($h, $port) = @_;
+	return IO::Socket::INET->new(PeerAddr => $h, PeerPort => $port,
+	    Proto => 'tcp', Timeout => IO_TIMEOUT)
+	    // die "connect $h:$port: $!";
+}
+
+# One write() of all the bytes (pipelining wants them in one segment).
+sub send_bytes {
+	my ($s, $bytes) = @_;
+	my $n = syswrite($s, $bytes);
+	return defined $n && $n == length $bytes;
+}
+
+# Reads more into the socket's buffer: the byte count, 0 at EOF, or undef
+# with $@ set to "timeout" or the error.
+sub fill {
+	my ($s, $deadline) = @_;
+	my $left = $deadline - time;
+	if ($left <= 0 || !IO::Select->new($s)->can_read($left)) {
+		$@ = 'timeout';
+		return undef;
+	}
+	my $n = sysread($s, $rbuf{ refaddr $s }, 65536, length($rbuf{ refaddr $s } // ''));
+	$@ = "read: $!" unless defined $n;
+	return $n;
+}
+
+# Everything up to EOF: (bytes, how) with how "eof", "timeout" or an error.
+sub read_to_eof {
+	my ($s) = @_;
+	my $deadline = time + IO_TIMEOUT;
+	for (;;) {
+		my $n = fill($s, $deadline);
+		my $all = delete($rbuf{ refaddr $s }) // '';
+		return ($all, 'eof') if defined $n && $n == 0;
+		return ($all, $@) unless defined $n;
+		$rbuf{ refaddr $s } = $all;
+	}
+}
+
+# Exactly $len bytes (fewer if EOF, an error or the deadline comes first).
+sub read_exactly {
+	my ($s, $len) = @_;
+	my $deadline = time + IO_TIMEOUT;
+	my $buf = \$rbuf{ refaddr $s };
+	$$buf //= '';
+	while (length $$buf < $len) {
+		fill($s, $deadline) or last;
+	}
+	return substr $$buf, 0, $len, '';
+}
+
+# One response framed by Content-Length (none for HEAD, 1xx, 204, 304):
+# {status, head, headers => {lc name => value}, body}, or {error}.
+sub read_response {
+	my ($s, %o) = @_;
+	my $deadline = time + IO_TIMEOUT;
+	my $buf = \$rbuf{ refaddr $s };
+	$$buf //= '';
+	my $end;
+	until (($end = index $$buf, "\r\n\r\n") >= 0) {
+		my $n = fill($s, $deadline);
+		return { error => defined $n ? 'eof before a whole head' : $@,
+		    partial => $$buf } unless $n;
+	}
+	my $head = substr $$buf, 0, $end + 4, '';
+	my ($status) = $head =~ m{\AHTTP/1\.[01] (\d{3})[ \r]}
+	    or return { error => 'bad status line', partial => $head };
+	my %hd;
+	for my $line (split /\r\n/, $head) {
+		next unless $line =~ /^([^:\s]+):[ \t]*(.*?)[ \t]*\z/;
+		$hd{ lc $1 } = exists $hd{ lc $1 } ? "$hd{lc $1}, $2" : $2;
+	}
+	my $len = $o{head} || $status < 200 || $status == 204 || $status == 304
+	    ? 0 : $hd{'content-length'} // 0;
+	while (length $$buf < $len) {
+		my $n = fill($s, $deadline);
+		return { error => defined $n ? 'eof inside the body' : $@,
+		    partial => $head . $$buf } unless $n;
+	}
+	return { status => $status + 0, head => $head, headers => \%hd,
+	    body => substr($$buf, 0, $len, '') };
+}
+
+# A response parsed from bytes read to EOF: {status, head, headers, body}.
+sub parse_all {
+	my ($all) = @_;
+	my $end = index $all, "\r\n\r\n";
+	return { status => 0, head => $all, headers => {}, body => '' } if $end < 0;
+	my $head = substr $all, 0, $end + 4;
+	my ($status) = $head =~ m{\AHTTP/1\.[01] (\d{3})[ \r]};
+	my %hd = map { /^([^:\s]+):[ \t]*(.*?)[ \t]*\z/ ? (lc $1 => $2) : () }
+	    split /\r\n/, $head;
+	return { status => ($status // 0) + 0, head => $head, headers => \%hd,
+	    body => substr($all, $end + 4) };
+}
+
+# Raw upstream: accept one connection from meshd (bounded), read its head.
+sub raw_accept {
+	my ($lsn) = @_;
+	IO::Select->new($lsn)->can_read(IO_TIMEOUT) or return undef;
+	return $lsn->accept;
+}
+
+sub raw_read_head {
+	my ($s) = @_;
+	my $deadline = time + IO_TIMEOUT;
+	my $buf = \$rbuf{ refaddr $s };
+	$$buf //= '';
+	until ((my $end = index $$buf, "\r\n\r\n") >= 0) {
+		fill($s, $deadline) or return $$buf;
+	}
+	my $end = index $$buf, "\r\n\r\n";
+	return substr $$buf, 0, $end + 4, '';
+}
+
+
+1;
