@@ -283,6 +283,29 @@ close $peer;
 is(read_all($s), '', 'tunnel: the upstream closing ends it');
 close $s;
 
+# Expect: 100-continue: the upstream's 100 reaches the client, which only
+# then sends its body; the final answer follows.
+$s = connect_to($rawl);
+print $s "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+$peer = $raw->accept or die "accept: $!";
+$got = '';
+while (defined(my $l = <$peer>)) { $got .= $l; last if $l eq "\r\n" }
+like($got, qr/^Expect: 100-continue\r$/m, 'expect: the upstream sees Expect');
+print $peer "HTTP/1.1 100 Continue\r\n\r\n";
+my $cont = '';
+while (defined(my $l = <$s>)) { $cont .= $l; last if $l eq "\r\n" }
+like($cont, qr{^HTTP/1\.1 100 Continue\r\n\r\n\z}, 'expect: the client gets the 100');
+print $s "hello";
+$buf = '';
+$peer->read($buf, 5);
+is($buf, 'hello', 'expect: then the body goes through');
+print $peer "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+($rh, $rb) = read_response($s);
+like($rh, qr{^HTTP/1\.1 200 }, 'expect: the final answer follows');
+is($rb, 'ok', 'with its body');
+close $s;
+close $peer;
+
 # A 101 nobody asked for is a bad response.
 $s = connect_to($rawl);
 print $s "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
