@@ -59,9 +59,8 @@ msh_set_nodelay(int fd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
-/* Read and write timeouts in milliseconds; 0 leaves one off. */
-static void
-set_timeout(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
+void
+msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
 {
 	struct timeval r = { read_ms / 1000, read_ms % 1000 * 1000 };
 	struct timeval w = { write_ms / 1000, write_ms % 1000 * 1000 };
@@ -104,7 +103,7 @@ linger(struct msh_conn *c)
 	event_base_gettimeofday_cached(c->w->base, &c->linger_start);
 	shutdown(bufferevent_getfd(c->client), SHUT_WR);
 	evbuffer_drain(in, evbuffer_get_length(in));
-	set_timeout(c->client, LINGER_MS, 0);
+	msh_set_timeouts(c->client, LINGER_MS, 0);
 	bufferevent_enable(c->client, EV_READ);
 }
 
@@ -126,7 +125,7 @@ close_when_flushed(struct msh_conn *c)
 	drop_upstream(c);
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
-	set_timeout(c->client, 0, c->l->conf->client_timeout);
+	msh_set_timeouts(c->client, 0, c->l->conf->client_timeout);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
 		linger(c);
 }
@@ -409,7 +408,7 @@ attach_upstream(struct msh_conn *c)
 	if (!c->reused)
 		bufferevent_setwatermark(bev, EV_READ, 0, MSH_BUFFER_HIGH);
 	if (c->up->timeout != timeout) {
-		set_timeout(bev, timeout, timeout);
+		msh_set_timeouts(bev, timeout, timeout);
 		c->up->timeout = timeout;
 	}
 	if ((bufferevent_get_enabled(bev) & (EV_READ | EV_WRITE)) !=
@@ -431,12 +430,23 @@ send_request(struct msh_conn *c)
 	pump_request_body(c);
 }
 
+void
+msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
+{
+	const struct msh_cluster *cl = c->l->cluster;
+
+	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
+	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
+	bufferevent_setcb(c->up->bev, NULL, NULL, on_event, c);
+	msh_set_timeouts(c->up->bev, 0, cl->conf->connect_timeout);
+	if (bufferevent_socket_connect(c->up->bev,
+	    (struct sockaddr *)&c->ep->addr.ss, c->ep->addr.len) != 0)
+		on_event(c->up->bev, BEV_EVENT_ERROR, c);
+}
+
 static void
 connect_upstream(struct msh_conn *c, int use_pool)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
-	struct timeval tv = { cc->connect_timeout / 1000,
-	    (cc->connect_timeout % 1000) * 1000 };
 	struct msh_upconn *u;
 
 	if (use_pool && (u = msh_pool_take(c->w->pool, &c->ep->addr)) != NULL) {
@@ -446,16 +456,10 @@ connect_upstream(struct msh_conn *c, int use_pool)
 		return;
 	}
 	c->reused = 0;
-	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_CONNECTIONS);
-	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
 	c->state = MSH_CONN_CONNECTING;
-	bufferevent_setcb(c->up->bev, NULL, NULL, upstream_event, c);
-	bufferevent_set_timeouts(c->up->bev, NULL, &tv);
 	/* Body bytes wait in the client's input meanwhile. */
 	bufferevent_disable(c->client, EV_READ);
-	if (bufferevent_socket_connect(c->up->bev,
-	    (struct sockaddr *)&c->ep->addr.ss, c->ep->addr.len) != 0)
-		upstream_event(c->up->bev, BEV_EVENT_ERROR, c);
+	msh_upstream_connect(c, upstream_event);
 }
 
 /* New requests take the newest snapshot, even on an old connection. */
@@ -542,15 +546,14 @@ request_head(struct msh_conn *c)
 	n = msh_http1_parse_request(p, len, m);
 	if (n == 0 && len < MSH_HTTP_MAX_HEAD)
 		return;
+	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 	if (n == 0) {
-		msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 		if (memchr(p, '\n', len) == NULL)
 			send_error(c, 414, MSH_C_ERR_URI_TOO_LONG);
 		else
 			send_error(c, 431, MSH_C_ERR_HEADER_TOO_LARGE);
 		return;
 	}
-	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 	if (n < 0) {
 		send_error(c, -n, -n == 431 ? MSH_C_ERR_HEADER_TOO_LARGE :
 		    -n == 501 ? MSH_C_ERR_UNKNOWN_CODING :
@@ -788,7 +791,7 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
 	}
 	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
 	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
-	set_timeout(c->client, l->conf->client_timeout, l->conf->client_timeout);
+	msh_set_timeouts(c->client, l->conf->client_timeout, l->conf->client_timeout);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 }
 

@@ -8,6 +8,8 @@
 #include <sys/queue.h>
 #include <sys/time.h>
 
+#include <event2/bufferevent.h>
+
 #include "http1-t.h"
 #include "value.h"
 
@@ -74,6 +76,15 @@ void	msh_conn_free(struct msh_conn *c);
 /* A connection to c->ep failed or timed out (what: libevent's flags):
  * counted and logged. */
 void	msh_connect_failed(struct msh_conn *c, short what);
+
+/* Read and write timeouts in milliseconds; 0 leaves one off. */
+void	msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms,
+	    uint64_t write_ms);
+
+/* Open a new upstream connection to c->ep as c->up: counted, with the
+ * cluster's connect timeout. on_event gets BEV_EVENT_CONNECTED or the
+ * failure (at once if connect(2) fails at once). */
+void	msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event);
 
 /* TCP_NODELAY on a proxied socket (fd < 0: nothing). */
 void	msh_set_nodelay(int fd);

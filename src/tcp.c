@@ -19,7 +19,7 @@
 #include "stats.h"
 #include "worker.h"
 
-#define TCP_IDLE_TIMEOUT	3600	/* seconds without a byte either way */
+#define TCP_IDLE_TIMEOUT	3600000	/* ms without a byte either way */
 
 static void tunnel_read(struct bufferevent *, void *);
 static void tunnel_write(struct bufferevent *, void *);
@@ -113,16 +113,16 @@ connected(struct bufferevent *bev, short what, void *arg)
 void
 msh_tunnel(struct msh_conn *c)
 {
-	struct timeval idle = { TCP_IDLE_TIMEOUT, 0 };
-
 	c->state = MSH_CONN_TUNNEL;
 	bufferevent_setcb(c->client, tunnel_read, tunnel_write, tunnel_event, c);
 	bufferevent_setcb(c->up->bev, tunnel_read, tunnel_write, tunnel_event,
 	    c);
+	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
+	bufferevent_setwatermark(c->up->bev, EV_READ, 0, MSH_BUFFER_HIGH);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(c->client, &idle, NULL);
-	bufferevent_set_timeouts(c->up->bev, &idle, NULL);
+	msh_set_timeouts(c->client, TCP_IDLE_TIMEOUT, 0);
+	msh_set_timeouts(c->up->bev, TCP_IDLE_TIMEOUT, 0);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
 	/* Bytes already read on either side go across first. */
@@ -134,8 +134,6 @@ void
 msh_tcp_start(struct msh_conn *c)
 {
 	struct msh_cluster *cl = c->l->cluster;
-	struct timeval tv = { cl->conf->connect_timeout / 1000,
-	    (cl->conf->connect_timeout % 1000) * 1000 };
 
 	c->state = MSH_CONN_TUNNEL;
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
@@ -145,14 +143,6 @@ msh_tcp_start(struct msh_conn *c)
 		return;
 	}
 	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
-	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
-	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
 	bufferevent_setcb(c->client, NULL, NULL, NULL, NULL);
-	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
-	bufferevent_setwatermark(c->up->bev, EV_READ, 0, MSH_BUFFER_HIGH);
-	bufferevent_setcb(c->up->bev, NULL, NULL, connected, c);
-	bufferevent_set_timeouts(c->up->bev, NULL, &tv);
-	if (bufferevent_socket_connect(c->up->bev,
-	    (struct sockaddr *)&c->ep->addr.ss, c->ep->addr.len) != 0)
-		connected(c->up->bev, BEV_EVENT_ERROR, c);
+	msh_upstream_connect(c, connected);
 }

@@ -101,6 +101,15 @@ sub read_all {
 	return $all // '';
 }
 
+# The raw upstream takes the connection meshd opened for the request just
+# sent: (socket, the head it received).
+sub upstream_head {
+	my $peer = $raw->accept or die "accept: $!";
+	my $head = '';
+	while (defined(my $l = <$peer>)) { $head .= $l; last if $l eq "\r\n" }
+	return ($peer, $head);
+}
+
 # Plain GET, statuses passed through and counted.
 my $r = $t->http_get("http://$h:$http/");
 is($r->{status}, 200, 'GET through the http listener');
@@ -221,9 +230,7 @@ print $s "GET /x HTTP/1.1\r\nHost: h.example\r\nConnection: keep-alive, X-Drop\r
     . "X-Drop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nX-Keep: 2\r\n"
     . "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n";
 my $client_ip = $s->sockhost;
-my $peer = $raw->accept or die "accept: $!";
-my $got = '';
-while (defined(my $l = <$peer>)) { $got .= $l; last if $l eq "\r\n" }
+my ($peer, $got) = upstream_head();
 print $peer "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n\r\nok";
 my ($rh, $rb) = read_response($s);
 like($got, qr{^GET /x HTTP/1\.1\r\n}, 'request line forwarded');
@@ -244,8 +251,7 @@ close $peer;
 # An ambiguous response is a 502, never passed on.
 $s = connect_to($rawl);
 print $s "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-$peer = $raw->accept or die "accept: $!";
-while (defined(my $l = <$peer>)) { last if $l eq "\r\n" }
+($peer) = upstream_head();
 print $peer "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
 ($rh) = read_response($s);
 like($rh, qr{^HTTP/1\.1 502 }, 'CL and TE from upstream: 502');
@@ -259,9 +265,7 @@ $s = connect_to($rawl);
 print $s "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
     . "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     . "Sec-WebSocket-Version: 13\r\n\r\n";
-$peer = $raw->accept or die "accept: $!";
-$got = '';
-while (defined(my $l = <$peer>)) { $got .= $l; last if $l eq "\r\n" }
+($peer, $got) = upstream_head();
 like($got, qr/^Upgrade: websocket\r$/m, 'upgrade: Upgrade reaches the upstream');
 like($got, qr/^Connection: upgrade\r$/mi, 'with Connection: upgrade');
 like($got, qr/^Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r$/m, 'and the handshake fields');
@@ -287,9 +291,7 @@ close $s;
 # then sends its body; the final answer follows.
 $s = connect_to($rawl);
 print $s "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
-$peer = $raw->accept or die "accept: $!";
-$got = '';
-while (defined(my $l = <$peer>)) { $got .= $l; last if $l eq "\r\n" }
+($peer, $got) = upstream_head();
 like($got, qr/^Expect: 100-continue\r$/m, 'expect: the upstream sees Expect');
 print $peer "HTTP/1.1 100 Continue\r\n\r\n";
 my $cont = '';
@@ -309,8 +311,7 @@ close $peer;
 # A 101 nobody asked for is a bad response.
 $s = connect_to($rawl);
 print $s "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-$peer = $raw->accept or die "accept: $!";
-while (defined(my $l = <$peer>)) { last if $l eq "\r\n" }
+($peer) = upstream_head();
 print $peer "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
 ($rh) = read_response($s);
 like($rh, qr{^HTTP/1\.1 502 }, 'an unasked 101: 502');
@@ -322,7 +323,7 @@ close $peer;
 # client_timeout. Both bounded well under the 5 s the socket waits.
 $s = connect_to($slow);
 print $s "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-$peer = $raw->accept or die "accept: $!";
+($peer) = upstream_head();
 my $t0 = time;
 ($rh) = read_response($s);
 like($rh, qr{^HTTP/1\.1 504 }, 'a silent upstream: 504');
