@@ -142,14 +142,10 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	struct mc_mesh *m = c->mesh;
 	const char *suggest, *arg;
 	char kind[64];
-	size_t klen;
 
 	c->skip = 0;
 	c->service = NULL;
-	klen = strcspn(section, " \t");
-	snprintf(kind, sizeof(kind), "%.*s", (int)klen, section);
-	for (arg = section + klen; *arg == ' ' || *arg == '\t'; arg++)
-		;
+	arg = msh_ini_section_name(section, kind, sizeof(kind));
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
 		if (*arg != '\0') {

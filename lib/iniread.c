@@ -291,3 +291,15 @@ msh_ini_parse_buffer(const char *name, const char *buf, size_t len,
 	fclose(fp);
 	return r;
 }
+
+const char *
+msh_ini_section_name(const char *section, char *kind, size_t len)
+{
+	size_t klen = strcspn(section, " \t");
+	const char *name;
+
+	snprintf(kind, len, "%.*s", (int)klen, section);
+	for (name = section + klen; is_blank(*name); name++)
+		;
+	return name;
+}

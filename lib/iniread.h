@@ -40,4 +40,10 @@ int	msh_ini_parse_file(const char *path, msh_ini_handler *h, void *user,
 int	msh_ini_parse_buffer(const char *name, const char *buf, size_t len,
 	    msh_ini_handler *h, void *user, struct msh_diag *d);
 
+/*
+ * A header "[kind name]" split: the kind copied into kind (truncated to
+ * len), the name returned (after the blanks; "" when there is none).
+ */
+const char *msh_ini_section_name(const char *section, char *kind, size_t len);
+
 #endif

@@ -111,13 +111,10 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 	struct msh_conf *conf = c->conf;
 	const char *arg, *err, *suggest;
 	char kind[64];
-	size_t klen, i;
+	size_t i;
 
 	c->section = -1;
-	klen = strcspn(section, " \t");
-	snprintf(kind, sizeof(kind), "%.*s", (int)klen, section);
-	for (arg = section + klen; *arg == ' ' || *arg == '\t'; arg++)
-		;
+	arg = msh_ini_section_name(section, kind, sizeof(kind));
 	for (i = 0; i < MSH_SEC_COUNT; i++)
 		if (strcmp(kind, msh_section_names[i]) == 0)
 			break;
