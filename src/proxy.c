@@ -68,6 +68,34 @@ msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
 	bufferevent_set_timeouts(bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
 }
 
+/*
+ * Output for one socket is put together in w->stage, then written at once
+ * when nothing is queued before it; only what the socket does not take
+ * goes to the bufferevent. Most exchanges then never add and remove a
+ * write event (an epoll_ctl each) nor wait a loop turn for it. Errors are
+ * left for the bufferevent to find on its next read or write. The stage is
+ * empty between callbacks.
+ */
+void
+msh_send(struct msh_worker *w, struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(w->stage) == 0)
+		return;
+	if (evbuffer_get_length(out) == 0)
+		(void)evbuffer_write(w->stage, bufferevent_getfd(bev));
+	if (evbuffer_get_length(w->stage) > 0)
+		evbuffer_add_buffer(out, w->stage);
+}
+
+/* Output that will never be sent: the stage is left empty. */
+static void
+unstage(struct msh_worker *w)
+{
+	evbuffer_drain(w->stage, evbuffer_get_length(w->stage));
+}
+
 void
 msh_conn_free(struct msh_conn *c)
 {
@@ -148,10 +176,11 @@ send_error(struct msh_conn *c, unsigned status, enum msh_counter cause)
 
 	count_response(c, status, 0);
 	msh_stats_inc(c->l->stats, c->w->id, cause);
-	evbuffer_add_printf(bufferevent_get_output(c->client),
+	evbuffer_add_printf(c->w->stage,
 	    "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
 	    status, text, strlen(text) + 1, text);
+	msh_send(c->w, c->client);
 	close_when_flushed(c);
 }
 
@@ -244,16 +273,22 @@ pump_request_body(struct msh_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	int r;
 
-	if (c->req_done || c->up == NULL || c->state == MSH_CONN_CONNECTING)
+	if (c->up == NULL || c->state == MSH_CONN_CONNECTING)
 		return;
-	r = msh_body_forward(&c->reqbody, in, bufferevent_get_output(c->up->bev));
+	if (c->req_done) {
+		msh_send(c->w, c->up->bev);	/* a head without a body */
+		return;
+	}
+	r = msh_body_forward(&c->reqbody, in, c->w->stage);
 	if (r < 0) {
+		unstage(c->w);
 		if (c->state == MSH_CONN_WAITING)
 			send_error(c, 400, MSH_C_ERR_BAD_BODY);
 		else
 			msh_conn_free(c);
 		return;
 	}
+	msh_send(c->w, c->up->bev);
 	if (r == 1)
 		c->req_done = 1;
 	else if (over_high(c->up->bev))
@@ -287,13 +322,15 @@ pump_response_body(struct msh_conn *c)
 	int r;
 
 	r = msh_body_forward(&c->respbody, bufferevent_get_input(c->up->bev),
-	    bufferevent_get_output(c->client));
+	    c->w->stage);
 	if (r < 0) {
+		unstage(c->w);
 		msh_log(MSH_LOG_WARNING, "listener %s: malformed response "
 		    "body from %s", c->l->conf->name, c->ep->name);
 		msh_conn_free(c);
 		return;
 	}
+	msh_send(c->w, c->client);
 	if (r == 1) {
 		finish_exchange(c);
 		return;
@@ -318,7 +355,8 @@ switch_protocols(struct msh_conn *c, size_t n)
 	put_fields(&o, m, 0);
 	put_upgrade(&o, m);
 	PUTS(&o, "\r\n");
-	evbuffer_add(bufferevent_get_output(c->client), o.buf, o.len);
+	evbuffer_add(c->w->stage, o.buf, o.len);
+	msh_send(c->w, c->client);
 	evbuffer_drain(in, n);
 	msh_tunnel(c);
 }
@@ -328,7 +366,7 @@ static void
 response_head(struct msh_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
-	struct evbuffer *out = bufferevent_get_output(c->client);
+	struct evbuffer *out = c->w->stage;
 	struct msh_http_msg *m = &c->msg;
 	struct head o;
 	size_t len;
@@ -364,6 +402,7 @@ response_head(struct msh_conn *c)
 			put_fields(&o, m, 0);
 			PUTS(&o, "\r\n");
 			evbuffer_add(out, o.buf, o.len);
+			msh_send(c->w, c->client);
 		}
 		evbuffer_drain(in, n);
 	}
@@ -420,10 +459,8 @@ attach_upstream(struct msh_conn *c)
 static void
 send_request(struct msh_conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->up->bev);
-
 	attach_upstream(c);
-	evbuffer_add(out, c->head->buf, c->head->len);
+	evbuffer_add(c->w->stage, c->head->buf, c->head->len);
 	c->state = MSH_CONN_WAITING;
 	if (!(bufferevent_get_enabled(c->client) & EV_READ))
 		bufferevent_enable(c->client, EV_READ);
@@ -721,7 +758,8 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	if (c->state == MSH_CONN_RESPONDING &&
 	    c->respbody.kind == MSH_BODY_UNTIL_CLOSE && (what & BEV_EVENT_EOF)) {
 		msh_body_forward(&c->respbody, bufferevent_get_input(bev),
-		    bufferevent_get_output(c->client));
+		    c->w->stage);
+		msh_send(c->w, c->client);
 		c->msg.keep_alive = 0;
 		finish_exchange(c);
 		return;

@@ -73,6 +73,10 @@ void	msh_proxy_close_all(struct msh_worker *w);
 
 void	msh_conn_free(struct msh_conn *c);
 
+/* Send w->stage's bytes on bev: written at once if nothing is queued
+ * there, queued on bev otherwise; w->stage is left empty. */
+void	msh_send(struct msh_worker *w, struct bufferevent *bev);
+
 /* A connection to c->ep failed or timed out (what: libevent's flags):
  * counted and logged. */
 void	msh_connect_failed(struct msh_conn *c, short what);

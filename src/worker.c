@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -175,6 +176,8 @@ msh_workers_start(unsigned n, struct msh_snapshot *s, void (*on_exit)(void))
 			return -1;
 		}
 		w->pool = msh_pool_new(w->base);
+		if ((w->stage = evbuffer_new()) == NULL)
+			abort();
 		msh_snapshot_ref(s);
 		switch_snapshot(w, s);
 	}
@@ -240,6 +243,7 @@ msh_workers_join(void)
 		pthread_join(workers[i].thread, NULL);
 	for (i = 0; i < nworkers; i++) {
 		msh_pool_free(workers[i].pool);
+		evbuffer_free(workers[i].stage);
 		event_free(workers[i].wake_ev);
 		close(workers[i].wake_fd);
 		event_base_free(workers[i].base);

@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 
 struct event;
+struct evbuffer;
 struct event_base;
 struct evconnlistener;
 struct msh_conn;
@@ -42,6 +43,7 @@ struct msh_worker {
 	struct evconnlistener	**listeners;
 	size_t			  nlisteners;
 	struct msh_pool		 *pool;
+	struct evbuffer		 *stage;	/* output being put together: msh_send */
 	struct msh_conn_list	  conns;
 	size_t			  nconns;
 	int			  draining;
