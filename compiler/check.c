@@ -221,14 +221,21 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 
 	check_required(m, d);
 	check_deps(m, d);
-	/* A service's timeouts come from the mesh unless it has its own. */
+	/* A service's settings come from the mesh unless it has its own. */
 	for (i = 0; i < m->nservices; i++) {
 		struct mc_service *s = m->services[i];
 
-		if (s->connect_timeout_line == 0)
-			s->connect_timeout = m->connect_timeout;
-		if (s->response_timeout_line == 0)
-			s->response_timeout = m->response_timeout;
+#define INHERIT(f)	if (s->f##_line == 0) s->f = m->f
+		INHERIT(connect_timeout);
+		INHERIT(response_timeout);
+		INHERIT(client_timeout);
+		INHERIT(keepalive_timeout);
+		INHERIT(idle_timeout);
+		INHERIT(max_header_size);
+		INHERIT(max_headers);
+		INHERIT(buffer_size);
+		INHERIT(request_timeout);
+#undef INHERIT
 	}
 	if (m->nservices > 1)
 		qsort(m->services, m->nservices, sizeof(*m->services), by_name);

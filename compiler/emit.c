@@ -45,13 +45,50 @@ put_duration(FILE *fp, const char *key, uint64_t ms)
 	fprintf(fp, "%s = %llums\n", key, (unsigned long long)ms);
 }
 
-/* What every listener has, HTTP or not (meshd ignores them for tcp). */
+/* Sizes as they were most likely written: in m or k when exact. */
 static void
-put_listener_common(FILE *fp, const struct mc_mesh *m, int forwarded_for)
+put_size(FILE *fp, const char *key, uint64_t bytes)
 {
-	put_duration(fp, "client_timeout", m->client_timeout);
+	if (bytes % (1024 * 1024) == 0)
+		fprintf(fp, "%s = %llum\n", key,
+		    (unsigned long long)(bytes / 1024 / 1024));
+	else if (bytes % 1024 == 0)
+		fprintf(fp, "%s = %lluk\n", key,
+		    (unsigned long long)(bytes / 1024));
+	else
+		fprintf(fp, "%s = %llu\n", key, (unsigned long long)bytes);
+}
+
+/* A listener of service s's sidecar: the keys its protocol uses, with
+ * s's settings. */
+static void
+put_listener(FILE *fp, const struct mc_mesh *m, const struct mc_service *s,
+    enum mc_protocol protocol, int forwarded_for)
+{
+	if (protocol == MC_TCP) {
+		put_duration(fp, "idle_timeout", s->idle_timeout);
+		fputc('\n', fp);
+		return;
+	}
+	put_duration(fp, "client_timeout", s->client_timeout);
+	put_duration(fp, "keepalive_timeout", s->keepalive_timeout);
+	put_size(fp, "max_header_size", s->max_header_size);
+	fprintf(fp, "max_headers = %u\n", s->max_headers);
+	put_size(fp, "buffer_size", s->buffer_size);
 	fprintf(fp, "forwarded_for = %s\nvia = %s\n\n",
 	    forwarded_for ? "on" : "off", m->via ? "on" : "off");
+}
+
+/* A cluster's timeouts: those of the service it reaches. */
+static void
+put_cluster_timeouts(FILE *fp, const struct mc_service *to)
+{
+	put_duration(fp, "connect_timeout", to->connect_timeout);
+	put_duration(fp, "response_timeout", to->response_timeout);
+	if (to->request_timeout == 0)
+		fputs("request_timeout = off\n", fp);
+	else
+		put_duration(fp, "request_timeout", to->request_timeout);
 }
 
 static void
@@ -78,7 +115,7 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 
 	fprintf(fp, "[listener inbound]\naddress = 0.0.0.0:%u\nprotocol = %s\n"
 	    "cluster = local\n", s->inbound_port, protocol_name(s->protocol));
-	put_listener_common(fp, m, s->forwarded_for);
+	put_listener(fp, m, s, s->protocol, s->forwarded_for);
 	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
@@ -86,21 +123,19 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		fprintf(fp, "[listener %s]\naddress = 127.0.0.1:%u\n"
 		    "protocol = %s\ncluster = %s\n", dep->name,
 		    dep->local_port, protocol_name(dep->protocol), dep->name);
-		put_listener_common(fp, m, 0);
+		put_listener(fp, m, s, dep->protocol, 0);
 	}
 
 	msh_addr_set_port(&app, s->app_port);
 	msh_addr_format(&app, addr, sizeof(addr));
 	fprintf(fp, "[cluster local]\nendpoint = %s\nlb = round_robin\n", addr);
-	put_duration(fp, "connect_timeout", s->connect_timeout);
-	put_duration(fp, "response_timeout", s->response_timeout);
+	put_cluster_timeouts(fp, s);
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
 		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = round_robin\n",
 		    dep->name, dep->name);
-		put_duration(fp, "connect_timeout", dep->connect_timeout);
-		put_duration(fp, "response_timeout", dep->response_timeout);
+		put_cluster_timeouts(fp, dep);
 	}
 }
 

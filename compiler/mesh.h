@@ -16,6 +16,24 @@ enum mc_protocol {
 	MC_TCP,
 };
 
+/* What a sidecar's listeners are set to: a service's own values or the
+ * mesh's (struct mc_mesh has the same, as defaults). */
+#define MC_LISTEN_FIELDS \
+	uint64_t	  client_timeout;	/* ms, to read a head */	\
+	uint64_t	  keepalive_timeout;	/* ms, between requests */	\
+	uint64_t	  idle_timeout;		/* ms, tcp */			\
+	uint64_t	  max_header_size;	/* bytes */			\
+	unsigned	  max_headers;					\
+	uint64_t	  buffer_size;		/* bytes per direction */	\
+	uint64_t	  request_timeout;	/* ms, 0: off; callers' */	\
+	unsigned	  client_timeout_line;				\
+	unsigned	  keepalive_timeout_line;				\
+	unsigned	  idle_timeout_line;					\
+	unsigned	  max_header_size_line;				\
+	unsigned	  max_headers_line;					\
+	unsigned	  buffer_size_line;					\
+	unsigned	  request_timeout_line;
+
 struct mc_dep {
 	char		*name;
 	unsigned	 line;
@@ -32,6 +50,7 @@ struct mc_service {
 	uint64_t	  connect_timeout;	/* ms, to its instances */
 	uint64_t	  response_timeout;	/* ms, from its instances */
 	int		  forwarded_for;	/* on its inbound listener */
+	MC_LISTEN_FIELDS
 	struct mc_dep	 *deps;
 	size_t		  ndeps;
 
@@ -59,7 +78,7 @@ struct mc_mesh {
 	unsigned	  workers;
 	uint64_t	  connect_timeout;	/* ms, default for services */
 	uint64_t	  response_timeout;	/* ms, default for services */
-	uint64_t	  client_timeout;	/* ms, every listener */
+	MC_LISTEN_FIELDS
 	int		  via;			/* every listener */
 	uint64_t	  drain_timeout;	/* ms */
 	char		 *log_dir;
@@ -71,7 +90,6 @@ struct mc_mesh {
 	unsigned	  workers_line;
 	unsigned	  connect_timeout_line;
 	unsigned	  response_timeout_line;
-	unsigned	  client_timeout_line;
 	unsigned	  via_line;
 	unsigned	  drain_timeout_line;
 	unsigned	  log_dir_line;

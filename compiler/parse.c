@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "http1-t.h"
 #include "iniread.h"
 #include "mesh.h"
 #include "spell.h"
@@ -30,6 +31,9 @@ enum mc_kind {
 	MC_V_IP,
 	MC_V_DEPS,
 	MC_V_DURATION,
+	MC_V_DURATION_OFF,	/* or off: 0 */
+	MC_V_SIZE,		/* uint64_t bytes, min to max */
+	MC_V_COUNT,		/* unsigned, min to max */
 	MC_V_FLAG,
 };
 
@@ -39,14 +43,21 @@ struct mc_directive {
 	enum mc_kind	 kind;
 	size_t		 offset;	/* of the value in its struct */
 	size_t		 line_offset;	/* of its line; 0: repeatable */
+	uint64_t	 min, max;	/* MC_V_SIZE, MC_V_COUNT */
 };
 
-#define MESH(k, kind, f) \
+#define MESH_R(k, kind, f, lo, hi) \
 	{ MC_SEC_MESH, k, kind, offsetof(struct mc_mesh, f), \
-	    offsetof(struct mc_mesh, f##_line) }
-#define SERVICE(k, kind, f) \
+	    offsetof(struct mc_mesh, f##_line), lo, hi }
+#define SERVICE_R(k, kind, f, lo, hi) \
 	{ MC_SEC_SERVICE, k, kind, offsetof(struct mc_service, f), \
-	    offsetof(struct mc_service, f##_line) }
+	    offsetof(struct mc_service, f##_line), lo, hi }
+#define MESH(k, kind, f)	MESH_R(k, kind, f, 0, 0)
+#define SERVICE(k, kind, f)	SERVICE_R(k, kind, f, 0, 0)
+/* Keys of [mesh] a [service] may set for itself. */
+#define BOTH(k, kind, f)	MESH(k, kind, f), SERVICE(k, kind, f)
+#define BOTH_R(k, kind, f, lo, hi) \
+	MESH_R(k, kind, f, lo, hi), SERVICE_R(k, kind, f, lo, hi)
 
 static const struct mc_directive directives[] = {
 	MESH("name", MC_V_NAME, name),
@@ -56,7 +67,15 @@ static const struct mc_directive directives[] = {
 	MESH("workers", MC_V_WORKERS, workers),
 	MESH("connect_timeout", MC_V_DURATION, connect_timeout),
 	MESH("response_timeout", MC_V_DURATION, response_timeout),
-	MESH("client_timeout", MC_V_DURATION, client_timeout),
+	BOTH("client_timeout", MC_V_DURATION, client_timeout),
+	BOTH("keepalive_timeout", MC_V_DURATION, keepalive_timeout),
+	BOTH("idle_timeout", MC_V_DURATION, idle_timeout),
+	BOTH_R("max_header_size", MC_V_SIZE, max_header_size, 1024,
+	    MSH_HTTP_HEAD_LIMIT),
+	BOTH_R("max_headers", MC_V_COUNT, max_headers, 1,
+	    MSH_HTTP_HEADERS_LIMIT),
+	BOTH_R("buffer_size", MC_V_SIZE, buffer_size, 16384, 64 * 1024 * 1024),
+	BOTH("request_timeout", MC_V_DURATION_OFF, request_timeout),
 	MESH("via", MC_V_FLAG, via),
 	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
 	MESH("log_dir", MC_V_STRING, log_dir),
@@ -69,7 +88,7 @@ static const struct mc_directive directives[] = {
 	SERVICE("response_timeout", MC_V_DURATION, response_timeout),
 	SERVICE("forwarded_for", MC_V_FLAG, forwarded_for),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
-	    offsetof(struct mc_service, deps), 0 },
+	    offsetof(struct mc_service, deps), 0, 0, 0 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
@@ -273,9 +292,25 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		msh_parse_flag(value, (int *)field, &err);
 		break;
 	case MC_V_DURATION:
-		if (msh_parse_duration(value, (uint64_t *)field, &err) == 0 &&
-		    *(uint64_t *)field == 0)
-			err = "a timeout must be longer than 0";
+	case MC_V_DURATION_OFF:
+		if (dir->kind == MC_V_DURATION_OFF && strcmp(value, "off") == 0)
+			*(uint64_t *)field = 0;
+		else if (msh_parse_duration(value, (uint64_t *)field, &err) ==
+		    0 && *(uint64_t *)field == 0)
+			err = dir->kind == MC_V_DURATION_OFF ?
+			    "a timeout must be longer than 0 (or off)" :
+			    "a timeout must be longer than 0";
+		else if (err != NULL && dir->kind == MC_V_DURATION_OFF)
+			err = "expected a duration with a unit: ms, s, m or h "
+			    "(e.g. 250ms, 5s), or off";
+		break;
+	case MC_V_SIZE:
+		msh_parse_size(value, dir->min, dir->max, (uint64_t *)field,
+		    &err);
+		break;
+	case MC_V_COUNT:
+		if (msh_parse_uint(value, dir->min, dir->max, &ul, &err) == 0)
+			*(unsigned *)field = ul;
 		break;
 	case MC_V_DEPS:
 		c->line = line;
@@ -366,7 +401,13 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	m->workers = 1;
 	m->connect_timeout = 5000;
 	m->response_timeout = 60000;
+	/* meshd's own defaults (meshd.conf(5)), written out in full. */
 	m->client_timeout = 60000;
+	m->keepalive_timeout = 60000;
+	m->idle_timeout = 3600000;
+	m->max_header_size = 16384;
+	m->max_headers = 100;
+	m->buffer_size = 256 * 1024;
 	m->drain_timeout = 30000;
 	if (read_whole(file, &buf, &len, d) != 0)
 		return -1;

@@ -36,7 +36,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct msh_http_msg m;
+	static struct msh_http_header fields[100];
 	ssize_t n;
+
+	m.headers = fields;
+	m.max_headers = 100;
 
 	n = msh_http1_parse_request((const char *)data, size, &m);
 	if (n > 0) {
@@ -48,6 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		body(&m, data + n, size - n, 1);
 	/* The chunked decoder on raw input too. */
 	memset(&m, 0, sizeof(m));
+	m.headers = fields;
+	m.max_headers = 100;
 	m.body = MSH_BODY_CHUNKED;
 	body(&m, data, size, 0);
 	return 0;

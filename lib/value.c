@@ -83,6 +83,45 @@ bad:
 }
 
 int
+msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+    const char **err)
+{
+	static char msg[96];
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	*err = NULL;
+	if (!isdigit((unsigned char)s[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		goto bad;
+	if (*end == 'k' || *end == 'K')
+		mult = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mult = 1024 * 1024, end++;
+	if (*end != '\0')
+		goto bad;
+	if (v > max / mult || v * mult < min)
+		goto bad;
+	*out = v * mult;
+	return 0;
+bad:
+	/* The range goes into the message: built here, so not thread-safe
+	 * (configs are read by one thread). */
+	snprintf(msg, sizeof(msg), "expected a size from %llu%s to %llu%s "
+	    "(bytes, or with k or m)",
+	    (unsigned long long)(min % 1024 ? min : min / 1024),
+	    min % 1024 ? "" : "k",
+	    (unsigned long long)(max % (1024 * 1024) ? max / 1024 :
+	    max / 1024 / 1024), max % (1024 * 1024) ? "k" : "m");
+	*err = msg;
+	return -1;
+}
+
+int
 msh_parse_ip(const char *s, struct msh_addr *a, const char **err)
 {
 	struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;

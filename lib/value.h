@@ -29,6 +29,11 @@ int	msh_parse_port(const char *s, unsigned *out, const char **err);
  * (seconds) and HAProxy (milliseconds) read bare numbers differently. */
 int	msh_parse_duration(const char *s, uint64_t *ms, const char **err);
 
+/* A size in bytes: "16384", "16k", "1m" (as nginx reads sizes), from min
+ * to max bytes. */
+int	msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+	    const char **err);
+
 /* A numeric IP address, no port: "127.0.0.1", "::1". */
 int	msh_parse_ip(const char *s, struct msh_addr *a, const char **err);
 

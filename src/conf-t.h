@@ -22,6 +22,9 @@ enum msh_value_kind {
 	MSH_V_ADDR_LIST,	/* repeatable: struct msh_addr_list */
 	MSH_V_PROTOCOL,		/* enum msh_protocol */
 	MSH_V_DURATION,		/* uint64_t milliseconds */
+	MSH_V_DURATION_OFF,	/* the same, or off: 0 */
+	MSH_V_SIZE,		/* uint64_t bytes, min to max */
+	MSH_V_COUNT,		/* unsigned, min to max */
 	MSH_V_LB,		/* const struct msh_module * */
 	MSH_V_FLAG,		/* int, on or off */
 };
@@ -40,6 +43,7 @@ struct msh_directive {
 	enum msh_value_kind	 kind;
 	size_t			 offset;	/* of the value */
 	size_t			 line_offset;	/* of its line */
+	uint64_t		 min, max;	/* MSH_V_SIZE, MSH_V_COUNT */
 };
 
 struct msh_addr_list {
@@ -53,13 +57,23 @@ struct msh_listener_conf {
 	struct msh_addr		address;
 	enum msh_protocol	protocol;
 	char			cluster[MSH_NAME_MAX + 1];
-	uint64_t		client_timeout;	/* ms */
+	uint64_t		client_timeout;	/* ms, to read a head */
+	uint64_t		keepalive_timeout; /* ms, idle between requests */
+	uint64_t		idle_timeout;	/* ms, tcp: no byte either way */
+	uint64_t		max_header_size; /* line and fields, bytes */
+	unsigned		max_headers;
+	uint64_t		buffer_size;	/* bytes held per direction */
 	int			forwarded_for;	/* X-Forwarded-For/-Proto */
 	int			via;
 	unsigned		address_line;
 	unsigned		protocol_line;
 	unsigned		cluster_line;
 	unsigned		client_timeout_line;
+	unsigned		keepalive_timeout_line;
+	unsigned		idle_timeout_line;
+	unsigned		max_header_size_line;
+	unsigned		max_headers_line;
+	unsigned		buffer_size_line;
 	unsigned		forwarded_for_line;
 	unsigned		via_line;
 };
@@ -72,11 +86,13 @@ struct msh_cluster_conf {
 	const struct msh_module	*lb;
 	uint64_t		 connect_timeout;	/* ms */
 	uint64_t		 response_timeout;	/* ms */
+	uint64_t		 request_timeout;	/* ms, 0: off */
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
 	unsigned		 lb_line;
 	unsigned		 connect_timeout_line;
 	unsigned		 response_timeout_line;
+	unsigned		 request_timeout_line;
 };
 
 struct msh_conf {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "http1-t.h"
 #include "iniread.h"
 #include "module.h"
 #include "spell.h"
@@ -14,8 +15,9 @@ const char *const msh_section_names[MSH_SEC_COUNT] = {
 	"meshd", "listener", "cluster",
 };
 
-#define ROW(sec, type, k, kind, f) \
-	{ sec, k, kind, offsetof(type, f), offsetof(type, f##_line) }
+#define RANGED(sec, type, k, kind, f, lo, hi) \
+	{ sec, k, kind, offsetof(type, f), offsetof(type, f##_line), lo, hi }
+#define ROW(sec, type, k, kind, f)	RANGED(sec, type, k, kind, f, 0, 0)
 #define MESHD(k, kind, f)	ROW(MSH_SEC_MESHD, struct msh_conf, k, kind, f)
 #define LISTENER(k, kind, f) \
 	ROW(MSH_SEC_LISTENER, struct msh_listener_conf, k, kind, f)
@@ -33,6 +35,14 @@ const struct msh_directive msh_core_directives[] = {
 	LISTENER("protocol", MSH_V_PROTOCOL, protocol),
 	LISTENER("cluster", MSH_V_NAME, cluster),
 	LISTENER("client_timeout", MSH_V_DURATION, client_timeout),
+	LISTENER("keepalive_timeout", MSH_V_DURATION, keepalive_timeout),
+	LISTENER("idle_timeout", MSH_V_DURATION, idle_timeout),
+	RANGED(MSH_SEC_LISTENER, struct msh_listener_conf, "max_header_size",
+	    MSH_V_SIZE, max_header_size, 1024, MSH_HTTP_HEAD_LIMIT),
+	RANGED(MSH_SEC_LISTENER, struct msh_listener_conf, "max_headers",
+	    MSH_V_COUNT, max_headers, 1, MSH_HTTP_HEADERS_LIMIT),
+	RANGED(MSH_SEC_LISTENER, struct msh_listener_conf, "buffer_size",
+	    MSH_V_SIZE, buffer_size, 16384, 64 * 1024 * 1024),
 	LISTENER("forwarded_for", MSH_V_FLAG, forwarded_for),
 	LISTENER("via", MSH_V_FLAG, via),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
@@ -40,7 +50,8 @@ const struct msh_directive msh_core_directives[] = {
 	CLUSTER("lb", MSH_V_LB, lb),
 	CLUSTER("connect_timeout", MSH_V_DURATION, connect_timeout),
 	CLUSTER("response_timeout", MSH_V_DURATION, response_timeout),
-	{ 0, NULL, 0, 0, 0 },
+	CLUSTER("request_timeout", MSH_V_DURATION_OFF, request_timeout),
+	{ 0, NULL, 0, 0, 0, 0, 0 },
 };
 
 struct load_ctx {
@@ -167,6 +178,11 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		l->line = line;
 		l->protocol = MSH_PROTO_HTTP;
 		l->client_timeout = 60000;
+		l->keepalive_timeout = 60000;
+		l->idle_timeout = 3600000;
+		l->max_header_size = 16384;
+		l->max_headers = 100;
+		l->buffer_size = 256 * 1024;
 		c->target = l;
 	} else {
 		struct msh_cluster_conf *cl;
@@ -251,9 +267,24 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			err = "expected http or tcp";
 		break;
 	case MSH_V_DURATION:
-		if (msh_parse_duration(value, field, &err) == 0 &&
+	case MSH_V_DURATION_OFF:
+		if (d->kind == MSH_V_DURATION_OFF && strcmp(value, "off") == 0)
+			*(uint64_t *)field = 0;
+		else if (msh_parse_duration(value, field, &err) == 0 &&
 		    *(uint64_t *)field == 0)
-			err = "a timeout must be longer than 0";
+			err = d->kind == MSH_V_DURATION_OFF ?
+			    "a timeout must be longer than 0 (or off)" :
+			    "a timeout must be longer than 0";
+		else if (err != NULL && d->kind == MSH_V_DURATION_OFF)
+			err = "expected a duration with a unit: ms, s, m or h "
+			    "(e.g. 250ms, 5s), or off";
+		break;
+	case MSH_V_SIZE:
+		msh_parse_size(value, d->min, d->max, field, &err);
+		break;
+	case MSH_V_COUNT:
+		if (msh_parse_uint(value, d->min, d->max, &ul, &err) == 0)
+			*(unsigned *)field = ul;
 		break;
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);

@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MSH_HTTP_MAX_HEADERS	100
-#define MSH_HTTP_MAX_HEAD	16384	/* request or status line + fields */
+/* The most max_headers and max_header_size (meshd.conf(5)) may be. A
+ * field's name and value lengths fit 16 bits below the second. */
+#define MSH_HTTP_HEADERS_LIMIT	1000
+#define MSH_HTTP_HEAD_LIMIT	65536	/* request or status line + fields */
 
 /* The fields the codec and the proxy act on, told apart once, at parse. */
 enum msh_field {
@@ -48,7 +50,8 @@ struct msh_http_msg {
 	size_t			 reason_len;
 	unsigned		 version;	/* 10 or 11 */
 	size_t			 nheaders;
-	struct msh_http_header	 headers[MSH_HTTP_MAX_HEADERS];
+	size_t			 max_headers;	/* set by the caller, */
+	struct msh_http_header	*headers;	/* room for max_headers */
 
 	enum msh_body_kind	 body;
 	uint64_t		 content_length;

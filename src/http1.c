@@ -169,7 +169,7 @@ parse_field(const char *s, size_t n, struct msh_http_msg *m)
 	for (i = v; i < e; i++)
 		if (!is_text(s[i]))
 			return -400;	/* NUL, CR, other controls */
-	if (m->nheaders == MSH_HTTP_MAX_HEADERS)
+	if (m->nheaders == m->max_headers)
 		return -431;
 	h = &m->headers[m->nheaders++];
 	h->name = s;

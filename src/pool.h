@@ -22,6 +22,7 @@ struct msh_upconn {
 	struct msh_pool		*pool;
 	long			 idle_since;	/* seconds, while pooled */
 	uint64_t		 timeout;	/* ms its timeouts are set to */
+	uint64_t		 buffer_size;	/* its read high watermark */
 };
 
 struct msh_pool *msh_pool_new(struct event_base *base);

@@ -104,9 +104,22 @@ msh_conn_free(struct msh_conn *c)
 	if (c->client != NULL)
 		bufferevent_free(c->client);
 	free(c->head);
+	free(c->msg.headers);
+	if (c->request_timer != NULL)
+		event_free(c->request_timer);
 	msh_snapshot_unref(c->snap);
 	msh_worker_conn_done(c->w);
 	free(c);
+}
+
+static uint64_t
+ms_since(struct msh_conn *c, const struct timeval *then)
+{
+	struct timeval now;
+
+	event_base_gettimeofday_cached(c->w->base, &now);
+	return (now.tv_sec - then->tv_sec) * 1000 +
+	    (now.tv_usec - then->tv_usec) / 1000;
 }
 
 static void
@@ -139,11 +152,7 @@ linger(struct msh_conn *c)
 static int
 linger_over(struct msh_conn *c)
 {
-	struct timeval now;
-
-	event_base_gettimeofday_cached(c->w->base, &now);
-	return (now.tv_sec - c->linger_start.tv_sec) * 1000 +
-	    (now.tv_usec - c->linger_start.tv_usec) / 1000 > LINGER_TOTAL_MS;
+	return ms_since(c, &c->linger_start) > LINGER_TOTAL_MS;
 }
 
 /* Send what is queued, then linger and close. Input is dropped. */
@@ -151,6 +160,8 @@ static void
 close_when_flushed(struct msh_conn *c)
 {
 	drop_upstream(c);
+	if (c->request_timer != NULL)
+		event_del(c->request_timer);
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	msh_set_timeouts(c->client, 0, c->l->conf->client_timeout);
@@ -185,24 +196,47 @@ send_error(struct msh_conn *c, unsigned status, enum msh_counter cause)
 }
 
 /*
- * A head being written: built in one buffer and handed to libevent in one
- * evbuffer_add, not one call per field. A head is at most
- * MSH_HTTP_MAX_HEAD bytes in and never grows by more than HEAD_SLACK out.
+ * A head being written: built in one buffer, not one libevent call per
+ * field. A head is at most max_header_size bytes in and never grows by
+ * more than HEAD_SLACK out. Request heads are kept in c->head for a retry;
+ * response heads are built in place in the stage (head_begin, head_end).
  */
 #define HEAD_SLACK	256
 
 struct head {
-	char	buf[MSH_HTTP_MAX_HEAD + HEAD_SLACK];
-	size_t	len;
+	char	*buf;
+	size_t	 len;
+	size_t	 cap;
 };
 
 static void
 put(struct head *o, const char *p, size_t n)
 {
-	if (n > sizeof(o->buf) - o->len)
-		n = sizeof(o->buf) - o->len;	/* cannot happen, see above */
+	if (n > o->cap - o->len)
+		n = o->cap - o->len;	/* cannot happen, see above */
 	memcpy(o->buf + o->len, p, n);
 	o->len += n;
+}
+
+static void
+head_begin(struct msh_conn *c, struct head *o)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_reserve_space(c->w->stage,
+	    c->l->conf->max_header_size + HEAD_SLACK, &v, 1) < 1)
+		abort();
+	o->buf = v.iov_base;
+	o->cap = v.iov_len;
+	o->len = 0;
+}
+
+static void
+head_end(struct msh_conn *c, struct head *o)
+{
+	struct evbuffer_iovec v = { o->buf, o->len };
+
+	evbuffer_commit_space(c->w->stage, &v, 1);
 }
 
 #define PUTS(o, lit)	put((o), (lit), sizeof(lit) - 1)
@@ -262,9 +296,10 @@ put_status_line(struct head *o, const struct msh_http_msg *m)
 
 /* Backpressure: stop reading src while dst's output is full. */
 static int
-over_high(struct bufferevent *dst)
+over_high(struct msh_conn *c, struct bufferevent *dst)
 {
-	return evbuffer_get_length(bufferevent_get_output(dst)) > MSH_BUFFER_HIGH;
+	return evbuffer_get_length(bufferevent_get_output(dst)) >
+	    c->l->conf->buffer_size;
 }
 
 static void
@@ -291,7 +326,7 @@ pump_request_body(struct msh_conn *c)
 	msh_send(c->w, c->up->bev);
 	if (r == 1)
 		c->req_done = 1;
-	else if (over_high(c->up->bev))
+	else if (over_high(c, c->up->bev))
 		bufferevent_disable(c->client, EV_READ);
 }
 
@@ -301,6 +336,8 @@ finish_exchange(struct msh_conn *c)
 {
 	struct msh_upconn *u = c->up;
 
+	if (c->request_timer != NULL)
+		event_del(c->request_timer);
 	c->up = NULL;
 	if (u != NULL) {
 		if (c->msg.keep_alive && c->req_done &&
@@ -335,7 +372,7 @@ pump_response_body(struct msh_conn *c)
 		finish_exchange(c);
 		return;
 	}
-	if (over_high(c->client))
+	if (over_high(c, c->client))
 		bufferevent_disable(c->up->bev, EV_READ);
 }
 
@@ -349,13 +386,15 @@ switch_protocols(struct msh_conn *c, size_t n)
 	struct msh_http_msg *m = &c->msg;
 	struct head o;
 
+	if (c->request_timer != NULL)
+		event_del(c->request_timer);
 	count_response(c, 101, 1);
-	o.len = 0;
+	head_begin(c, &o);
 	put_status_line(&o, m);
 	put_fields(&o, m, 0);
 	put_upgrade(&o, m);
 	PUTS(&o, "\r\n");
-	evbuffer_add(c->w->stage, o.buf, o.len);
+	head_end(c, &o);
 	msh_send(c->w, c->client);
 	evbuffer_drain(in, n);
 	msh_tunnel(c);
@@ -366,21 +405,20 @@ static void
 response_head(struct msh_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
-	struct evbuffer *out = c->w->stage;
 	struct msh_http_msg *m = &c->msg;
+	size_t len, max = c->l->conf->max_header_size;
 	struct head o;
-	size_t len;
 	ssize_t n;
 	char *p;
 
 	for (;;) {
 		if ((len = evbuffer_get_length(in)) == 0)
 			return;
-		if (len > MSH_HTTP_MAX_HEAD)
-			len = MSH_HTTP_MAX_HEAD;
+		if (len > max)
+			len = max;
 		p = (char *)evbuffer_pullup(in, len);
 		n = msh_http1_parse_response(p, len, c->head_request, m);
-		if (n == 0 && len < MSH_HTTP_MAX_HEAD)
+		if (n == 0 && len < max)
 			return;
 		if (n <= 0 || (m->status == 101 && !c->upgrade)) {
 			msh_log(MSH_LOG_WARNING, "listener %s: malformed "
@@ -397,11 +435,11 @@ response_head(struct msh_conn *c)
 			break;
 		/* 100 Continue and friends go through as they are. */
 		if (!c->client_http10) {
-			o.len = 0;
+			head_begin(c, &o);
 			put_status_line(&o, m);
 			put_fields(&o, m, 0);
 			PUTS(&o, "\r\n");
-			evbuffer_add(out, o.buf, o.len);
+			head_end(c, &o);
 			msh_send(c->w, c->client);
 		}
 		evbuffer_drain(in, n);
@@ -417,7 +455,7 @@ response_head(struct msh_conn *c)
 	if (c->respbody.kind == MSH_BODY_UNTIL_CLOSE || !c->req_done ||
 	    c->w->draining)
 		c->close_after = 1;
-	o.len = 0;
+	head_begin(c, &o);
 	put_status_line(&o, m);
 	put_fields(&o, m, c->respbody.decode ?
 	    FIELD(MSH_F_TRANSFER_ENCODING) : 0);
@@ -428,15 +466,15 @@ response_head(struct msh_conn *c)
 	else if (c->client_http10)
 		PUTS(&o, "Connection: keep-alive\r\n");
 	PUTS(&o, "\r\n");
-	evbuffer_add(out, o.buf, o.len);
+	head_end(c, &o);
 	evbuffer_drain(in, n);
 	c->state = MSH_CONN_RESPONDING;
 	pump_response_body(c);
 }
 
 /* A pooled connection keeps its watermark and timeouts from its last
- * use: they are set only when new or different (another cluster with the
- * same endpoint, or a reload that changed response_timeout). */
+ * use: they are set only when new or different (another cluster or
+ * listener with the same endpoint, or a reload that changed them). */
 static void
 attach_upstream(struct msh_conn *c)
 {
@@ -444,8 +482,10 @@ attach_upstream(struct msh_conn *c)
 	uint64_t timeout = c->l->cluster->conf->response_timeout;
 
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
-	if (!c->reused)
-		bufferevent_setwatermark(bev, EV_READ, 0, MSH_BUFFER_HIGH);
+	if (c->up->buffer_size != c->l->conf->buffer_size) {
+		c->up->buffer_size = c->l->conf->buffer_size;
+		bufferevent_setwatermark(bev, EV_READ, 0, c->up->buffer_size);
+	}
 	if (c->up->timeout != timeout) {
 		msh_set_timeouts(bev, timeout, timeout);
 		c->up->timeout = timeout;
@@ -527,10 +567,16 @@ static void
 build_request_head(struct msh_conn *c)
 {
 	struct msh_http_msg *m = &c->msg;
+	size_t cap = c->l->conf->max_header_size + HEAD_SLACK;
 	struct head *o;
 
-	if (c->head == NULL && (c->head = malloc(sizeof(*c->head))) == NULL)
-		abort();
+	if (c->head == NULL || c->head->cap < cap) {
+		free(c->head);
+		if ((c->head = malloc(sizeof(*c->head) + cap)) == NULL)
+			abort();
+		c->head->buf = (char *)(c->head + 1);
+		c->head->cap = cap;
+	}
 	o = c->head;
 	o->len = 0;
 	put(o, m->method, m->method_len);
@@ -564,6 +610,67 @@ build_request_head(struct msh_conn *c)
 	PUTS(o, "\r\n");
 }
 
+/* The client's read timeout: client_timeout while a head is awaited or
+ * coming, keepalive_timeout between requests. Set only on a change. */
+static void
+client_read_timeout(struct msh_conn *c, uint64_t ms)
+{
+	if (c->read_timeout == ms)
+		return;
+	c->read_timeout = ms;
+	msh_set_timeouts(c->client, ms, c->l->conf->client_timeout);
+}
+
+/* Room for the listener's max_headers (a reload may raise it). */
+static void
+size_fields(struct msh_conn *c)
+{
+	size_t n = c->l->conf->max_headers;
+
+	if (c->nfields < n) {
+		free(c->msg.headers);
+		if ((c->msg.headers = calloc(n, sizeof(*c->msg.headers))) ==
+		    NULL)
+			abort();
+		c->nfields = n;
+	}
+	c->msg.max_headers = n;
+}
+
+static void
+request_timed_out(evutil_socket_t fd, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	msh_log(MSH_LOG_WARNING, "cluster %s: request_timeout with %s",
+	    c->l->cluster->conf->name, c->ep->name);
+	if (c->state == MSH_CONN_CONNECTING || c->state == MSH_CONN_WAITING)
+		send_error(c, c->req_done ? 504 : 408,
+		    MSH_C_ERR_REQUEST_TIMEOUT);
+	else {
+		/* The answer has begun: it can only be cut short. */
+		msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_REQUEST_TIMEOUT);
+		msh_conn_free(c);
+	}
+}
+
+/* request_timeout runs from the whole head to the end of the answer. */
+static void
+start_request_timer(struct msh_conn *c)
+{
+	uint64_t ms = c->l->cluster->conf->request_timeout;
+	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
+
+	if (ms == 0)
+		return;
+	if (c->request_timer == NULL && (c->request_timer = evtimer_new(
+	    c->w->base, request_timed_out, c)) == NULL)
+		abort();
+	evtimer_add(c->request_timer, &tv);
+}
+
 /* A whole request head is in the client's input, or an error. */
 static void
 request_head(struct msh_conn *c)
@@ -571,18 +678,35 @@ request_head(struct msh_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	struct msh_http_msg *m = &c->msg;
 	struct msh_cluster *cl;
-	size_t len = evbuffer_get_length(in);
+	size_t len = evbuffer_get_length(in), max;
 	ssize_t n;
 	char *p;
 
 	if (len == 0)
 		return;
-	if (len > MSH_HTTP_MAX_HEAD)
-		len = MSH_HTTP_MAX_HEAD;
+	follow_snapshot(c);
+	size_fields(c);
+	max = c->l->conf->max_header_size;
+	if (len > max)
+		len = max;
 	p = (char *)evbuffer_pullup(in, len);
 	n = msh_http1_parse_request(p, len, m);
-	if (n == 0 && len < MSH_HTTP_MAX_HEAD)
+	if (n == 0 && len < max) {
+		/* client_timeout bounds the whole head, however it trickles
+		 * in: the read timeout alone restarts with every byte. */
+		if (!c->head_started) {
+			c->head_started = 1;
+			event_base_gettimeofday_cached(c->w->base,
+			    &c->head_start);
+			client_read_timeout(c, c->l->conf->client_timeout);
+		} else if (ms_since(c, &c->head_start) >=
+		    c->l->conf->client_timeout) {
+			msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
+			send_error(c, 408, MSH_C_ERR_CLIENT_TIMEOUT);
+		}
 		return;
+	}
+	c->head_started = 0;
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 	if (n == 0) {
 		if (memchr(p, '\n', len) == NULL)
@@ -597,7 +721,6 @@ request_head(struct msh_conn *c)
 		    -n == 505 ? MSH_C_ERR_BAD_VERSION : MSH_C_ERR_BAD_REQUEST);
 		return;
 	}
-	follow_snapshot(c);
 	cl = c->l->cluster;
 	c->head_request = m->head_request;
 	c->client_http10 = m->version == 10;
@@ -615,6 +738,7 @@ request_head(struct msh_conn *c)
 	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
 	build_request_head(c);
 	evbuffer_drain(in, n);
+	start_request_timer(c);
 	connect_upstream(c, 1);
 }
 
@@ -623,6 +747,7 @@ next_request(struct msh_conn *c)
 {
 	c->state = MSH_CONN_IDLE;
 	c->ep = NULL;
+	client_read_timeout(c, c->l->conf->keepalive_timeout);
 	if (!(bufferevent_get_enabled(c->client) & EV_READ))
 		bufferevent_enable(c->client, EV_READ);
 	if (c->w->draining &&
@@ -828,8 +953,9 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
 		return;
 	}
 	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
-	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
-	msh_set_timeouts(c->client, l->conf->client_timeout, l->conf->client_timeout);
+	bufferevent_setwatermark(c->client, EV_READ, 0, l->conf->buffer_size);
+	c->read_timeout = l->conf->client_timeout;
+	msh_set_timeouts(c->client, c->read_timeout, l->conf->client_timeout);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 }
 

@@ -14,6 +14,7 @@
 #include "value.h"
 
 struct bufferevent;
+struct event;
 struct head;
 struct sockaddr;
 struct msh_endpoint;
@@ -22,7 +23,8 @@ struct msh_snapshot;
 struct msh_upconn;
 struct msh_worker;
 
-/* Output queued past this stops reading the other side (backpressure). */
+/* Output queued past this stops reading the other side (backpressure).
+ * Tunnels; HTTP listeners have buffer_size. */
 #define MSH_BUFFER_HIGH		(256 * 1024)
 
 enum msh_conn_state {
@@ -45,9 +47,14 @@ struct msh_conn {
 	enum msh_conn_state	   state;
 	struct msh_addr		   peer;	/* the client */
 	struct msh_http_msg	   msg;
+	size_t			   nfields;	/* room at msg.headers */
 	struct msh_body		   reqbody;
 	struct msh_body		   respbody;
 	struct head		  *head;	/* request head, for a retry */
+	struct event		  *request_timer; /* request_timeout */
+	uint64_t		   read_timeout;	/* ms the client's is set to */
+	struct timeval		   head_start;	/* first byte of a head */
+	unsigned		   head_started:1;
 	unsigned		   req_done:1;
 	unsigned		   close_after:1;
 	unsigned		   reused:1;	/* up came from the pool */

@@ -33,6 +33,7 @@ enum msh_counter {
 	MSH_C_ERR_BAD_RESPONSE,		/* 502: malformed response head */
 	MSH_C_ERR_UPSTREAM_CLOSED,	/* 502: closed before responding */
 	MSH_C_ERR_RESPONSE_TIMEOUT,	/* 504 */
+	MSH_C_ERR_REQUEST_TIMEOUT,	/* 504, or 408 while the body comes */
 	MSH_C_COUNT,
 };
 

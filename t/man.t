@@ -25,7 +25,7 @@ for my $page (@pages) {
 
 # mesh.conf keys, from the table in compiler/parse.c.
 my $parse = MeshTest::slurp("$src/compiler/parse.c");
-my @keys = $parse =~ /^\s*(?:MESH|SERVICE)\("(\w+)"/mg;
+my @keys = $parse =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"/mg;
 push @keys, $parse =~ /^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
 cmp_ok(scalar @keys, '>=', 10, 'found the mesh.conf directive table');
 my $page = MeshTest::slurp("$src/man/mesh.conf.5");

@@ -171,14 +171,15 @@ print $s "GET / HTTP/1.0\r\n\r\n";
 my $all = read_all($s);
 like($all, qr{^HTTP/1\.1 200 .*\r\n\r\napp\n\z}s, 'HTTP/1.0 request answered and closed');
 
-# A client that half-closes after its request still gets the answer.
+# A client that half-closes after its request still gets the answer,
+# then the connection closes. (Whether the head says Connection: close
+# depends on whether meshd saw the end of input before the answer came.)
 $s = connect_to($http);
 print $s "GET /status/202 HTTP/1.1\r\nHost: x\r\n\r\n";
 shutdown($s, 1);
 $all = read_all($s);
 like($all, qr{^HTTP/1\.1 202 .*\r\n\r\napp\n\z}s,
     'half-closed client: answered whole, then closed');
-like($all, qr{\r\nConnection: close\r\n}, 'saying so');
 
 # HEAD: no body.
 $s = connect_to($http);
