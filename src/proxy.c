@@ -100,6 +100,7 @@ void
 msh_conn_free(struct msh_conn *c)
 {
 	TAILQ_REMOVE(&c->w->conns, c, link);
+	msh_splice_free(c);	/* its events watch the sockets freed next */
 	msh_upconn_free(c->up);
 	if (c->client != NULL)
 		bufferevent_free(c->client);

@@ -20,6 +20,7 @@ struct sockaddr;
 struct msh_endpoint;
 struct msh_listener;
 struct msh_snapshot;
+struct msh_splice;
 struct msh_upconn;
 struct msh_worker;
 
@@ -66,6 +67,7 @@ struct msh_conn {
 	struct timeval		   linger_start;
 	unsigned		   client_eof:1;	/* tcp */
 	unsigned		   up_eof:1;		/* tcp */
+	struct msh_splice	  *splice;	/* a tunnel's pipes, or NULL */
 };
 
 /* A connection accepted on l by worker w. */
@@ -106,5 +108,9 @@ void	msh_tcp_start(struct msh_conn *c);
 /* Pass bytes both ways between c->client and c->up from now on
  * (protocol=tcp once connected, or HTTP after 101 Switching Protocols). */
 void	msh_tunnel(struct msh_conn *c);
+
+/* Close c's splice pipes and their events, if it has any; the sockets
+ * stay with c->client and c->up. */
+void	msh_splice_free(struct msh_conn *c);
 
 #endif

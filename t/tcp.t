@@ -4,15 +4,22 @@
 # arbitrary bytes to a raw upstream written here), a 1 MiB upload, the
 # client's half-close passed on while the answer still comes back, and a
 # refused upstream closing the client's connection; connections and
-# connect failures counted.
+# connect failures counted. Then what splice(2) changes: a tunnel holds two
+# pipes in meshd while it is open and none after (so splice is what moves
+# the bytes, here and after an HTTP Upgrade, bytes sent with the 101
+# included), and 64 MiB each way at once, with slow readers, arrive whole
+# while meshd's private memory stays flat.
 #
 # Every socket read has a deadline (IO_TIMEOUT): a meshd that hangs fails
 # the test, it does not stall it.
 use strict;
 use warnings;
 use Test::More;
+use Digest::MD5;
+use Errno qw(EAGAIN EINTR);
 use IO::Select;
 use IO::Socket::INET;
+use POSIX qw(_exit);
 use Scalar::Util qw(refaddr);
 use Socket qw(SHUT_WR);
 use Time::HiRes qw(time);
@@ -31,8 +38,13 @@ my $raw = IO::Socket::INET->new(LocalAddr => $hb, LocalPort => $raw_up,
     Proto => 'tcp', Listen => 5, ReuseAddr => 1)
     // die "raw upstream on $hb:$raw_up: $!";
 my $dead = $t->free_port($hb);     # nobody listens there
+my ($bulk_up, $ws_up) = map { $t->free_port($hb) } 1 .. 2;
+my ($bulk_lsn, $ws_lsn) = map {
+	IO::Socket::INET->new(LocalAddr => $hb, LocalPort => $_, Proto => 'tcp',
+	    Listen => 5, ReuseAddr => 1) // die "upstream on $hb:$_: $!"
+} $bulk_up, $ws_up;
 
-my ($tcp, $rawl, $down, $admin) = map { $t->free_port($h) } 1 .. 4;
+my ($tcp, $rawl, $down, $admin, $bulk, $ws) = map { $t->free_port($h) } 1 .. 6;
 my $conf = $t->write_file('meshd.conf', <<"EOF");
 [meshd]
 service = tcptest
@@ -54,18 +66,33 @@ address = $h:$down
 protocol = tcp
 cluster = dead
 
+[listener bulk]
+address = $h:$bulk
+protocol = tcp
+cluster = bulk
+
+[listener ws]
+address = $h:$ws
+cluster = ws
+
 [cluster app]
 endpoint = $hb:$app
 
 [cluster raw]
 endpoint = $hb:$raw_up
 
+[cluster bulk]
+endpoint = $hb:$bulk_up
+
+[cluster ws]
+endpoint = $hb:$ws_up
+
 [cluster dead]
 endpoint = $hb:$dead
 ; a refusal must end it, not this: IO_TIMEOUT would run out first
 connect_timeout = 10s
 EOF
-$t->start_meshd(name => 'meshd', conf => $conf, host => $h);
+my $pid = $t->start_meshd(name => 'meshd', conf => $conf, host => $h);
 my $m = sub { $t->metrics("$h:$admin")->{ $_[0] } // 0 };
 my $conns = sub { $m->("meshd_listener_connections_total{listener=\"$_[0]\"}") };
 my %c0 = map { $_ => $conns->($_) } qw(tcp raw down);
@@ -169,5 +196,181 @@ close $s;
 is($conns->('tcp') - $c0{tcp}, 3, 'tcp listener counted 3 connections (2 raw clients, curl)');
 is($conns->('raw') - $c0{raw}, 1, 'raw listener counted 1 connection');
 is($conns->('down') - $c0{down}, 1, 'down listener counted 1 connection');
+
+#
+# splice(2): a tunnel's bytes go socket -> pipe -> socket inside the
+# kernel, one pipe per direction. Seen from outside: two more pipes in
+# meshd's fd table while a tunnel is open, as many as before once it is
+# closed. Without splice (the bufferevent tunnel) the count does not move.
+#
+
+# Pipes (by inode: each has two fds) meshd holds now.
+sub pipes {
+	my %ino;
+	opendir my $d, "/proc/$pid/fd" or die "/proc/$pid/fd: $!";
+	for my $fd (readdir $d) {
+		my $l = readlink "/proc/$pid/fd/$fd" // next;	# closed meanwhile
+		$ino{$1} = 1 if $l =~ /^pipe:\[(\d+)\]\z/;
+	}
+	return scalar keys %ino;
+}
+
+# A tunnel is up once a byte went each way through it.
+sub ping_pong {
+	my ($s, $peer, $what) = @_;
+	send_bytes($s, "ping\0");
+	is(read_exactly($peer, 5), "ping\0", "$what: the client's bytes reach the upstream");
+	send_bytes($peer, "pong\xff");
+	is(read_exactly($s, 5), "pong\xff", "$what: the upstream's bytes reach the client");
+}
+
+my $pipes0 = pipes();
+$s = connect_to($h, $bulk);
+$peer = raw_accept($bulk_lsn) // die 'bulk: meshd did not connect';
+ping_pong($s, $peer, 'splice');
+is(pipes() - $pipes0, 2, 'splice: an open tunnel holds two pipes, one per direction');
+send_bytes($s, 'bye');
+shutdown($s, SHUT_WR);
+($all, $how) = read_to_eof($peer);
+is("$all $how", 'bye eof', 'splice: the client\'s half-close reaches the upstream after its bytes');
+close $peer;
+($all, $how) = read_to_eof($s);
+is("$all $how", ' eof', 'splice: and the upstream\'s close the client');
+close $s;
+ok(eval { $t->wait_for(sub { pipes() == $pipes0 }, timeout => 5,
+    what => 'the pipes to close') }, 'splice: the closed tunnel\'s pipes are closed')
+    or diag $@;
+
+# After an HTTP Upgrade the tunnel splices too. The upstream sends its
+# first bytes in the same write as the 101: meshd has read them already,
+# and they must reach the client before anything spliced.
+$s = connect_to($h, $ws);
+send_bytes($s, "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    . "Connection: Upgrade\r\n\r\n");
+$peer = raw_accept($ws_lsn) // die 'ws: meshd did not connect';
+like(raw_read_head($peer), qr{^GET /chat HTTP/1\.1\r\n.*^Upgrade: websocket\r$}ms,
+    'upgrade: the request reaches the upstream');
+send_bytes($peer, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+    . "Connection: Upgrade\r\n\r\nfirst");
+$r = read_response($s);
+is($r->{status}, 101, 'upgrade: the client gets the 101') or diag explain $r;
+is(read_exactly($s, 5), 'first', 'upgrade: then the bytes that came with it');
+ping_pong($s, $peer, 'upgrade');
+is(pipes() - $pipes0, 2, 'upgrade: the tunnel holds two pipes');
+close $s;
+close $peer;
+ok(eval { $t->wait_for(sub { pipes() == $pipes0 }, timeout => 5,
+    what => 'the pipes to close') }, 'upgrade: which close with it') or diag $@;
+
+#
+# 64 MiB each way at once, both readers slower than the writers: only
+# backpressure keeps the difference out of meshd. Each end writes blocks
+# numbered in their first bytes and hashes what it sends and gets.
+#
+
+my $MiB = 1 << 20;
+my $BULK = 64 * $MiB;
+my $sanitized = $t->run($t->meshd_bin, '-V')->{out} =~ /^sanitizers: yes$/m;
+
+sub anon {
+	my ($kb) = MeshTest::slurp("/proc/$pid/status") =~ /^RssAnon:\s+(\d+) kB/m;
+	return $kb;
+}
+
+# Send $BULK bytes and read to EOF on $s, reading at most 256 KiB at a
+# time with a pause after each read; $tick->() after every read.
+# Returns (sent digest, bytes got, got digest) or dies.
+sub duplex {
+	my ($s, $tick) = @_;
+	my $block = join '', map { chr(($_ * 7) & 0xff) } 0 .. $MiB - 1;
+	my ($sent, $off, $got, $hashed) = (0, 0, 0, -1);
+	my ($out, $in) = (Digest::MD5->new, Digest::MD5->new);
+	my $deadline = time + 60;
+	my ($wr_done, $eof) = (0, 0);
+	$s->blocking(0);
+	until ($wr_done && $eof) {
+		die "duplex: timed out, sent $sent, got $got\n" if time > $deadline;
+		my ($r, $w) = IO::Select->select($eof ? undef : IO::Select->new($s),
+		    $wr_done ? undef : IO::Select->new($s), undef, 5);
+		if ($w && @$w) {
+			if ($off == 0 && $hashed != $sent / $MiB) {
+				$hashed = $sent / $MiB;
+				substr($block, 0, 8) = pack('Q>', $hashed);
+				$out->add($block);
+			}
+			my $n = syswrite($s, $block, $MiB - $off, $off);
+			die "duplex: write: $!\n" unless defined $n || $! == EAGAIN || $! == EINTR;
+			if ($n) {
+				$sent += $n;
+				$off = ($off + $n) % $MiB;
+				if ($sent == $BULK) {
+					shutdown($s, SHUT_WR);
+					$wr_done = 1;
+				}
+			}
+		}
+		if ($r && @$r) {
+			my $n = sysread($s, my $buf, 256 * 1024);
+			if (!defined $n) {
+				die "duplex: read: $!\n" unless $! == EAGAIN || $! == EINTR;
+			} elsif ($n == 0) {
+				$eof = 1;
+			} else {
+				$got += $n;
+				$in->add($buf);
+				$tick->() if $tick;
+				select(undef, undef, undef, 0.001);
+			}
+		}
+	}
+	return ($out->hexdigest, $got, $in->hexdigest);
+}
+
+# The upstream end in a child; it reports on a pipe.
+pipe(my $rep_rd, my $rep_wr) or die "pipe: $!";
+my $child = fork // die "fork: $!";
+if ($child == 0) {
+	close $rep_rd;
+	my $c = raw_accept($bulk_lsn);
+	my @r = $c ? eval { duplex($c) } : ();
+	print $rep_wr @r ? "@r\n" : 'error: ' . ($c ? $@ : "no connection\n");
+	close $rep_wr;
+	_exit(0);
+}
+close $rep_wr;
+END { kill 'KILL', $child if $child }
+
+my $base = anon();
+my $max = $base;
+my $reads = 0;
+$s = connect_to($h, $bulk);
+my @mine = eval { duplex($s, sub {
+	return if ++$reads % 16;
+	my $kb = anon();
+	$max = $kb if $kb > $max;
+}) };
+is($@, '', 'bulk: the client sent 64 MiB and read to EOF');
+close $s;
+my $theirs = IO::Select->new($rep_rd)->can_read(30) ? <$rep_rd> // '' : '';
+waitpid($child, 0);
+$child = 0;
+chomp $theirs;
+my @theirs = split ' ', $theirs;
+is(scalar @theirs, 3, 'bulk: the upstream sent 64 MiB and read to EOF')
+    or diag $theirs;
+is($theirs[1], $BULK, 'bulk: the upstream got 64 MiB');
+ok(defined $theirs[2] && $theirs[2] eq ($mine[0] // ''),
+    'bulk: exactly the client\'s bytes');
+is($mine[1], $BULK, 'bulk: the client got 64 MiB');
+ok(defined $mine[2] && $mine[2] eq ($theirs[0] // 'x'),
+    'bulk: exactly the upstream\'s bytes');
+SKIP: {
+	skip 'memory figures mean nothing under the sanitizers', 1 if $sanitized;
+	my $growth = $max - $base;
+	cmp_ok($growth, '<', 4096, "bulk: meshd's RssAnon grew $growth KiB (< 4 MiB)");
+}
+ok(eval { $t->wait_for(sub { pipes() == $pipes0 }, timeout => 5,
+    what => 'the pipes to close') }, 'bulk: the tunnel\'s pipes are closed after it')
+    or diag $@;
 
 $t->done_testing;
