@@ -113,8 +113,8 @@ msh_conn_free(struct msh_conn *c)
 	free(c);
 }
 
-static uint64_t
-ms_since(struct msh_conn *c, const struct timeval *then)
+uint64_t
+msh_ms_since(struct msh_conn *c, const struct timeval *then)
 {
 	struct timeval now;
 
@@ -153,7 +153,7 @@ linger(struct msh_conn *c)
 static int
 linger_over(struct msh_conn *c)
 {
-	return ms_since(c, &c->linger_start) > LINGER_TOTAL_MS;
+	return msh_ms_since(c, &c->linger_start) > LINGER_TOTAL_MS;
 }
 
 /* Send what is queued, then linger and close. Input is dropped. */
@@ -700,7 +700,7 @@ request_head(struct msh_conn *c)
 			event_base_gettimeofday_cached(c->w->base,
 			    &c->head_start);
 			client_read_timeout(c, c->l->conf->client_timeout);
-		} else if (ms_since(c, &c->head_start) >=
+		} else if (msh_ms_since(c, &c->head_start) >=
 		    c->l->conf->client_timeout) {
 			msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 			send_error(c, 408, MSH_C_ERR_CLIENT_TIMEOUT);

@@ -24,10 +24,6 @@ struct msh_splice;
 struct msh_upconn;
 struct msh_worker;
 
-/* Output queued past this stops reading the other side (backpressure).
- * Tunnels; HTTP listeners have buffer_size. */
-#define MSH_BUFFER_HIGH		(256 * 1024)
-
 enum msh_conn_state {
 	MSH_CONN_IDLE,		/* waiting for a request head */
 	MSH_CONN_CONNECTING,	/* to the upstream */
@@ -65,6 +61,7 @@ struct msh_conn {
 	unsigned		   upgrade:1;	/* the request asked for one */
 	unsigned		   lingering:1;	/* answered, draining input */
 	struct timeval		   linger_start;
+	struct timeval		   active;	/* tcp: a byte either way */
 	unsigned		   client_eof:1;	/* tcp */
 	unsigned		   up_eof:1;		/* tcp */
 	struct msh_splice	  *splice;	/* a tunnel's pipes, or NULL */
@@ -81,6 +78,9 @@ void	msh_proxy_drain(struct msh_worker *w);
 void	msh_proxy_close_all(struct msh_worker *w);
 
 void	msh_conn_free(struct msh_conn *c);
+
+/* Milliseconds from then to the worker's cached now. */
+uint64_t msh_ms_since(struct msh_conn *c, const struct timeval *then);
 
 /* Send w->stage's bytes on bev: written at once if nothing is queued
  * there, queued on bev otherwise; w->stage is left empty. */

@@ -31,7 +31,6 @@
 #include "stats.h"
 #include "worker.h"
 
-#define TCP_IDLE_TIMEOUT	3600000	/* ms without a byte either way */
 #define SPLICE_BUDGET		(1024 * 1024)	/* bytes a direction moves per
 						 * callback: the others get
 						 * their turn */
@@ -102,9 +101,11 @@ tunnel_read(struct bufferevent *bev, void *arg)
 	struct msh_conn *c = arg;
 	struct bufferevent *to = other(c, bev);
 
+	event_base_gettimeofday_cached(c->w->base, &c->active);
 	evbuffer_add_buffer(bufferevent_get_output(to),
 	    bufferevent_get_input(bev));
-	if (evbuffer_get_length(bufferevent_get_output(to)) > MSH_BUFFER_HIGH)
+	if (evbuffer_get_length(bufferevent_get_output(to)) >
+	    c->l->conf->buffer_size)
 		bufferevent_disable(bev, EV_READ);
 }
 
@@ -135,6 +136,13 @@ tunnel_event(struct bufferevent *bev, short what, void *arg)
 		settle(c);
 		return;
 	}
+	/* Each side's read timeout runs alone: a tunnel is idle only when
+	 * neither side has sent a byte for idle_timeout. */
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    msh_ms_since(c, &c->active) < c->l->conf->idle_timeout) {
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
 	msh_conn_free(c);
 }
 
@@ -155,15 +163,17 @@ connected(struct bufferevent *bev, short what, void *arg)
 static void
 tunnel_bev(struct msh_conn *c)
 {
+	event_base_gettimeofday_cached(c->w->base, &c->active);
 	bufferevent_setcb(c->client, tunnel_read, tunnel_write, tunnel_event, c);
 	bufferevent_setcb(c->up->bev, tunnel_read, tunnel_write, tunnel_event,
 	    c);
-	bufferevent_setwatermark(c->client, EV_READ, 0, MSH_BUFFER_HIGH);
-	bufferevent_setwatermark(c->up->bev, EV_READ, 0, MSH_BUFFER_HIGH);
+	bufferevent_setwatermark(c->client, EV_READ, 0, c->l->conf->buffer_size);
+	bufferevent_setwatermark(c->up->bev, EV_READ, 0,
+	    c->l->conf->buffer_size);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
-	msh_set_timeouts(c->client, TCP_IDLE_TIMEOUT, 0);
-	msh_set_timeouts(c->up->bev, TCP_IDLE_TIMEOUT, 0);
+	msh_set_timeouts(c->client, c->l->conf->idle_timeout, 0);
+	msh_set_timeouts(c->up->bev, c->l->conf->idle_timeout, 0);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
 	/* Bytes already read on either side go across first. */
@@ -317,11 +327,11 @@ splice_idle(evutil_socket_t fd, short what, void *arg)
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	ms = (int64_t)(now.tv_sec - sp->last.tv_sec) * 1000 +
 	    (now.tv_nsec - sp->last.tv_nsec) / 1000000;
-	if (ms >= TCP_IDLE_TIMEOUT) {
+	if (ms >= (int64_t)sp->c->l->conf->idle_timeout) {
 		msh_conn_free(sp->c);
 		return;
 	}
-	ms_to_tv(TCP_IDLE_TIMEOUT - ms, &left);
+	ms_to_tv(sp->c->l->conf->idle_timeout - ms, &left);
 	event_add(sp->idle, &left);
 }
 
@@ -384,7 +394,7 @@ splice_start(struct msh_conn *c)
 			wait_readable(d);
 	}
 	touch(sp);
-	ms_to_tv(TCP_IDLE_TIMEOUT, &tv);
+	ms_to_tv(c->l->conf->idle_timeout, &tv);
 	event_add(sp->idle, &tv);
 	return 0;
 }

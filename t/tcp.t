@@ -44,7 +44,7 @@ my ($bulk_lsn, $ws_lsn) = map {
 	    Listen => 5, ReuseAddr => 1) // die "upstream on $hb:$_: $!"
 } $bulk_up, $ws_up;
 
-my ($tcp, $rawl, $down, $admin, $bulk, $ws) = map { $t->free_port($h) } 1 .. 6;
+my ($tcp, $rawl, $down, $admin, $bulk, $ws, $idle) = map { $t->free_port($h) } 1 .. 7;
 my $conf = $t->write_file('meshd.conf', <<"EOF");
 [meshd]
 service = tcptest
@@ -74,6 +74,12 @@ cluster = bulk
 [listener ws]
 address = $h:$ws
 cluster = ws
+
+[listener idle]
+address = $h:$idle
+protocol = tcp
+cluster = raw
+idle_timeout = 600ms
 
 [cluster app]
 endpoint = $hb:$app
@@ -372,5 +378,37 @@ SKIP: {
 ok(eval { $t->wait_for(sub { pipes() == $pipes0 }, timeout => 5,
     what => 'the pipes to close') }, 'bulk: the tunnel\'s pipes are closed after it')
     or diag $@;
+
+#
+# idle_timeout = 600ms: bytes one way only, every 200 ms for 1.5 s, keep
+# the tunnel open; then silence closes both sides.
+#
+
+$s = connect_to($h, $idle);
+$peer = raw_accept($raw);
+ok($peer, 'idle: meshd connected to the raw upstream');
+my $t1 = time;
+my ($flowing, $npings) = (1, 0);
+while (time - $t1 < 1.5) {
+	send_bytes($peer, 'p') ? $npings++ : ($flowing = 0);
+	my $next = time + 0.2;
+	while (time < $next) {
+		my $n = fill($s, $next);
+		last unless defined $n;
+		$flowing = 0, last if $n == 0;
+	}
+	last unless $flowing;
+}
+ok($flowing, 'idle: bytes one way only kept the tunnel open past idle_timeout');
+is(read_exactly($s, $npings), 'p' x $npings, "... and its $npings bytes went through");
+$t1 = time;
+($all, $how) = read_to_eof($s);
+my $quiet = time - $t1;
+is($how, 'eof', 'idle: silence closes the client side');
+cmp_ok($quiet, '<', 2, sprintf('... after idle_timeout (%.2f s)', $quiet));
+($got, $uhow) = read_to_eof($peer);
+is($uhow, 'eof', 'idle: and the upstream side');
+close $s;
+close $peer;
 
 $t->done_testing;
