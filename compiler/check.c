@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <sys/types.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,23 +23,24 @@ check_required(struct mc_mesh *m, struct msh_diag *d)
 	size_t i;
 
 	if (m->line == 0) {
-		msh_diag_error(d, m->file, 0, "no [mesh] section");
+		msh_diag_error(d, "missing-key",
+		    m->file, 0, "no [mesh] section");
 	} else {
 		if (m->name == NULL)
-			msh_diag_error(d, m->file, m->line,
+			msh_diag_error(d, "missing-key", m->file, m->line,
 			    "[mesh] needs a name");
 		if (m->registry == NULL)
-			msh_diag_error(d, m->file, m->line,
+			msh_diag_error(d, "missing-key", m->file, m->line,
 			    "[mesh] needs a registry file");
 	}
 	for (i = 0; i < m->nservices; i++) {
 		struct mc_service *s = m->services[i];
 
 		if (s->app_port_line == 0)
-			msh_diag_error(d, m->file, s->line,
+			msh_diag_error(d, "missing-key", m->file, s->line,
 			    "service \"%s\" needs an app_port", s->name);
 		if (s->inbound_port_line == 0)
-			msh_diag_error(d, m->file, s->line,
+			msh_diag_error(d, "missing-key", m->file, s->line,
 			    "service \"%s\" needs an inbound_port", s->name);
 	}
 }
@@ -63,7 +66,8 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 				if (strcmp(s->deps[k].name, dep->name) == 0)
 					break;
 			if (k < j) {
-				msh_diag_warning(d, m->file, dep->line,
+				msh_diag_warning(d, "duplicate-dependency",
+				    m->file, dep->line,
 				    "service \"%s\" lists dependency \"%s\" "
 				    "twice (first at line %u)", s->name,
 				    dep->name, s->deps[k].line);
@@ -77,7 +81,8 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 				continue;
 			}
 			if (strcmp(dep->name, s->name) == 0) {
-				msh_diag_error(d, m->file, dep->line,
+				msh_diag_error(d, "self-dependency",
+				    m->file, dep->line,
 				    "service \"%s\" depends on itself",
 				    s->name);
 				continue;
@@ -87,12 +92,14 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 			suggest = msh_spell_suggest(dep->name, names,
 			    m->nservices);
 			if (suggest != NULL)
-				msh_diag_error(d, m->file, dep->line,
+				msh_diag_error(d, "unknown-service",
+				    m->file, dep->line,
 				    "service \"%s\" depends on unknown service "
 				    "\"%s\"; did you mean \"%s\"?", s->name,
 				    dep->name, suggest);
 			else
-				msh_diag_error(d, m->file, dep->line,
+				msh_diag_error(d, "unknown-service",
+				    m->file, dep->line,
 				    "service \"%s\" depends on unknown service "
 				    "\"%s\"", s->name, dep->name);
 		}
@@ -137,7 +144,8 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 		s->local_port = s->outbound_port;
 		for (j = 0; j < i; j++)
 			if (m->services[j]->outbound_port == s->outbound_port)
-				msh_diag_error(d, m->file, s->outbound_port_line,
+				msh_diag_error(d, "port-clash",
+				    m->file, s->outbound_port_line,
 				    "outbound_port %u of service \"%s\" is "
 				    "also the outbound_port of \"%s\" (line %u)",
 				    s->outbound_port, s->name,
@@ -152,7 +160,8 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 		while (next <= 65535 && port_in_use(m, next))
 			next++;
 		if (next > 65535) {
-			msh_diag_error(d, m->file, m->outbound_port_base_line,
+			msh_diag_error(d, "port-clash",
+			    m->file, m->outbound_port_base_line,
 			    "no free outbound port left for service \"%s\"",
 			    s->name);
 			return;
@@ -202,7 +211,7 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 		for (j = 0; j < i; j++) {
 			if (use[i].port != use[j].port)
 				continue;
-			msh_diag_error(d, m->file,
+			msh_diag_error(d, "port-clash", m->file,
 			    use[i].line ? use[i].line : s->line,
 			    "service \"%s\" uses port %u twice on its host: "
 			    "%s and %s", s->name, use[i].port, use[j].what,
@@ -212,6 +221,98 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 	}
 	free(use);
 	free(what);
+}
+
+/* The index of the service named name in m->services, sorted by name by
+ * then, or -1. */
+static ssize_t
+sorted_index(const struct mc_mesh *m, const char *name)
+{
+	size_t lo = 0, hi = m->nservices;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, m->services[mid]->name);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/* Depth-first over dependencies: a dependency on a service still on the
+ * path closes a cycle. */
+struct walk {
+	const struct mc_mesh	 *m;
+	struct msh_diag		 *d;
+	unsigned char		 *state;	/* 0 new, 1 on path, 2 done */
+	size_t			 *path;
+	size_t			  depth;
+};
+
+/* The cycle is the path from the service dep names back to dep itself. */
+static void
+report_cycle(struct walk *w, size_t to, const struct mc_dep *dep)
+{
+	const struct mc_mesh *m = w->m;
+	size_t i, len = 0, start = w->depth - 1;
+	char *text, *p;
+
+	while (w->path[start] != to)
+		start--;
+	for (i = start; i < w->depth; i++)
+		len += strlen(m->services[w->path[i]]->name) + 4;
+	len += strlen(dep->name) + 1;
+	if ((text = p = malloc(len)) == NULL)
+		abort();
+	for (i = start; i < w->depth; i++)
+		p += sprintf(p, "%s -> ", m->services[w->path[i]]->name);
+	strcpy(p, dep->name);
+	msh_diag_warning(w->d, "dependency-cycle", m->file, dep->line,
+	    "dependency cycle: %s", text);
+	free(text);
+}
+
+static void
+walk_from(struct walk *w, size_t i)
+{
+	const struct mc_service *s = w->m->services[i];
+	size_t j;
+
+	w->state[i] = 1;
+	w->path[w->depth++] = i;
+	for (j = 0; j < s->ndeps; j++) {
+		ssize_t k = sorted_index(w->m, s->deps[j].name);
+
+		if (k < 0 || (size_t)k == i)
+			continue;	/* reported by check_deps */
+		if (w->state[k] == 1)
+			report_cycle(w, k, &s->deps[j]);
+		else if (w->state[k] == 0)
+			walk_from(w, k);
+	}
+	w->depth--;
+	w->state[i] = 2;
+}
+
+static void
+check_cycles(struct mc_mesh *m, struct msh_diag *d)
+{
+	struct walk w = { m, d, NULL, NULL, 0 };
+	size_t i;
+
+	if ((w.state = calloc(m->nservices + 1, 1)) == NULL ||
+	    (w.path = calloc(m->nservices + 1, sizeof(*w.path))) == NULL)
+		abort();
+	for (i = 0; i < m->nservices; i++)
+		if (w.state[i] == 0)
+			walk_from(&w, i);
+	free(w.state);
+	free(w.path);
 }
 
 void
@@ -239,6 +340,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 	}
 	if (m->nservices > 1)
 		qsort(m->services, m->nservices, sizeof(*m->services), by_name);
+	check_cycles(m, d);
 	assign_ports(m, d);
 	for (i = 0; i < m->nservices; i++)
 		if (m->services[i]->app_port_line &&

@@ -151,7 +151,8 @@ write_service(const struct mc_mesh *m, const struct mc_service *s,
 	snprintf(path, sizeof(path), "%s/%s.conf", dir, s->name);
 	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
 	if ((fd = mkstemp(tmp)) < 0 || (fp = fdopen(fd, "w")) == NULL) {
-		msh_diag_error(d, path, 0, "cannot write: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    path, 0, "cannot write: %s", strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			unlink(tmp);
@@ -161,13 +162,15 @@ write_service(const struct mc_mesh *m, const struct mc_service *s,
 	emit_service(fp, m, s);
 	if (fflush(fp) != 0 || fsync(fd) != 0 || ferror(fp) ||
 	    fchmod(fd, 0644) != 0) {
-		msh_diag_error(d, path, 0, "cannot write: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    path, 0, "cannot write: %s", strerror(errno));
 		fclose(fp);
 		unlink(tmp);
 		return -1;
 	}
 	if (fclose(fp) != 0 || rename(tmp, path) != 0) {
-		msh_diag_error(d, path, 0, "cannot write: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    path, 0, "cannot write: %s", strerror(errno));
 		unlink(tmp);
 		return -1;
 	}

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +16,62 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: meshc compile [-o DIR] [-Werror] MESH.conf\n"
-	    "       meshc check [-Werror] MESH.conf\n"
+	    "usage: meshc compile [-o DIR] [-Werror] [--format=text|json] "
+	    "MESH.conf\n"
+	    "       meshc check [-Werror] [--format=text|json] MESH.conf\n"
 	    "       meshc -V\n");
 	exit(2);
+}
+
+static void
+json_string(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* --format=json: one array on stdout, an object per diagnostic, for CI
+ * annotators. */
+static void
+json_sink(void *arg, const struct msh_diag_msg *m)
+{
+	int *n = arg;
+
+	fputs((*n)++ == 0 ? "[\n  {" : ",\n  {", stdout);
+	fputs("\"file\": ", stdout);
+	if (m->file != NULL)
+		json_string(m->file);
+	else
+		fputs("null", stdout);
+	printf(", \"line\": %u, \"severity\": \"%s\", \"code\": ", m->line,
+	    m->sev == MSH_ERROR ? "error" : "warning");
+	json_string(m->code);
+	fputs(", \"message\": ", stdout);
+	json_string(m->message);
+	putchar('}');
 }
 
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct msh_diag diag = { 0 };
 	struct mc_mesh mesh;
 	const char *cmd, *outdir = ".";
-	int compile, ch;
+	int compile, ch, json = 0, njson = 0;
 
 	if (argc == 2 && strcmp(argv[1], "-V") == 0) {
 		printf("meshc " PACKAGE_VERSION "\n");
@@ -46,8 +90,14 @@ main(int argc, char **argv)
 	}
 	argc--;
 	argv++;
-	while ((ch = getopt(argc, argv, "o:W:")) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:W:", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'f':
+			if (strcmp(optarg, "json") == 0)
+				json = 1;
+			else if (strcmp(optarg, "text") != 0)
+				usage();
+			break;
 		case 'o':
 			if (!compile)
 				usage();
@@ -64,11 +114,17 @@ main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage();
+	if (json) {
+		diag.sink = json_sink;
+		diag.arg = &njson;
+	}
 
 	if (mc_parse(&mesh, argv[optind], &diag) == 0)
 		mc_check(&mesh, &diag);
 	if (!msh_diag_failed(&diag) && compile)
 		mc_emit(&mesh, outdir, &diag);
 	mc_free(&mesh);
+	if (json)
+		fputs(njson ? "\n]\n" : "[]\n", stdout);
 	return msh_diag_failed(&diag) ? 1 : 0;
 }

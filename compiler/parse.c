@@ -123,19 +123,19 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 	const char *err;
 
 	if (msh_check_name(name, &err) != 0) {
-		msh_diag_error(c->diag, m->file, line,
+		msh_diag_error(c->diag, "bad-name", m->file, line,
 		    "bad service name \"%s\": %s", name, err);
 		c->skip = 1;
 		return;
 	}
 	if (strcmp(name, "inbound") == 0 || strcmp(name, "local") == 0) {
-		msh_diag_error(c->diag, m->file, line,
+		msh_diag_error(c->diag, "bad-name", m->file, line,
 		    "service name \"%s\" is reserved", name);
 		c->skip = 1;
 		return;
 	}
 	if ((s = mc_find_service(m, name)) != NULL) {
-		msh_diag_error(c->diag, m->file, line,
+		msh_diag_error(c->diag, "duplicate", m->file, line,
 		    "service \"%s\" is defined twice (first at line %u)", name,
 		    s->line);
 		c->skip = 1;
@@ -168,11 +168,11 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
 		if (*arg != '\0') {
-			msh_diag_error(c->diag, m->file, line,
+			msh_diag_error(c->diag, "bad-section", m->file, line,
 			    "[mesh] takes no name");
 			c->skip = 1;
 		} else if (m->line != 0) {
-			msh_diag_error(c->diag, m->file, line,
+			msh_diag_error(c->diag, "duplicate", m->file, line,
 			    "[mesh] appears twice (first at line %u)", m->line);
 			c->skip = 1;
 		} else
@@ -182,7 +182,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	if (strcmp(kind, "service") == 0) {
 		c->section = MC_SEC_SERVICE;
 		if (*arg == '\0') {
-			msh_diag_error(c->diag, m->file, line,
+			msh_diag_error(c->diag, "bad-section", m->file, line,
 			    "[service] needs a name: [service NAME]");
 			c->skip = 1;
 		} else
@@ -192,11 +192,11 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	suggest = msh_spell_suggest(kind, section_names,
 	    sizeof(section_names) / sizeof(section_names[0]));
 	if (suggest != NULL)
-		msh_diag_error(c->diag, m->file, line,
+		msh_diag_error(c->diag, "unknown-section", m->file, line,
 		    "unknown section [%s]; did you mean [%s%s%s]?", section,
 		    suggest, *arg ? " " : "", arg);
 	else
-		msh_diag_error(c->diag, m->file, line,
+		msh_diag_error(c->diag, "unknown-section", m->file, line,
 		    "unknown section [%s]", section);
 	c->skip = 1;
 }
@@ -232,11 +232,11 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 			cand[n++] = directives[i].key;
 	suggest = msh_spell_suggest(key, cand, n);
 	if (suggest != NULL)
-		msh_diag_error(c->diag, c->mesh->file, line,
+		msh_diag_error(c->diag, "unknown-key", c->mesh->file, line,
 		    "unknown key \"%s\" in [%s]; did you mean \"%s\"?", key,
 		    section, suggest);
 	else
-		msh_diag_error(c->diag, c->mesh->file, line,
+		msh_diag_error(c->diag, "unknown-key", c->mesh->file, line,
 		    "unknown key \"%s\" in [%s]", key, section);
 }
 
@@ -252,7 +252,7 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	unsigned long ul;
 
 	if (dir->line_offset != 0 && *seen != 0) {
-		msh_diag_error(c->diag, c->mesh->file, line,
+		msh_diag_error(c->diag, "duplicate", c->mesh->file, line,
 		    "\"%s\" is set twice in [%s] (first at line %u)", dir->key,
 		    section, *seen);
 		return;
@@ -318,7 +318,7 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		return;
 	}
 	if (err != NULL) {
-		msh_diag_error(c->diag, c->mesh->file, line,
+		msh_diag_error(c->diag, "bad-value", c->mesh->file, line,
 		    "bad value \"%s\" for \"%s\": %s", value, dir->key, err);
 		return;
 	}
@@ -338,7 +338,7 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		return;
 	}
 	if (section[0] == '\0') {
-		msh_diag_error(c->diag, c->mesh->file, line,
+		msh_diag_error(c->diag, "bad-section", c->mesh->file, line,
 		    "\"%s\" is outside any section", key);
 		return;
 	}
@@ -363,7 +363,8 @@ read_whole(const char *file, char **buf, size_t *len, struct msh_diag *d)
 	*buf = NULL;
 	*len = 0;
 	if ((fp = fopen(file, "r")) == NULL) {
-		msh_diag_error(d, file, 0, "cannot open: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    file, 0, "cannot open: %s", strerror(errno));
 		return -1;
 	}
 	do {
@@ -378,7 +379,8 @@ read_whole(const char *file, char **buf, size_t *len, struct msh_diag *d)
 		*len += n;
 	} while (n > 0);
 	if (ferror(fp)) {
-		msh_diag_error(d, file, 0, "read error: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    file, 0, "read error: %s", strerror(errno));
 		fclose(fp);
 		return -1;
 	}

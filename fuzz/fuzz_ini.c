@@ -16,7 +16,7 @@
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
-ignore(void *arg, enum msh_severity sev, const char *line)
+ignore(void *arg, const struct msh_diag_msg *m)
 {
 }
 

@@ -96,19 +96,20 @@ section_line(struct ini_ctx *c, const char *p, char *str, int num)
 	char *name, **grown;
 
 	if (end == NULL) {
-		msh_diag_error(c->diag, c->file, c->line,
+		msh_diag_error(c->diag, "syntax", c->file, c->line,
 		    "section header is missing its closing ']'");
 		return NULL;
 	}
 	if (!only_comment(end + 1)) {
-		msh_diag_error(c->diag, c->file, c->line,
+		msh_diag_error(c->diag, "syntax", c->file, c->line,
 		    "unexpected text after ']'");
 		return NULL;
 	}
 	if ((name = dup_trimmed(p + 1, end)) == NULL)
 		return NULL;
 	if (name[0] == '\0') {
-		msh_diag_error(c->diag, c->file, c->line, "empty section name");
+		msh_diag_error(c->diag, "syntax",
+		    c->file, c->line, "empty section name");
 		free(name);
 		return NULL;
 	}
@@ -133,7 +134,7 @@ key_line(struct ini_ctx *c, const char *p, char *str, int num)
 	size_t klen;
 
 	if (sep == NULL) {
-		msh_diag_error(c->diag, c->file, c->line,
+		msh_diag_error(c->diag, "syntax", c->file, c->line,
 		    "expected \"key = value\", \"[section]\" or a comment");
 		return NULL;
 	}
@@ -141,12 +142,12 @@ key_line(struct ini_ctx *c, const char *p, char *str, int num)
 	while (klen > 0 && is_blank(p[klen - 1]))
 		klen--;
 	if (klen == 0) {
-		msh_diag_error(c->diag, c->file, c->line,
+		msh_diag_error(c->diag, "syntax", c->file, c->line,
 		    "missing key before '%c'", *sep);
 		return NULL;
 	}
 	if (klen >= INIH_MAX_NAME) {
-		msh_diag_error(c->diag, c->file, c->line,
+		msh_diag_error(c->diag, "too-long", c->file, c->line,
 		    "key is %zu bytes long, at most %d are allowed", klen,
 		    INIH_MAX_NAME - 1);
 		return NULL;
@@ -175,12 +176,13 @@ read_line(char *str, int num, void *stream)
 	if (len > 0 && c->buf[len - 1] == '\r')
 		len--;
 	if (memchr(c->buf, '\0', len) != NULL) {
-		msh_diag_error(c->diag, c->file, c->line, "NUL byte in line");
+		msh_diag_error(c->diag, "syntax",
+		    c->file, c->line, "NUL byte in line");
 		goto skip;
 	}
 	c->buf[len] = '\0';
 	if (len > MSH_INI_MAX_LINE || (int)len > num - 2) {
-		msh_diag_error(c->diag, c->file, c->line,
+		msh_diag_error(c->diag, "too-long", c->file, c->line,
 		    "line is %zu bytes long, at most %d are allowed (split "
 		    "lists over repeated keys or continuation lines)", len,
 		    MSH_INI_MAX_LINE);
@@ -248,9 +250,10 @@ parse_stream(FILE *fp, const char *name, msh_ini_handler *h, void *user,
 
 	r = ini_parse_stream(read_line, &c, call_handler, &c);
 	if (r == -2)
-		msh_diag_error(d, name, 0, "out of memory");
+		msh_diag_error(d, "io", name, 0, "out of memory");
 	else if (ferror(fp))
-		msh_diag_error(d, name, 0, "read error: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    name, 0, "read error: %s", strerror(errno));
 	for (i = 0; i < c.nsections; i++)
 		free(c.sections[i]);
 	free(c.sections);
@@ -266,7 +269,8 @@ msh_ini_parse_file(const char *path, msh_ini_handler *h, void *user,
 	int r;
 
 	if ((fp = fopen(path, "r")) == NULL) {
-		msh_diag_error(d, path, 0, "cannot open: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    path, 0, "cannot open: %s", strerror(errno));
 		return -1;
 	}
 	r = parse_stream(fp, path, h, user, d);
@@ -284,7 +288,8 @@ msh_ini_parse_buffer(const char *name, const char *buf, size_t len,
 	if (len == 0)
 		return 0;
 	if ((fp = fmemopen((void *)buf, len, "r")) == NULL) {
-		msh_diag_error(d, name, 0, "cannot read: %s", strerror(errno));
+		msh_diag_error(d, "io",
+		    name, 0, "cannot read: %s", strerror(errno));
 		return -1;
 	}
 	r = parse_stream(fp, name, h, user, d);

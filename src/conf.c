@@ -98,7 +98,7 @@ unknown_key(struct load_ctx *c, const char *section, const char *key,
 			if ((int)d->section == c->section && n < 64)
 				cand[n++] = d->key;
 	suggest = msh_spell_suggest(key, cand, n);
-	msh_diag_error(c->diag, c->conf->file, line,
+	msh_diag_error(c->diag, "unknown-key", c->conf->file, line,
 	    "unknown key \"%s\" in [%s]%s%s%s", key, section,
 	    suggest ? "; did you mean \"" : "", suggest ? suggest : "",
 	    suggest ? "\"?" : "");
@@ -132,7 +132,7 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 	if (i == MSH_SEC_COUNT) {
 		suggest = msh_spell_suggest(kind, msh_section_names,
 		    MSH_SEC_COUNT);
-		msh_diag_error(c->diag, conf->file, line,
+		msh_diag_error(c->diag, "unknown-section", conf->file, line,
 		    "unknown section [%s]%s%s%s", section,
 		    suggest ? "; did you mean [" : "", suggest ? suggest : "",
 		    suggest ? "]?" : "");
@@ -140,12 +140,12 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 	}
 	if (i == MSH_SEC_MESHD) {
 		if (*arg != '\0') {
-			msh_diag_error(c->diag, conf->file, line,
+			msh_diag_error(c->diag, "bad-section", conf->file, line,
 			    "[meshd] takes no name");
 			return;
 		}
 		if (conf->line != 0) {
-			msh_diag_error(c->diag, conf->file, line,
+			msh_diag_error(c->diag, "duplicate", conf->file, line,
 			    "[meshd] appears twice (first at line %u)",
 			    conf->line);
 			return;
@@ -156,7 +156,7 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		return;
 	}
 	if (msh_check_name(arg, &err) != 0) {
-		msh_diag_error(c->diag, conf->file, line,
+		msh_diag_error(c->diag, "bad-name", conf->file, line,
 		    "bad %s name \"%s\": %s", kind, arg, err);
 		return;
 	}
@@ -166,7 +166,8 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 
 		for (k = 0; k < conf->nlisteners; k++)
 			if (strcmp(conf->listeners[k].name, arg) == 0) {
-				msh_diag_error(c->diag, conf->file, line,
+				msh_diag_error(c->diag, "duplicate",
+				    conf->file, line,
 				    "listener \"%s\" is defined twice (first "
 				    "at line %u)", arg, conf->listeners[k].line);
 				return;
@@ -190,7 +191,8 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 
 		for (k = 0; k < conf->nclusters; k++)
 			if (strcmp(conf->clusters[k].name, arg) == 0) {
-				msh_diag_error(c->diag, conf->file, line,
+				msh_diag_error(c->diag, "duplicate",
+				    conf->file, line,
 				    "cluster \"%s\" is defined twice (first "
 				    "at line %u)", arg, conf->clusters[k].line);
 				return;
@@ -218,7 +220,7 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	unsigned long ul;
 
 	if (*seen != 0 && d->kind != MSH_V_ADDR_LIST) {
-		msh_diag_error(c->diag, c->conf->file, line,
+		msh_diag_error(c->diag, "duplicate", c->conf->file, line,
 		    "\"%s\" is set twice in [%s] (first at line %u)", d->key,
 		    section, *seen);
 		return;
@@ -297,7 +299,7 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 		break;
 	}
 	if (err != NULL) {
-		msh_diag_error(c->diag, c->conf->file, line,
+		msh_diag_error(c->diag, "bad-value", c->conf->file, line,
 		    "bad value \"%s\" for \"%s\": %s", value, d->key, err);
 		return;
 	}
@@ -317,7 +319,7 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		return;
 	}
 	if (section[0] == '\0') {
-		msh_diag_error(c->diag, c->conf->file, line,
+		msh_diag_error(c->diag, "bad-section", c->conf->file, line,
 		    "\"%s\" is outside any section", key);
 		return;
 	}
@@ -349,38 +351,41 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 	size_t i, j;
 
 	if (conf->line == 0) {
-		msh_diag_error(d, f, 0, "no [meshd] section");
+		msh_diag_error(d, "missing-key", f, 0, "no [meshd] section");
 		return;
 	}
 	if (conf->service_line == 0)
-		msh_diag_error(d, f, conf->line, "[meshd] needs a service name");
+		msh_diag_error(d, "missing-key",
+		    f, conf->line, "[meshd] needs a service name");
 	if (conf->admin_line == 0)
-		msh_diag_error(d, f, conf->line, "[meshd] needs an admin address");
+		msh_diag_error(d, "missing-key",
+		    f, conf->line, "[meshd] needs an admin address");
 	for (i = 0; i < conf->nlisteners; i++) {
 		struct msh_listener_conf *l = &conf->listeners[i];
 		struct msh_cluster_conf *cl;
 
 		if (l->address_line == 0)
-			msh_diag_error(d, f, l->line,
+			msh_diag_error(d, "missing-key", f, l->line,
 			    "listener \"%s\" needs an address", l->name);
 		if (l->cluster_line == 0)
-			msh_diag_error(d, f, l->line,
+			msh_diag_error(d, "missing-key", f, l->line,
 			    "listener \"%s\" needs a cluster", l->name);
 		else if ((cl = find_cluster(conf, l->cluster)) == NULL)
-			msh_diag_error(d, f, l->cluster_line,
+			msh_diag_error(d, "unknown-cluster", f, l->cluster_line,
 			    "listener \"%s\" sends to unknown cluster \"%s\"",
 			    l->name, l->cluster);
 		for (j = 0; j < i && l->address_line; j++)
 			if (msh_addr_equal(&l->address,
 			    &conf->listeners[j].address))
-				msh_diag_error(d, f, l->address_line,
+				msh_diag_error(d, "address-clash",
+				    f, l->address_line,
 				    "listener \"%s\" has the address of "
 				    "listener \"%s\" (line %u)", l->name,
 				    conf->listeners[j].name,
 				    conf->listeners[j].address_line);
 		if (l->address_line && conf->admin_line &&
 		    msh_addr_equal(&l->address, &conf->admin))
-			msh_diag_error(d, f, l->address_line,
+			msh_diag_error(d, "address-clash", f, l->address_line,
 			    "listener \"%s\" has the admin address (line %u)",
 			    l->name, conf->admin_line);
 	}
@@ -388,16 +393,17 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 		struct msh_cluster_conf *cl = &conf->clusters[i];
 
 		if (cl->endpoint_line && cl->service_line)
-			msh_diag_error(d, f, cl->service_line,
+			msh_diag_error(d, "endpoints-and-service",
+			    f, cl->service_line,
 			    "cluster \"%s\" has both static endpoints (line %u) "
 			    "and a registry service", cl->name,
 			    cl->endpoint_line);
 		else if (!cl->endpoint_line && !cl->service_line)
-			msh_diag_error(d, f, cl->line,
+			msh_diag_error(d, "missing-key", f, cl->line,
 			    "cluster \"%s\" needs endpoints or a service",
 			    cl->name);
 		if (cl->service_line && conf->registry == NULL)
-			msh_diag_error(d, f, cl->service_line,
+			msh_diag_error(d, "missing-key", f, cl->service_line,
 			    "cluster \"%s\" takes its endpoints from the "
 			    "registry, but [meshd] names no registry file",
 			    cl->name);

@@ -83,7 +83,8 @@ msh_log_reopen(void)
 }
 
 void
-msh_log_diag(void *arg, enum msh_severity sev, const char *line)
+msh_log_diag(void *arg, const struct msh_diag_msg *m)
 {
-	msh_log(sev == MSH_ERROR ? MSH_LOG_ERROR : MSH_LOG_WARNING, "%s", line);
+	msh_log(m->sev == MSH_ERROR ? MSH_LOG_ERROR : MSH_LOG_WARNING, "%s",
+	    m->text);
 }

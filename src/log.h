@@ -26,6 +26,6 @@ int	msh_log_open(const char *path);
 int	msh_log_reopen(void);
 
 /* A diag sink that logs each diagnostic as an error or a warning. */
-void	msh_log_diag(void *arg, enum msh_severity sev, const char *line);
+void	msh_log_diag(void *arg, const struct msh_diag_msg *m);
 
 #endif

@@ -145,7 +145,7 @@ reload(void)
 		goto failed;
 	if (msh_admin_move(&s->conf->admin, &err) != 0) {
 		msh_addr_format(&s->conf->admin, addr, sizeof(addr));
-		msh_diag_error(&d, g.conf_file, s->conf->admin_line,
+		msh_diag_error(&d, "listen", g.conf_file, s->conf->admin_line,
 		    "cannot listen on %s for the admin: %s", addr, err);
 		msh_snapshot_unref(s);	/* closes only what it opened */
 		goto failed;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -87,6 +89,43 @@ msh_send(struct msh_worker *w, struct bufferevent *bev)
 		(void)evbuffer_write(w->stage, bufferevent_getfd(bev));
 	if (evbuffer_get_length(w->stage) > 0)
 		evbuffer_add_buffer(out, w->stage);
+}
+
+/*
+ * libevent 2.1 reads at most 4096 bytes a callback (EVBUFFER_MAX_READ):
+ * a 16 KiB body would take four loop turns and four writes. When a read
+ * filled that much, take what else the socket holds in one readv, up to
+ * READ_MORE and the listener's buffer_size. An error or the end is left
+ * for the bufferevent's next read to find.
+ */
+#define READ_MORE	32768
+
+static void
+read_more(struct msh_conn *c, struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t have = evbuffer_get_length(in), room, left;
+	struct evbuffer_iovec v[2];
+	ssize_t r;
+	int i, n;
+
+	if (have < 4096 || have >= c->l->conf->buffer_size)
+		return;
+	room = c->l->conf->buffer_size - have;
+	if (room > READ_MORE)
+		room = READ_MORE;
+	evbuffer_unfreeze(in, 0);	/* a bufferevent's input is frozen */
+	if ((n = evbuffer_reserve_space(in, room, v, 2)) > 0) {
+		r = readv(bufferevent_getfd(bev), (struct iovec *)v, n);
+		left = r > 0 ? (size_t)r : 0;
+		for (i = 0; i < n && left > 0; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, i);
+	}
+	evbuffer_freeze(in, 0);
 }
 
 /* Output that will never be sent: the stage is left empty. */
@@ -770,6 +809,7 @@ client_read(struct bufferevent *bev, void *arg)
 		break;
 	case MSH_CONN_WAITING:
 	case MSH_CONN_RESPONDING:
+		read_more(c, bev);
 		pump_request_body(c);
 		break;
 	case MSH_CONN_CLOSING:
@@ -846,6 +886,7 @@ upstream_read(struct bufferevent *bev, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	read_more(c, bev);
 	if (c->state == MSH_CONN_WAITING)
 		response_head(c);
 	else if (c->state == MSH_CONN_RESPONDING)

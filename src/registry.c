@@ -72,7 +72,7 @@ begin_instance(struct reg_ctx *c, const char *section, unsigned line)
 
 	c->cur = NULL;
 	if (split_path(section, &service, &id) != 0) {
-		msh_diag_error(c->diag, c->file, line,
+		msh_diag_error(c->diag, "bad-section", c->file, line,
 		    "section [%s] is not an instance path like "
 		    "[/services/NAME/instances/ID]", section);
 		return;
@@ -80,7 +80,7 @@ begin_instance(struct reg_ctx *c, const char *section, unsigned line)
 	for (k = 0; k < r->n; k++) {
 		if (strcmp(r->instances[k].service, service) == 0 &&
 		    strcmp(r->instances[k].id, id) == 0) {
-			msh_diag_error(c->diag, c->file, line,
+			msh_diag_error(c->diag, "duplicate", c->file, line,
 			    "instance [%s] appears twice (first at line %u)",
 			    section, r->instances[k].line);
 			free(service);
@@ -114,7 +114,7 @@ set_key(struct reg_ctx *c, enum reg_key k, const char *value, unsigned line)
 	size_t h;
 
 	if (*lines[k] != 0) {
-		msh_diag_error(c->diag, c->file, line,
+		msh_diag_error(c->diag, "duplicate", c->file, line,
 		    "\"%s\" is set twice for this instance (first at line %u)",
 		    keys[k], *lines[k]);
 		return;
@@ -149,7 +149,7 @@ set_key(struct reg_ctx *c, enum reg_key k, const char *value, unsigned line)
 		break;
 	}
 	if (err != NULL) {
-		msh_diag_error(c->diag, c->file, line,
+		msh_diag_error(c->diag, "bad-value", c->file, line,
 		    "bad value \"%s\" for \"%s\": %s", value, keys[k], err);
 		return;
 	}
@@ -169,7 +169,7 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		return;
 	}
 	if (section[0] == '\0') {
-		msh_diag_error(c->diag, c->file, line,
+		msh_diag_error(c->diag, "bad-section", c->file, line,
 		    "\"%s\" is outside any instance section", key);
 		return;
 	}
@@ -181,7 +181,8 @@ on_value(void *user, const char *section, const char *key, const char *value,
 			return;
 		}
 	suggest = msh_spell_suggest(key, keys, REG_NKEYS);
-	msh_diag_error(c->diag, c->file, line, "unknown key \"%s\"%s%s%s", key,
+	msh_diag_error(c->diag, "unknown-key",
+	    c->file, line, "unknown key \"%s\"%s%s%s", key,
 	    suggest ? "; did you mean \"" : "", suggest ? suggest : "",
 	    suggest ? "\"?" : "");
 }
@@ -200,7 +201,7 @@ msh_registry_load(const char *file, struct msh_registry *r,
 		struct msh_instance *i = &r->instances[k];
 
 		if (i->address_line == 0 || i->port_line == 0) {
-			msh_diag_error(d, file, i->line,
+			msh_diag_error(d, "missing-key", file, i->line,
 			    "instance %s of \"%s\" needs an address and a port",
 			    i->id, i->service);
 			continue;

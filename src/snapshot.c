@@ -136,7 +136,8 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_snapshot *prev,
 		l->sockets = msh_sockets_open(&lc->address, nworkers, &err);
 		if (l->sockets == NULL) {
 			msh_addr_format(&lc->address, addr, sizeof(addr));
-			msh_diag_error(d, conf->file, lc->address_line,
+			msh_diag_error(d, "listen",
+			    conf->file, lc->address_line,
 			    "cannot listen on %s for listener \"%s\": %s",
 			    addr, lc->name, err);
 			msh_snapshot_unref(s);

@@ -32,6 +32,17 @@ my $page = MeshTest::slurp("$src/man/mesh.conf.5");
 for my $k (@keys) {
 	like($page, qr/^\.It Cm \Q$k\E\b/m, "mesh.conf(5) documents $k");
 }
+# Diagnostic codes meshc can print, from its sources and the INI reader:
+# each is in meshc(1)'s list.
+my %codes;
+for my $f (glob("$src/compiler/*.c"), "$src/lib/iniread.c") {
+	my $text = MeshTest::slurp($f);
+	$codes{$_} = 1 for $text =~ /msh_diag_(?:error|warning)\(\s*[^,]+,\s*"([a-z-]+)"/g;
+}
+cmp_ok(scalar keys %codes, '>=', 10, 'found the diagnostic codes');
+my $meshc = MeshTest::slurp("$src/man/meshc.1");
+like($meshc, qr/^\.It Li \Q$_\E$/m, "meshc(1) documents code $_") for sort keys %codes;
+
 # Registry keys, from src/registry.c.
 my $reg = MeshTest::slurp("$src/src/registry.c");
 my ($list) = $reg =~ /keys\[REG_NKEYS\] = \{(.*?)\};/s;

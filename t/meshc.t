@@ -99,7 +99,7 @@ inbound_port = 7002
 EOF
 my $r = $t->meshc('check', $warn);
 is($r->{code}, 0, 'a warning alone passes');
-like($r->{err}, qr/^\Q$warn\E:8: warning: service "a" lists dependency "b" twice \(first at line 7\)$/m,
+like($r->{err}, qr/^\Q$warn\E:8: warning: service "a" lists dependency "b" twice \(first at line 7\) \[duplicate-dependency\]$/m,
     'the duplicate dependency is a warning with both lines');
 $r = $t->meshc('check', '-Werror', $warn);
 is($r->{code}, 1, '-Werror makes it fail');
@@ -109,6 +109,62 @@ is($r->{code}, 0, 'it compiles without -Werror');
 my $a_conf = MeshTest::slurp("$wdir/a.conf");
 is(scalar(() = $a_conf =~ /^\[listener b\]$/mg), 1, 'the repeated dependency gets one listener');
 is(scalar(() = $a_conf =~ /^\[cluster b\]$/mg), 1, 'and one cluster');
+
+# Dependency cycles are warnings that show the loop, each once; a service
+# that only calls into a cycle is not part of it.
+my $cyc = $t->write_file('cycle/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+[service a]
+app_port = 8001
+inbound_port = 7001
+depends = b
+[service b]
+app_port = 8002
+inbound_port = 7002
+depends = c
+[service c]
+app_port = 8003
+inbound_port = 7003
+depends = a, d
+[service d]
+app_port = 8004
+inbound_port = 7004
+[service e]
+app_port = 8005
+inbound_port = 7005
+depends = a, d
+EOF
+$r = $t->meshc('check', $cyc);
+is($r->{code}, 0, 'a cycle alone passes (a warning)');
+is($r->{err}, "$cyc:15: warning: dependency cycle: a -> b -> c -> a [dependency-cycle]\n",
+    'the cycle is reported once, at the dependency that closes it, with the loop');
+is($t->meshc('check', '-Werror', $cyc)->{code}, 1, '-Werror makes a cycle fail');
+(my $acyclic = MeshTest::slurp($cyc)) =~ s/^depends = a, d$/depends = d/m;
+$t->write_file('cycle/mesh.conf', $acyclic);
+is($t->meshc('check', '-Werror', $cyc)->{err}, '', 'no cycle, no warning');
+
+# --format=json: the same diagnostics as one JSON array on stdout.
+SKIP: {
+	eval { require JSON::PP; 1 } or skip 'JSON::PP is not installed', 6;
+	my $case = "$src/t/meshc/errors/unknown-key";
+	my $text = $t->run({ dir => $case }, $t->meshc_bin, 'check', 'mesh.conf');
+	my $json = $t->run({ dir => $case }, $t->meshc_bin, 'check',
+	    '--format=json', 'mesh.conf');
+	is($json->{code}, $text->{code}, 'json: the same exit status');
+	is($json->{err}, '', 'json: nothing on stderr');
+	my $list = eval { JSON::PP->new->decode($json->{out}) };
+	is(ref $list, 'ARRAY', 'json: an array') or diag $@, $json->{out};
+	my @lines = split /\n/, $text->{err};
+	is(scalar @{ $list // [] }, scalar @lines, 'json: one object per diagnostic');
+	my $o = $list->[0] // {};
+	is("$o->{file}:$o->{line}: $o->{severity}: $o->{message} [$o->{code}]",
+	    $lines[0], 'json: its fields make the text line');
+	my $clean = $t->run($t->meshc_bin, 'check', '--format=json',
+	    "$src/conf/demo/mesh.conf");
+	is($clean->{out}, "[]\n", 'json: a clean mesh gives an empty array');
+}
 
 # Usage errors exit 2; an unreadable file is an error (1).
 is($t->meshc()->{code}, 2, 'no command: usage');

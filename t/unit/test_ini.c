@@ -71,14 +71,14 @@ on_value(void *user, const char *section, const char *key, const char *value,
 }
 
 static void
-sink(void *arg, enum msh_severity sev, const char *line)
+sink(void *arg, const struct msh_diag_msg *m)
 {
 	struct run *r = arg;
 
-	if (sev != MSH_ERROR)
+	if (m->sev != MSH_ERROR)
 		r->bad_severity = 1;
 	if (r->ndiag < MAX_DIAGS)
-		r->diag[r->ndiag++] = dup_or_null(line);
+		r->diag[r->ndiag++] = dup_or_null(m->text);
 }
 
 static int
@@ -278,7 +278,7 @@ test_line_limit(void **state)
 	assert_int_equal(r->ndiag, 1);
 	assert_string_equal(r->diag[0],
 	    "t.conf:3: error: line is 199 bytes long, at most 198 are allowed "
-	    "(split lists over repeated keys or continuation lines)");
+	    "(split lists over repeated keys or continuation lines) [too-long]");
 	/* The 198-byte line arrived whole, the 199-byte one not at all, and
 	 * parsing went on after it. */
 	assert_int_equal(r->nev, 3);
@@ -317,7 +317,7 @@ test_no_separator(void **state)
 	parse(r, "[s]\nthis line has no equals sign\nk = 1\n");
 	assert_int_equal(r->d.errors, 1);
 	assert_string_equal(r->diag[0], "t.conf:2: error: expected \"key = "
-	    "value\", \"[section]\" or a comment");
+	    "value\", \"[section]\" or a comment [syntax]");
 	assert_int_equal(r->nev, 2);
 	check_header(r, 0, 1, "s");
 	check_value(r, 1, 3, "s", "k", "1");
@@ -331,7 +331,7 @@ test_missing_bracket(void **state)
 	parse(r, "[s]\n[broken\n[t]\nk = 1\n");
 	assert_int_equal(r->d.errors, 1);
 	assert_string_equal(r->diag[0],
-	    "t.conf:2: error: section header is missing its closing ']'");
+	    "t.conf:2: error: section header is missing its closing ']' [syntax]");
 	assert_int_equal(r->nev, 3);
 	check_header(r, 0, 1, "s");
 	check_header(r, 1, 3, "t");
@@ -352,7 +352,7 @@ test_key_length(void **state)
 	parse(r, text);
 	assert_int_equal(r->d.errors, 1);
 	assert_string_equal(r->diag[0],
-	    "t.conf:3: error: key is 50 bytes long, at most 49 are allowed");
+	    "t.conf:3: error: key is 50 bytes long, at most 49 are allowed [too-long]");
 	assert_int_equal(r->nev, 2);
 	check_value(r, 1, 2, "s", k49, "1");
 }
@@ -383,19 +383,19 @@ test_every_error_reported(void **state)
 	assert_int_equal(r->d.errors, 7);
 	assert_int_equal(r->ndiag, 7);
 	assert_string_equal(r->diag[0],
-	    "t.conf:1: error: section header is missing its closing ']'");
+	    "t.conf:1: error: section header is missing its closing ']' [syntax]");
 	assert_string_equal(r->diag[1], "t.conf:2: error: expected \"key = "
-	    "value\", \"[section]\" or a comment");
+	    "value\", \"[section]\" or a comment [syntax]");
 	assert_string_equal(r->diag[2],
 	    "t.conf:4: error: line is 250 bytes long, at most 198 are allowed "
-	    "(split lists over repeated keys or continuation lines)");
+	    "(split lists over repeated keys or continuation lines) [too-long]");
 	assert_string_equal(r->diag[3],
-	    "t.conf:5: error: missing key before '='");
+	    "t.conf:5: error: missing key before '=' [syntax]");
 	assert_string_equal(r->diag[4],
-	    "t.conf:7: error: unexpected text after ']'");
+	    "t.conf:7: error: unexpected text after ']' [syntax]");
 	assert_string_equal(r->diag[5],
-	    "t.conf:8: error: key is 55 bytes long, at most 49 are allowed");
-	assert_string_equal(r->diag[6], "t.conf:9: error: empty section name");
+	    "t.conf:8: error: key is 55 bytes long, at most 49 are allowed [too-long]");
+	assert_string_equal(r->diag[6], "t.conf:9: error: empty section name [syntax]");
 	/* The good value in a good section arrived; "also" (line 10), under
 	 * the broken "[]", is not handed over as if it were in [ok]. */
 	assert_int_equal(r->nev, 2);

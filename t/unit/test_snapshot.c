@@ -35,10 +35,11 @@ static char diag_lines[8][512];
 static size_t ndiag;
 
 static void
-collect(void *arg, enum msh_severity sev, const char *line)
+collect(void *arg, const struct msh_diag_msg *m)
 {
 	if (ndiag < sizeof(diag_lines) / sizeof(diag_lines[0]))
-		snprintf(diag_lines[ndiag], sizeof(diag_lines[0]), "%s", line);
+		snprintf(diag_lines[ndiag], sizeof(diag_lines[0]), "%s",
+		    m->text);
 	ndiag++;
 }
 
@@ -386,7 +387,7 @@ test_cannot_listen(void **state)
 	assert_int_equal(d.errors, 1);
 	assert_int_equal(ndiag, 1);
 	snprintf(want, sizeof(want), "%s:11: error: cannot listen on "
-	    "127.0.0.1:%u for listener \"busy\": %s", path, taken,
+	    "127.0.0.1:%u for listener \"busy\": %s [listen]", path, taken,
 	    strerror(EADDRINUSE));
 	assert_string_equal(diag_lines[0], want);
 
