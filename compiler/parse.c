@@ -293,16 +293,8 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		break;
 	case MC_V_DURATION:
 	case MC_V_DURATION_OFF:
-		if (dir->kind == MC_V_DURATION_OFF && strcmp(value, "off") == 0)
-			*(uint64_t *)field = 0;
-		else if (msh_parse_duration(value, (uint64_t *)field, &err) ==
-		    0 && *(uint64_t *)field == 0)
-			err = dir->kind == MC_V_DURATION_OFF ?
-			    "a timeout must be longer than 0 (or off)" :
-			    "a timeout must be longer than 0";
-		else if (err != NULL && dir->kind == MC_V_DURATION_OFF)
-			err = "expected a duration with a unit: ms, s, m or h "
-			    "(e.g. 250ms, 5s), or off";
+		msh_parse_timeout(value, dir->kind == MC_V_DURATION_OFF,
+		    (uint64_t *)field, &err);
 		break;
 	case MC_V_SIZE:
 		msh_parse_size(value, dir->min, dir->max, (uint64_t *)field,

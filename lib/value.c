@@ -47,6 +47,17 @@ msh_parse_port(const char *s, unsigned *out, const char **err)
 	return 0;
 }
 
+/* The digits s starts with, end after them; -1 if none or too many. */
+static int
+leading_number(const char *s, unsigned long long *v, char **end)
+{
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno != 0 ? -1 : 0;
+}
+
 int
 msh_parse_duration(const char *s, uint64_t *ms, const char **err)
 {
@@ -61,11 +72,7 @@ msh_parse_duration(const char *s, uint64_t *ms, const char **err)
 	size_t i;
 
 	*err = NULL;
-	if (!isdigit((unsigned char)s[0]))
-		goto bad;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	if (leading_number(s, &v, &end) != 0)
 		goto bad;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(end, units[i].unit) != 0)
@@ -83,6 +90,28 @@ bad:
 }
 
 int
+msh_parse_timeout(const char *s, int off, uint64_t *ms, const char **err)
+{
+	if (off && strcmp(s, "off") == 0) {
+		*ms = 0;
+		*err = NULL;
+		return 0;
+	}
+	if (msh_parse_duration(s, ms, err) != 0) {
+		if (off)
+			*err = "expected a duration with a unit: ms, s, m or h "
+			    "(e.g. 250ms, 5s), or off";
+		return -1;
+	}
+	if (*ms == 0) {
+		*err = off ? "a timeout must be longer than 0 (or off)" :
+		    "a timeout must be longer than 0";
+		return -1;
+	}
+	return 0;
+}
+
+int
 msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
     const char **err)
 {
@@ -92,11 +121,7 @@ msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	char *end;
 
 	*err = NULL;
-	if (!isdigit((unsigned char)s[0]))
-		goto bad;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	if (leading_number(s, &v, &end) != 0)
 		goto bad;
 	if (*end == 'k' || *end == 'K')
 		mult = 1024, end++;

@@ -29,6 +29,10 @@ int	msh_parse_port(const char *s, unsigned *out, const char **err);
  * (seconds) and HAProxy (milliseconds) read bare numbers differently. */
 int	msh_parse_duration(const char *s, uint64_t *ms, const char **err);
 
+/* A timeout: a duration longer than 0, or "off" (0) where off is allowed. */
+int	msh_parse_timeout(const char *s, int off, uint64_t *ms,
+	    const char **err);
+
 /* A size in bytes: "16384", "16k", "1m" (as nginx reads sizes), from min
  * to max bytes. */
 int	msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,

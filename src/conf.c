@@ -270,16 +270,8 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 		break;
 	case MSH_V_DURATION:
 	case MSH_V_DURATION_OFF:
-		if (d->kind == MSH_V_DURATION_OFF && strcmp(value, "off") == 0)
-			*(uint64_t *)field = 0;
-		else if (msh_parse_duration(value, field, &err) == 0 &&
-		    *(uint64_t *)field == 0)
-			err = d->kind == MSH_V_DURATION_OFF ?
-			    "a timeout must be longer than 0 (or off)" :
-			    "a timeout must be longer than 0";
-		else if (err != NULL && d->kind == MSH_V_DURATION_OFF)
-			err = "expected a duration with a unit: ms, s, m or h "
-			    "(e.g. 250ms, 5s), or off";
+		msh_parse_timeout(value, d->kind == MSH_V_DURATION_OFF, field,
+		    &err);
 		break;
 	case MSH_V_SIZE:
 		msh_parse_size(value, d->min, d->max, field, &err);

@@ -128,6 +128,13 @@ read_more(struct msh_conn *c, struct bufferevent *bev)
 	evbuffer_freeze(in, 0);
 }
 
+static void
+stop_request_timer(struct msh_conn *c)
+{
+	if (c->request_timer != NULL)
+		event_del(c->request_timer);
+}
+
 /* Output that will never be sent: the stage is left empty. */
 static void
 unstage(struct msh_worker *w)
@@ -200,8 +207,7 @@ static void
 close_when_flushed(struct msh_conn *c)
 {
 	drop_upstream(c);
-	if (c->request_timer != NULL)
-		event_del(c->request_timer);
+	stop_request_timer(c);
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	msh_set_timeouts(c->client, 0, c->l->conf->client_timeout);
@@ -376,8 +382,7 @@ finish_exchange(struct msh_conn *c)
 {
 	struct msh_upconn *u = c->up;
 
-	if (c->request_timer != NULL)
-		event_del(c->request_timer);
+	stop_request_timer(c);
 	c->up = NULL;
 	if (u != NULL) {
 		if (c->msg.keep_alive && c->req_done &&
@@ -426,8 +431,7 @@ switch_protocols(struct msh_conn *c, size_t n)
 	struct msh_http_msg *m = &c->msg;
 	struct head o;
 
-	if (c->request_timer != NULL)
-		event_del(c->request_timer);
+	stop_request_timer(c);
 	count_response(c, 101, 1);
 	head_begin(c, &o);
 	put_status_line(&o, m);
