@@ -42,8 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (write(fd, data, size) == (ssize_t)size) {
 		if ((conf = msh_conf_load(path, NULL, &d)) != NULL)
-			msh_conf_free(conf);
-		if (msh_registry_load(path, &reg, &d) == 0)
+			msh_conf_unref(conf);
+		if (msh_registry_load(path, NULL, 0, &reg, &d) == 0)
 			msh_registry_free(&reg);
 	}
 	close(fd);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "worker.h"
 
 static struct evhttp *http;
 static struct evhttp_bound_socket *bound;
@@ -88,6 +89,7 @@ metrics(struct evhttp_request *req)
 	struct evbuffer *b = evbuffer_new();
 	struct msh_stats *st;
 	enum msh_counter k;
+	uint64_t config_gen, registry_gen;
 	size_t i;
 
 	if (b == NULL) {
@@ -98,10 +100,30 @@ metrics(struct evhttp_request *req)
 	    "version.");
 	evbuffer_add_printf(b, "meshd_info{service=\"%s\",version=\"%s\"} 1\n",
 	    s->conf->service, PACKAGE_VERSION);
+	msh_workers_serving(&config_gen, &registry_gen);
 	metric_head(b, "meshd_config_generation", "gauge",
-	    "Generation of the config in force: 1 at start, +1 per reload.");
+	    "Generation of the config every worker serves: 1 at start, +1 "
+	    "per reload.");
 	evbuffer_add_printf(b, "meshd_config_generation %llu\n",
-	    (unsigned long long)s->generation);
+	    (unsigned long long)config_gen);
+	metric_head(b, "meshd_registry_generation", "gauge",
+	    "Generation of the registry view every worker serves: 1 at "
+	    "start, +1 per change applied; 0 without a registry.");
+	evbuffer_add_printf(b, "meshd_registry_generation %llu\n",
+	    (unsigned long long)registry_gen);
+	metric_head(b, "meshd_registry_updates_total", "counter",
+	    "Changes of the registry file read (by the watch or a reload).");
+	evbuffer_add_printf(b, "meshd_registry_updates_total %llu\n",
+	    (unsigned long long)state->registry_updates);
+	metric_head(b, "meshd_registry_update_failures_total", "counter",
+	    "Registry files with errors: the last good view stayed.");
+	evbuffer_add_printf(b, "meshd_registry_update_failures_total %llu\n",
+	    (unsigned long long)state->registry_failures);
+	metric_head(b, "meshd_registry_vanished_total", "counter",
+	    "Services that lost every instance without being said empty, "
+	    "and kept their last ones.");
+	evbuffer_add_printf(b, "meshd_registry_vanished_total %llu\n",
+	    (unsigned long long)state->registry_vanished);
 	metric_head(b, "meshd_config_reloads_total", "counter",
 	    "Reloads attempted.");
 	evbuffer_add_printf(b, "meshd_config_reloads_total %llu\n",

@@ -16,6 +16,9 @@ struct msh_admin_state {
 	struct msh_snapshot	*snap;		/* the current one */
 	uint64_t		 reloads;	/* attempted */
 	uint64_t		 reload_failures;
+	uint64_t		 registry_updates;	/* attempted */
+	uint64_t		 registry_failures;
+	uint64_t		 registry_vanished;	/* services kept */
 	int			 draining;
 };
 

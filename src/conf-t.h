@@ -2,6 +2,7 @@
 #ifndef MSH_CONF_T_H
 #define MSH_CONF_T_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,7 @@ struct msh_cluster_conf {
 };
 
 struct msh_conf {
+	atomic_uint		  refs;	/* snapshots share it across registry views */
 	char			 *file;
 	unsigned		  line;		/* of [meshd] */
 	char			  service[MSH_NAME_MAX + 1];

@@ -428,6 +428,7 @@ msh_conf_load(const char *file, const struct msh_addr *host,
 	if ((conf = calloc(1, sizeof(*conf))) == NULL ||
 	    (conf->file = strdup(file)) == NULL || (copy = strdup(file)) == NULL)
 		abort();
+	atomic_init(&conf->refs, 1);
 	conf->workers = 1;
 	conf->drain_timeout = 30000;
 	if ((c.dir = strdup(dirname(copy))) == NULL)
@@ -439,7 +440,7 @@ msh_conf_load(const char *file, const struct msh_addr *host,
 	if (d->errors == before)
 		check_conf(conf, d);
 	if (d->errors != before) {
-		msh_conf_free(conf);
+		msh_conf_unref(conf);
 		return NULL;
 	}
 	if (host != NULL) {
@@ -455,11 +456,18 @@ msh_conf_load(const char *file, const struct msh_addr *host,
 }
 
 void
-msh_conf_free(struct msh_conf *conf)
+msh_conf_ref(struct msh_conf *conf)
+{
+	atomic_fetch_add_explicit(&conf->refs, 1, memory_order_relaxed);
+}
+
+void
+msh_conf_unref(struct msh_conf *conf)
 {
 	size_t i;
 
-	if (conf == NULL)
+	if (conf == NULL ||
+	    atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	for (i = 0; i < conf->nclusters; i++)
 		free(conf->clusters[i].endpoint.addrs);

@@ -17,6 +17,8 @@ extern const char *const msh_section_names[MSH_SEC_COUNT];
 struct msh_conf *msh_conf_load(const char *file, const struct msh_addr *host,
 	    struct msh_diag *d);
 
-void	msh_conf_free(struct msh_conf *c);
+/* A config is shared by the snapshots of its registry views. */
+void	msh_conf_ref(struct msh_conf *c);
+void	msh_conf_unref(struct msh_conf *c);
 
 #endif

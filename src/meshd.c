@@ -1,6 +1,7 @@
 /*
- * meshd: the sidecar. The main thread owns signals, reloads and the admin
- * listener; workers serve traffic from the snapshot they were handed.
+ * meshd: the sidecar. The main thread owns signals, reloads, the registry
+ * watch and the admin listener; workers serve traffic from the snapshot
+ * they were handed.
  */
 #include "config.h"
 
@@ -25,9 +26,14 @@
 #include "listener.h"
 #include "log.h"
 #include "module.h"
+#include "registry.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "watch.h"
 #include "worker.h"
+
+/* Changes to the registry file this close together are read once. */
+#define REGISTRY_SETTLE_MS	2
 
 static struct {
 	char			*conf_file;	/* absolute, for reloads */
@@ -40,6 +46,8 @@ static struct {
 	int			 exit_fd;	/* workers signal their end */
 	atomic_uint		 exited;
 	struct event		*drain_timer;
+	struct msh_registry	 reg;		/* the view in force */
+	struct msh_watch	*watch;		/* of the registry file */
 } g;
 
 static void
@@ -122,15 +130,126 @@ load_conf(struct msh_diag *d)
 	return msh_conf_load(g.conf_file, g.have_host ? &g.host : NULL, d);
 }
 
+/*
+ * Read the registry view conf needs into reg: the instances of the
+ * services its clusters route to, plus what the view in force had of a
+ * service the file lost by accident. 1 if read, 0 if conf needs no
+ * registry, -1 on errors (reported on d).
+ */
+static int
+read_registry(const struct msh_conf *conf, struct msh_registry *reg,
+    struct msh_diag *d)
+{
+	const char **want;
+	size_t i, n = 0;
+	int r = 0;
+
+	memset(reg, 0, sizeof(*reg));
+	if ((want = calloc(conf->nclusters + 1, sizeof(*want))) == NULL)
+		abort();
+	for (i = 0; i < conf->nclusters; i++)
+		if (conf->clusters[i].service_line != 0)
+			want[n++] = conf->clusters[i].service;
+	if (n > 0) {
+		g.admin.registry_updates++;
+		r = msh_registry_load(conf->registry, want, n, reg, d);
+		if (r == 0) {
+			g.admin.registry_vanished += msh_registry_keep_vanished(
+			    reg, &g.reg, conf->registry, d);
+			r = 1;
+		} else
+			g.admin.registry_failures++;
+	}
+	free(want);
+	return r;
+}
+
+/* Serve s from now on; reg, which it was built from, is the view in
+ * force. */
+static void
+install(struct msh_snapshot *s, struct msh_registry *reg)
+{
+	struct msh_snapshot *old = g.admin.snap;
+
+	msh_workers_publish(s);
+	g.admin.snap = s;
+	msh_snapshot_unref(old);
+	msh_registry_free(&g.reg);
+	g.reg = *reg;
+}
+
+static void registry_changed(void *arg);
+
+/* Watch the registry file the config in force names, if any. */
+static void
+follow_registry(const struct msh_conf *conf)
+{
+	const char *err;
+	size_t i;
+
+	for (i = 0; i < conf->nclusters; i++)
+		if (conf->clusters[i].service_line != 0)
+			break;
+	if (g.watch != NULL && (i == conf->nclusters ||
+	    strcmp(msh_watch_path(g.watch), conf->registry) != 0)) {
+		msh_watch_free(g.watch);
+		g.watch = NULL;
+	}
+	if (g.watch != NULL || i == conf->nclusters)
+		return;
+	g.watch = msh_watch_new(g.base, conf->registry, REGISTRY_SETTLE_MS,
+	    registry_changed, NULL, &err);
+	if (g.watch == NULL)
+		msh_log(MSH_LOG_ERROR, "cannot watch %s: %s; it is read on "
+		    "reloads only", conf->registry, err);
+}
+
+/* The registry file changed: a new view with the same config. */
+static void
+registry_changed(void *arg)
+{
+	struct msh_diag d = { .sink = msh_log_diag };
+	struct msh_snapshot *old = g.admin.snap, *s;
+	struct msh_registry reg;
+	const char *file = old->conf->registry;
+
+	if (access(file, F_OK) != 0 && errno == ENOENT) {
+		msh_log(MSH_LOG_WARNING, "%s is gone: registry generation %llu "
+		    "serves until it is back", file,
+		    (unsigned long long)old->registry_generation);
+		return;
+	}
+	if (read_registry(old->conf, &reg, &d) < 0)
+		goto failed;
+	msh_conf_ref(old->conf);
+	s = msh_snapshot_build(old->conf, &reg, old, g.nworkers,
+	    old->generation, 0, &d);
+	if (s == NULL) {
+		g.admin.registry_failures++;
+		msh_registry_free(&reg);
+		goto failed;
+	}
+	s->registry_generation = old->registry_generation + 1;
+	install(s, &reg);
+	msh_log(MSH_LOG_NOTICE, "registry generation %llu: %zu instances",
+	    (unsigned long long)s->registry_generation, g.reg.n);
+	return;
+failed:
+	msh_log(MSH_LOG_ERROR, "registry update failed: generation %llu "
+	    "keeps serving", (unsigned long long)old->registry_generation);
+}
+
 /* SIGHUP: build a whole new snapshot; publish it only if it built. */
 static void
 reload(void)
 {
 	struct msh_diag d = { .sink = msh_log_diag };
 	struct msh_snapshot *old = g.admin.snap, *s;
+	struct msh_registry reg;
 	struct msh_conf *conf;
 	const char *err;
 	char addr[MSH_ADDR_STRLEN];
+	int read;
 
 	g.admin.reloads++;
 	msh_log(MSH_LOG_NOTICE, "reloading %s", g.conf_file);
@@ -139,20 +258,27 @@ reload(void)
 	if (worker_count(conf) != g.nworkers)
 		msh_log(MSH_LOG_WARNING, "%s: the number of workers changes "
 		    "at the next start, not on reload", g.conf_file);
-	s = msh_snapshot_build(conf, old, g.nworkers, old->generation + 1, 0,
-	    &d);
-	if (s == NULL)
+	if ((read = read_registry(conf, &reg, &d)) < 0) {
+		msh_conf_unref(conf);
 		goto failed;
+	}
+	s = msh_snapshot_build(conf, &reg, old, g.nworkers,
+	    old->generation + 1, 0, &d);
+	if (s == NULL) {
+		msh_registry_free(&reg);
+		goto failed;
+	}
+	s->registry_generation = old->registry_generation + read;
 	if (msh_admin_move(&s->conf->admin, &err) != 0) {
 		msh_addr_format(&s->conf->admin, addr, sizeof(addr));
 		msh_diag_error(&d, "listen", g.conf_file, s->conf->admin_line,
 		    "cannot listen on %s for the admin: %s", addr, err);
 		msh_snapshot_unref(s);	/* closes only what it opened */
+		msh_registry_free(&reg);
 		goto failed;
 	}
-	msh_workers_publish(s);
-	g.admin.snap = s;
-	msh_snapshot_unref(old);
+	install(s, &reg);
+	follow_registry(s->conf);
 	msh_log(MSH_LOG_NOTICE, "reloaded: config generation %llu",
 	    (unsigned long long)s->generation);
 	return;
@@ -275,16 +401,17 @@ run(int daemon)
 	struct event *sigev[sizeof(sigs) / sizeof(sigs[0])], *exit_ev;
 	struct msh_diag d = { .sink = NULL };
 	struct msh_snapshot *s;
+	struct msh_registry reg;
 	struct msh_conf *conf;
 	char addr[MSH_ADDR_STRLEN];
-	int admin_fd;
+	int admin_fd, read;
 	size_t i;
 
 	if ((conf = load_conf(&d)) == NULL)
 		return 1;
 	if (conf->log != NULL && msh_log_open(conf->log) != 0) {
 		fprintf(stderr, "meshd: %s: %s\n", conf->log, strerror(errno));
-		msh_conf_free(conf);
+		msh_conf_unref(conf);
 		return 1;
 	}
 	d.sink = msh_log_diag;
@@ -298,11 +425,20 @@ run(int daemon)
 		msh_addr_format(&conf->admin, addr, sizeof(addr));
 		msh_log(MSH_LOG_ALERT, "cannot listen on %s for the admin: %s",
 		    addr, strerror(errno));
-		msh_conf_free(conf);
+		msh_conf_unref(conf);
 		return 1;
 	}
-	if ((s = msh_snapshot_build(conf, NULL, g.nworkers, 1, 0, &d)) == NULL)
+	if ((read = read_registry(conf, &reg, &d)) < 0) {
+		msh_conf_unref(conf);
 		return 1;
+	}
+	if ((s = msh_snapshot_build(conf, &reg, NULL, g.nworkers, 1, 0,
+	    &d)) == NULL) {
+		msh_registry_free(&reg);
+		return 1;
+	}
+	s->registry_generation = read;
+	g.reg = reg;
 	/* Everything that can fail at start has: errors went to stderr. */
 	if (daemon)
 		daemonize();
@@ -311,6 +447,7 @@ run(int daemon)
 	g.admin.snap = s;
 	if (msh_admin_start(g.base, admin_fd, &conf->admin, &g.admin) != 0)
 		return 1;
+	follow_registry(s->conf);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(g.base, sigs[i], on_signal, NULL);
 		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) != 0)
@@ -339,6 +476,8 @@ run(int daemon)
 	if (g.drain_timer != NULL)
 		event_free(g.drain_timer);
 	close(g.exit_fd);
+	msh_watch_free(g.watch);
+	msh_registry_free(&g.reg);
 	msh_snapshot_unref(g.admin.snap);
 	msh_stats_free_all();
 	event_base_free(g.base);
@@ -352,13 +491,21 @@ static int
 test_conf(void)
 {
 	struct msh_diag d = { 0 };
-	struct msh_snapshot *s;
+	struct msh_snapshot *s = NULL;
+	struct msh_registry reg;
 	struct msh_conf *conf;
 
 	msh_stats_init(1);
-	if ((conf = load_conf(&d)) == NULL ||
-	    (s = msh_snapshot_build(conf, NULL, 1, 1, MSH_SNAPSHOT_NO_SOCKETS,
-	    &d)) == NULL) {
+	if ((conf = load_conf(&d)) != NULL) {
+		if (read_registry(conf, &reg, &d) < 0)
+			msh_conf_unref(conf);
+		else {
+			s = msh_snapshot_build(conf, &reg, NULL, 1, 1,
+			    MSH_SNAPSHOT_NO_SOCKETS, &d);
+			msh_registry_free(&reg);
+		}
+	}
+	if (s == NULL) {
 		fprintf(stderr, "meshd: %s: configuration has errors\n",
 		    g.conf_file);
 		return 1;

@@ -35,13 +35,38 @@ struct msh_instance {
 	unsigned	 health_line;
 };
 
+/* [/services/NAME]: what the registry says of a service itself. */
+struct msh_service_node {
+	char		*service;
+	unsigned	 line;
+	int		 empty;		/* no instances, on purpose */
+	unsigned	 empty_line;
+};
+
+/* A view of the registry, sorted by service and instance id. */
 struct msh_registry {
 	struct msh_instance	*instances;
 	size_t			 n;
+	struct msh_service_node	*nodes;
+	size_t			 nnodes;
 };
 
-/* Read the file; every problem goes to d with its line. -1 on any. */
-int	msh_registry_load(const char *file, struct msh_registry *r,
+/*
+ * Read the file and keep the instances of the services in want (all if
+ * want is NULL). The whole file is checked: every problem goes to d with
+ * its line, and any makes it -1 with r empty.
+ */
+int	msh_registry_load(const char *file, const char *const *want,
+	    size_t nwant, struct msh_registry *r, struct msh_diag *d);
+
+/*
+ * A service that had instances in old and has none in r, without being
+ * said empty, keeps old's: a registry that lost a service by accident
+ * (a ZooKeeper session that expired) must not take all its traffic away.
+ * Each such service is warned about on d; returns how many there were.
+ */
+size_t	msh_registry_keep_vanished(struct msh_registry *r,
+	    const struct msh_registry *old, const char *file,
 	    struct msh_diag *d);
 
 void	msh_registry_free(struct msh_registry *r);

@@ -41,9 +41,10 @@ struct msh_listener {
 
 struct msh_snapshot {
 	atomic_uint		 refs;
-	uint64_t		 generation;
+	uint64_t		 generation;	/* of the config */
+	uint64_t		 registry_generation;
 	unsigned		 nworkers;
-	struct msh_conf		*conf;		/* owned */
+	struct msh_conf		*conf;		/* a reference */
 	struct msh_listener	*listeners;
 	size_t			 nlisteners;
 	struct msh_cluster	*clusters;

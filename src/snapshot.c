@@ -79,30 +79,17 @@ reuse_sockets(const struct msh_snapshot *prev, const struct msh_addr *a)
 	return NULL;
 }
 
-static int
-needs_registry(const struct msh_conf *conf)
-{
-	size_t i;
-
-	for (i = 0; i < conf->nclusters; i++)
-		if (conf->clusters[i].service_line != 0)
-			return 1;
-	return 0;
-}
-
 struct msh_snapshot *
-msh_snapshot_build(struct msh_conf *conf, const struct msh_snapshot *prev,
-    unsigned nworkers, uint64_t generation, int flags, struct msh_diag *d)
+msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
+    const struct msh_snapshot *prev, unsigned nworkers, uint64_t generation,
+    int flags, struct msh_diag *d)
 {
-	struct msh_registry reg = { 0 };
+	static const struct msh_registry none;
 	struct msh_snapshot *s;
 	size_t i;
 
-	if (needs_registry(conf) &&
-	    msh_registry_load(conf->registry, &reg, d) != 0) {
-		msh_conf_free(conf);
-		return NULL;
-	}
+	if (reg == NULL)
+		reg = &none;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		abort();
 	atomic_init(&s->refs, 1);
@@ -114,11 +101,10 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_snapshot *prev,
 	if (s->clusters == NULL || s->listeners == NULL)
 		abort();
 	for (i = 0; i < conf->nclusters; i++) {
-		build_cluster(&s->clusters[i], &conf->clusters[i], &reg,
+		build_cluster(&s->clusters[i], &conf->clusters[i], reg,
 		    nworkers);
 		s->nclusters++;
 	}
-	msh_registry_free(&reg);
 	for (i = 0; i < conf->nlisteners; i++) {
 		const struct msh_listener_conf *lc = &conf->listeners[i];
 		struct msh_listener *l = &s->listeners[i];
@@ -170,6 +156,6 @@ msh_snapshot_unref(struct msh_snapshot *s)
 	}
 	free(s->listeners);
 	free(s->clusters);
-	msh_conf_free(s->conf);
+	msh_conf_unref(s->conf);
 	free(s);
 }

@@ -63,6 +63,8 @@ switch_snapshot(struct msh_worker *w, struct msh_snapshot *s)
 
 	close_listeners(w);
 	w->snap = s;
+	atomic_store(&w->config_generation, s->generation);
+	atomic_store(&w->registry_generation, s->registry_generation);
 	if (!w->draining) {
 		w->listeners = calloc(s->nlisteners + 1, sizeof(*w->listeners));
 		if (w->listeners == NULL)
@@ -221,6 +223,23 @@ msh_workers_publish(struct msh_snapshot *s)
 			msh_snapshot_unref(old);
 		wake(&workers[i]);
 	}
+}
+
+void
+msh_workers_serving(uint64_t *config, uint64_t *registry)
+{
+	uint64_t c, r;
+	unsigned i;
+
+	*config = *registry = UINT64_MAX;
+	for (i = 0; i < nworkers; i++) {
+		c = atomic_load(&workers[i].config_generation);
+		r = atomic_load(&workers[i].registry_generation);
+		*config = c < *config ? c : *config;
+		*registry = r < *registry ? r : *registry;
+	}
+	if (nworkers == 0)
+		*config = *registry = 0;
 }
 
 void

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/queue.h>
 
 struct event;
@@ -38,6 +39,10 @@ struct msh_worker {
 	_Atomic(struct msh_snapshot *) pending;
 	atomic_int		  cmd;
 
+	/* Written by the worker, read by main: what it serves. */
+	_Atomic uint64_t	  config_generation;
+	_Atomic uint64_t	  registry_generation;
+
 	/* The worker's own. */
 	struct msh_snapshot	 *snap;
 	struct evconnlistener	**listeners;
@@ -57,6 +62,10 @@ int	msh_workers_start(unsigned n, struct msh_snapshot *s,
 
 /* Hand s to every worker (a reference each). */
 void	msh_workers_publish(struct msh_snapshot *s);
+
+/* The oldest generations a worker still serves new requests from: a
+ * change is in force once these reach it. */
+void	msh_workers_serving(uint64_t *config, uint64_t *registry);
 
 void	msh_workers_command(enum msh_worker_cmd cmd);
 

@@ -168,9 +168,14 @@ build(struct msh_conf *conf, const struct msh_snapshot *prev, uint64_t gen,
     int flags)
 {
 	struct msh_diag d = new_diag();
+	struct msh_registry reg = { 0 };
 	struct msh_snapshot *s;
 
-	s = msh_snapshot_build(conf, prev, NWORKERS, gen, flags, &d);
+	if (conf->registry != NULL &&
+	    msh_registry_load(conf->registry, NULL, 0, &reg, &d) != 0)
+		fail_msg("registry: %s", diag_lines[0]);
+	s = msh_snapshot_build(conf, &reg, prev, NWORKERS, gen, flags, &d);
+	msh_registry_free(&reg);
 	if (s == NULL)
 		fail_msg("build failed: %s", diag_lines[0]);
 	assert_int_equal(d.errors, 0);
@@ -382,7 +387,7 @@ test_cannot_listen(void **state)
 	    "endpoint = 127.0.0.1:9\n", port, taken);
 	conf = load(path);
 	ndiag = 0;
-	next = msh_snapshot_build(conf, prev, NWORKERS, 2, 0, &d);
+	next = msh_snapshot_build(conf, NULL, prev, NWORKERS, 2, 0, &d);
 	assert_null(next);
 	assert_int_equal(d.errors, 1);
 	assert_int_equal(ndiag, 1);
