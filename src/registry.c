@@ -431,7 +431,7 @@ msh_registry_keep_vanished(struct msh_registry *r,
 			continue;
 		msh_diag_warning(d, "vanished", file, 0,
 		    "service \"%s\" has no instances any more; keeping its "
-		    "last %zu (say [/services/%s] empty = yes if it is "
+		    "last %zu (say [/services/%s] empty = on if it is "
 		    "meant)", o->service, count_of(old, o->service),
 		    o->service);
 		kept++;

@@ -51,4 +51,23 @@ cmp_ok(scalar @rkeys, '>=', 6, 'found the registry keys');
 my $rpage = MeshTest::slurp("$src/man/mesh-registry.5");
 like($rpage, qr/^\.It Cm \Q$_\E\b/m, "mesh-registry(5) documents $_") for @rkeys;
 
+# meshd's own diagnostic codes: in meshc(1)'s list, or named in meshd(8).
+my $meshd8 = MeshTest::slurp("$src/man/meshd.8");
+my %dcodes;
+for my $f (glob "$src/src/*.c") {
+	my $text = MeshTest::slurp($f);
+	$dcodes{$_} = 1 for $text =~ /msh_diag_(?:error|warning)\(\s*[^,]+,\s*"([a-z-]+)"/g;
+}
+cmp_ok(scalar keys %dcodes, '>=', 8, "found meshd's diagnostic codes");
+for my $c (sort keys %dcodes) {
+	ok($meshc =~ /^\.It Li \Q$c\E$/m || $meshd8 =~ /^\.Li \Q$c\E\b/m,
+	    "meshd's code $c is documented");
+}
+
+# Every metric family /metrics serves is in meshd(8).
+my $admin = MeshTest::slurp("$src/src/admin.c");
+my @metrics = $admin =~ /(?:metric_head|family|classes)\(b,\s*"(\w+)"/g;
+cmp_ok(scalar @metrics, '>=', 10, 'found the metric names');
+like($meshd8, qr/^\.It Li \Q$_\E\b/m, "meshd(8) documents $_") for @metrics;
+
 done_testing;

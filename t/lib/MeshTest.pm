@@ -583,6 +583,16 @@ sub wait_generation {
 	    what => "meshd_config_generation on $admin to reach $n");
 }
 
+# $t->wait_metric("ADDR:PORT", 'name{labels}', $n): waits for a counter or
+# gauge to reach $n; returns its value.
+sub wait_metric {
+	my ($self, $admin, $key, $n, %o) = @_;
+	return $self->wait_for(sub {
+		my $v = $self->metrics($admin)->{$key};
+		return defined $v && $v >= $n ? "$v" : 0;
+	}, timeout => $o{timeout} // 10, what => "$key on $admin to reach $n");
+}
+
 #
 # Logs.
 #

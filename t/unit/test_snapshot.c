@@ -497,6 +497,88 @@ test_registry_cluster(void **state)
 	msh_snapshot_unref(s);
 }
 
+/* Loading a registry view: the whole file checked, duplicates found
+ * however far apart, only the wanted services kept, and a service lost by
+ * accident given its last instances back. */
+static void
+test_registry_view(void **state)
+{
+	static const char *const want[] = { "pay" };
+	struct msh_registry old, cur;
+	struct msh_diag d;
+	const char *path;
+	char line[512];
+
+	path = write_file("mesh-registry.conf",
+	    "[/services/pay/instances/p-2]\n"		/* 1 */
+	    "address = 127.0.10.2\n"
+	    "port = 7002\n"
+	    "[/services/web/instances/w-1]\n"		/* 4 */
+	    "address = 127.0.10.9\n"
+	    "port = 7000\n"
+	    "[/services/pay/instances/p-1]\n"		/* 7 */
+	    "address = 127.0.10.1\n"
+	    "port = 7001\n"
+	    "[/services/web/instances/w-1]\n"		/* 10 */
+	    "address = 127.0.10.8\n"
+	    "port = 7000\n");
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &cur, &d), -1);
+	assert_int_equal(ndiag, 1);
+	snprintf(line, sizeof(line), "%s:10: error: instance "
+	    "/services/web/instances/w-1 appears twice (first at line 4) "
+	    "[duplicate]", path);
+	assert_string_equal(diag_lines[0], line);
+	assert_int_equal(cur.n, 0);
+
+	path = write_file("mesh-registry.conf",
+	    "[/services/pay/instances/p-2]\n"
+	    "address = 127.0.10.2\n"
+	    "port = 7002\n"
+	    "[/services/web/instances/w-1]\n"
+	    "address = 127.0.10.9\n"
+	    "port = 7000\n"
+	    "[/services/pay/instances/p-1]\n"
+	    "address = 127.0.10.1\n"
+	    "port = 7001\n");
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &old, &d), 0);
+	assert_int_equal(d.errors + d.warnings, 0);
+	/* Only pay's, sorted by id. */
+	assert_int_equal(old.n, 2);
+	assert_string_equal(old.instances[0].id, "p-1");
+	assert_string_equal(old.instances[1].id, "p-2");
+
+	/* pay lost: kept, with a warning. */
+	path = write_file("mesh-registry.conf",
+	    "[/services/web/instances/w-1]\n"
+	    "address = 127.0.10.9\n"
+	    "port = 7000\n");
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &cur, &d), 0);
+	assert_int_equal(cur.n, 0);
+	assert_int_equal(msh_registry_keep_vanished(&cur, &old, path, &d), 1);
+	assert_int_equal(d.warnings, 1);
+	assert_non_null(strstr(diag_lines[0], "service \"pay\" has no "
+	    "instances any more; keeping its last 2"));
+	assert_int_equal(cur.n, 2);
+	assert_string_equal(cur.instances[0].id, "p-1");
+	assert_string_equal(cur.instances[1].service, "pay");
+	msh_registry_free(&cur);
+
+	/* pay said empty: nothing kept, nothing said. */
+	path = write_file("mesh-registry.conf",
+	    "[/services/pay]\n"
+	    "empty = on\n");
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &cur, &d), 0);
+	assert_int_equal(msh_registry_keep_vanished(&cur, &old, path, &d), 0);
+	assert_int_equal(d.warnings, 0);
+	assert_int_equal(cur.n, 0);
+	msh_registry_free(&cur);
+	msh_registry_free(&old);
+}
+
 int
 main(void)
 {
@@ -508,6 +590,7 @@ main(void)
 		cmocka_unit_test(test_cannot_listen),
 		cmocka_unit_test(test_no_sockets),
 		cmocka_unit_test(test_registry_cluster),
+		cmocka_unit_test(test_registry_view),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
