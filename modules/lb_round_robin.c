@@ -46,10 +46,10 @@ rr_destroy(void *state)
 }
 
 static const struct msh_endpoint *
-rr_pick(void *state, const struct msh_cluster *c, unsigned worker)
+rr_pick(void *state, const struct msh_cluster *c, const struct msh_pick *p)
 {
 	struct rr_state *st = state;
-	long *cur = st->current + worker * st->n, total = 0;
+	long *cur = st->current + p->worker * st->n, total = 0;
 	size_t i, best = 0;
 
 	if (st->n == 0)

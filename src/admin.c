@@ -170,6 +170,67 @@ metrics(struct evhttp_request *req)
 	family(b, "meshd_endpoint_requests_total",
 	    "Requests sent to each endpoint.", MSH_STATS_ENDPOINT,
 	    MSH_C_REQUESTS);
+	metric_head(b, "meshd_endpoint_active_requests", "gauge",
+	    "Requests in flight at each endpoint (connections for tcp).");
+	for (st = msh_stats_all(); st != NULL; st = st->next)
+		if (st->kind == MSH_STATS_ENDPOINT)
+			evbuffer_add_printf(b, "meshd_endpoint_active_requests{"
+			    "cluster=\"%s\",endpoint=\"%s\"} %llu\n", st->name,
+			    st->endpoint,
+			    (unsigned long long)msh_stats_active_sum(st));
+	reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+/* The highest of the workers' latency estimates, in microseconds. */
+static uint64_t
+latency_us(const struct msh_stats *st, unsigned nworkers)
+{
+	uint64_t max = 0, v;
+	unsigned i;
+
+	for (i = 0; i < nworkers; i++)
+		if ((v = atomic_load_explicit(&st->lines[i].latency_us,
+		    memory_order_relaxed)) > max)
+			max = v;
+	return max;
+}
+
+/* GET /clusters: each cluster of the config in force and the state of
+ * each of its endpoints, one line each, for people and scripts. */
+static void
+clusters(struct evhttp_request *req)
+{
+	const struct msh_snapshot *s = state->snap;
+	struct evbuffer *b = evbuffer_new();
+	size_t i, j;
+
+	if (b == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	for (i = 0; i < s->nclusters; i++) {
+		const struct msh_cluster *c = &s->clusters[i];
+
+		evbuffer_add_printf(b, "cluster %s lb=%s %s%s endpoints=%zu\n",
+		    c->conf->name, c->conf->lb->name,
+		    c->conf->service_line ? "service=" : "static",
+		    c->conf->service_line ? c->conf->service : "",
+		    c->nendpoints);
+		for (j = 0; j < c->nendpoints; j++) {
+			const struct msh_endpoint *e = &c->endpoints[j];
+
+			/* Latency: the estimate balancers go by (the
+			 * highest of the workers'), not a measurement. */
+			evbuffer_add_printf(b, "  endpoint %s weight=%u "
+			    "active=%llu requests=%llu latency_ms=%.3f\n",
+			    e->name, e->weight,
+			    (unsigned long long)msh_stats_active_sum(e->stats),
+			    (unsigned long long)msh_stats_sum(e->stats,
+			    MSH_C_REQUESTS),
+			    latency_us(e->stats, s->nworkers) / 1000.0);
+		}
+	}
 	reply(req, 200, "OK", b);
 	evbuffer_free(b);
 }
@@ -189,6 +250,10 @@ handle(struct evhttp_request *req, void *arg)
 		metrics(req);
 		return;
 	}
+	if (path != NULL && strcmp(path, "/clusters") == 0) {
+		clusters(req);
+		return;
+	}
 	if ((b = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, 500, NULL);
 		return;
@@ -198,7 +263,8 @@ handle(struct evhttp_request *req, void *arg)
 		reply(req, state->draining ? 503 : 200,
 		    state->draining ? "Service Unavailable" : "OK", b);
 	} else {
-		evbuffer_add_printf(b, "not found: try /ready or /metrics\n");
+		evbuffer_add_printf(b, "not found: try /ready, /metrics or "
+		    "/clusters\n");
 		reply(req, 404, "Not Found", b);
 	}
 	evbuffer_free(b);

@@ -11,14 +11,23 @@
 struct msh_cluster;
 struct msh_endpoint;
 
+/* What a balancer may go by for one pick. */
+struct msh_pick {
+	unsigned	 worker;	/* the calling worker, 0 to nworkers-1 */
+	/* Picks of this request refused so far (an ejected endpoint, or one
+	 * that failed before a retry): a balancer that would give the same
+	 * answer again moves on by this many. */
+	unsigned	 attempt;
+};
+
 struct msh_lb_ops {
 	/* State for one cluster of one snapshot, all workers. */
 	void	*(*create)(const struct msh_cluster *c, unsigned nworkers);
 	void	 (*destroy)(void *state);
-	/* An endpoint for the next request on this worker; NULL if none.
-	 * Runs on the worker's thread only, so needs no lock. */
+	/* An endpoint for the next request; NULL if none. Runs on the
+	 * worker's thread only, so needs no lock for that worker's part. */
 	const struct msh_endpoint *(*pick)(void *state,
-		    const struct msh_cluster *c, unsigned worker);
+		    const struct msh_cluster *c, const struct msh_pick *p);
 };
 
 struct msh_module {

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -146,6 +147,7 @@ void
 msh_conn_free(struct msh_conn *c)
 {
 	TAILQ_REMOVE(&c->w->conns, c, link);
+	msh_endpoint_release(c);
 	msh_splice_free(c);	/* its events watch the sockets freed next */
 	msh_upconn_free(c->up);
 	if (c->client != NULL)
@@ -167,6 +169,60 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
 	event_base_gettimeofday_cached(c->w->base, &now);
 	return (now.tv_sec - then->tv_sec) * 1000 +
 	    (now.tv_usec - then->tv_usec) / 1000;
+}
+
+int
+msh_endpoint_take(struct msh_conn *c)
+{
+	const struct msh_cluster *cl = c->l->cluster;
+	struct msh_pick p = { .worker = c->w->id };
+
+	if ((c->ep = cl->lb->pick(cl->lb_state, cl, &p)) == NULL)
+		return -1;
+	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
+	msh_stats_active(c->ep->stats, c->w->id, 1);
+	return 0;
+}
+
+void
+msh_endpoint_release(struct msh_conn *c)
+{
+	if (c->ep == NULL)
+		return;
+	msh_stats_active(c->ep->stats, c->w->id, -1);
+	c->ep = NULL;
+}
+
+/*
+ * The time from handing over a request head to its response head, into
+ * the endpoint's latency estimate: a peak EWMA as Linkerd keeps it. A
+ * slower response takes the estimate up at once; faster ones bring it
+ * down with a decay of LATENCY_DECAY_US, so that an endpoint that slowed
+ * is avoided at once and trusted again gradually.
+ */
+#define LATENCY_DECAY_US	10000000.0
+
+static void
+observe_latency(struct msh_conn *c)
+{
+	struct msh_stats_line *l = &c->ep->stats->lines[c->w->id];
+	uint64_t rtt, at, est;
+	struct timeval now;
+	double w;
+
+	event_base_gettimeofday_cached(c->w->base, &now);
+	at = (uint64_t)now.tv_sec * 1000000 + now.tv_usec;
+	rtt = (uint64_t)(now.tv_sec - c->sent.tv_sec) * 1000000 +
+	    (now.tv_usec - c->sent.tv_usec);
+	est = atomic_load_explicit(&l->latency_us, memory_order_relaxed);
+	if (rtt > est || est == 0)
+		est = rtt;
+	else {
+		w = exp(-(double)(at - l->latency_at_us) / LATENCY_DECAY_US);
+		est = (uint64_t)(est * w + rtt * (1 - w));
+	}
+	atomic_store_explicit(&l->latency_us, est, memory_order_relaxed);
+	l->latency_at_us = at;
 }
 
 static void
@@ -489,6 +545,7 @@ response_head(struct msh_conn *c)
 		evbuffer_drain(in, n);
 	}
 	count_response(c, m->status, 1);
+	observe_latency(c);
 	msh_body_init(&c->respbody, m);
 	/* An HTTP/1.0 client cannot read chunked: strip the framing and
 	 * end the body by closing. */
@@ -546,6 +603,7 @@ send_request(struct msh_conn *c)
 	attach_upstream(c);
 	evbuffer_add(c->w->stage, c->head->buf, c->head->len);
 	c->state = MSH_CONN_WAITING;
+	event_base_gettimeofday_cached(c->w->base, &c->sent);
 	if (!(bufferevent_get_enabled(c->client) & EV_READ))
 		bufferevent_enable(c->client, EV_READ);
 	pump_request_body(c);
@@ -774,12 +832,10 @@ request_head(struct msh_conn *c)
 	c->retried = 0;
 	msh_body_init(&c->reqbody, m);
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
-	c->ep = cl->lb->pick(cl->lb_state, cl, c->w->id);
-	if (c->ep == NULL) {
+	if (msh_endpoint_take(c) != 0) {
 		send_error(c, 503, MSH_C_ERR_NO_ENDPOINT);
 		return;
 	}
-	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
 	build_request_head(c);
 	evbuffer_drain(in, n);
 	start_request_timer(c);
@@ -790,7 +846,7 @@ static void
 next_request(struct msh_conn *c)
 {
 	c->state = MSH_CONN_IDLE;
-	c->ep = NULL;
+	msh_endpoint_release(c);
 	client_read_timeout(c, c->l->conf->keepalive_timeout);
 	if (!(bufferevent_get_enabled(c->client) & EV_READ))
 		bufferevent_enable(c->client, EV_READ);

@@ -51,6 +51,7 @@ struct msh_conn {
 	struct event		  *request_timer; /* request_timeout */
 	uint64_t		   read_timeout;	/* ms the client's is set to */
 	struct timeval		   head_start;	/* first byte of a head */
+	struct timeval		   sent;	/* request head handed over */
 	unsigned		   head_started:1;
 	unsigned		   req_done:1;
 	unsigned		   close_after:1;
@@ -85,6 +86,13 @@ uint64_t msh_ms_since(struct msh_conn *c, const struct timeval *then);
 /* Send w->stage's bytes on bev: written at once if nothing is queued
  * there, queued on bev otherwise; w->stage is left empty. */
 void	msh_send(struct msh_worker *w, struct bufferevent *bev);
+
+/* Pick c->ep for the next request or connection, and count it in
+ * flight there; -1 if the cluster has no endpoint. */
+int	msh_endpoint_take(struct msh_conn *c);
+
+/* c is done with c->ep (if any): no longer in flight there. */
+void	msh_endpoint_release(struct msh_conn *c);
 
 /* A connection to c->ep failed or timed out (what: libevent's flags):
  * counted and logged. */

@@ -72,6 +72,18 @@ msh_stats_sum(const struct msh_stats *s, enum msh_counter c)
 	return sum;
 }
 
+uint64_t
+msh_stats_active_sum(const struct msh_stats *s)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < nlines; i++)
+		sum += atomic_load_explicit(&s->lines[i].active,
+		    memory_order_relaxed);
+	return sum;
+}
+
 void
 msh_stats_free_all(void)
 {

@@ -1,8 +1,10 @@
 /*
- * Counters for /metrics. Each counter set has one cache line per worker,
- * written only by that worker: no lock and no shared line on the request
- * path. The admin sums the lines when scraped. Sets are looked up by kind
- * and name when a snapshot is built, so a counter outlives reloads.
+ * Counters for /metrics, and what meshd learns of each endpoint at run
+ * time. Each set has one line per worker, written only by that worker: no
+ * lock and no shared cache line on the request path. The admin sums the
+ * lines when scraped. Sets are looked up by kind and name when a snapshot
+ * is built, so counters and an endpoint's state outlive reloads and
+ * registry updates for as long as its address is listed.
  */
 #ifndef MSH_STATS_H
 #define MSH_STATS_H
@@ -50,6 +52,10 @@ enum msh_stats_kind {
 
 struct msh_stats_line {
 	_Atomic uint64_t c[MSH_C_COUNT];
+	/* Endpoint sets: the worker's view of the endpoint. */
+	_Atomic uint64_t active;	/* requests in flight */
+	_Atomic uint64_t latency_us;	/* peak EWMA of response times, 0: none */
+	uint64_t	 latency_at_us;	/* when it was last updated */
 } __attribute__((aligned(64)));
 
 struct msh_stats {
@@ -84,6 +90,20 @@ msh_stats_inc(struct msh_stats *s, unsigned w, enum msh_counter c)
 	    atomic_load_explicit(p, memory_order_relaxed) + 1,
 	    memory_order_relaxed);
 }
+
+/* Requests in flight at an endpoint, on worker w's line. */
+static inline void
+msh_stats_active(struct msh_stats *s, unsigned w, int delta)
+{
+	_Atomic uint64_t *p = &s->lines[w].active;
+
+	atomic_store_explicit(p,
+	    atomic_load_explicit(p, memory_order_relaxed) + delta,
+	    memory_order_relaxed);
+}
+
+/* All workers' requests in flight at an endpoint. */
+uint64_t msh_stats_active_sum(const struct msh_stats *s);
 
 static inline enum msh_counter
 msh_stats_class(unsigned status)

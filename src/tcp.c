@@ -434,11 +434,10 @@ msh_tcp_start(struct msh_conn *c)
 	c->state = MSH_CONN_TUNNEL;
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
-	if ((c->ep = cl->lb->pick(cl->lb_state, cl, c->w->id)) == NULL) {
+	if (msh_endpoint_take(c) != 0) {
 		msh_conn_free(c);
 		return;
 	}
-	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
 	bufferevent_setcb(c->client, NULL, NULL, NULL, NULL);
 	msh_upstream_connect(c, connected);
 }

@@ -377,4 +377,28 @@ my $c = $t->run('curl', '-sS', '--data-binary', "\@$big", "http://$h:$tcp/");
 is($c->{out}, "app got 1048576 bytes\n", 'tcp: 1 MiB through') or diag $c->{err};
 is($m->('meshd_listener_connections_total{listener="tcp"}'), 2, 'tcp: connections counted');
 
+# /clusters: each endpoint's state. A request held by the raw upstream is
+# in flight there until answered; then its response time is the estimate.
+my $clusters = sub { $t->http_get("http://$h:$admin/clusters")->{content} };
+my $ep = qr/^  endpoint \Q$hb:$raw_port\E weight=1 active=(\d+) requests=(\d+) latency_ms=([\d.]+)$/m;
+like($clusters->(), qr/^cluster raw lb=round_robin static endpoints=1$/m,
+    '/clusters lists the cluster');
+my ($before) = $clusters->() =~ $ep;
+is($before, 0, 'nothing in flight at the raw upstream');
+my $held = connect_to($rawl);
+print $held "GET /held HTTP/1.1\r\nHost: x\r\n\r\n";
+my ($held_up) = upstream_head();
+$t->wait_for(sub { ($clusters->() =~ $ep)[0] == 1 },
+    what => '/clusters to show the request in flight');
+is($m->("meshd_endpoint_active_requests{cluster=\"raw\",endpoint=\"$hb:$raw_port\"}"),
+    1, 'and so does /metrics');
+print $held_up "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+close $held_up;
+my ($held_head) = read_response($held);
+like($held_head, qr{^HTTP/1\.1 200 }, 'the held request is answered');
+my ($active, $reqs, $lat) = $clusters->() =~ $ep;
+is($active, 0, 'no longer in flight');
+cmp_ok($lat, '>', 0, "its response time is the latency estimate ($lat ms)");
+close $held;
+
 $t->done_testing;

@@ -441,6 +441,7 @@ static void
 test_registry_cluster(void **state)
 {
 	const struct msh_endpoint *pick[6];
+	const struct msh_pick p = { .worker = 0 };
 	struct msh_snapshot *s;
 	struct msh_cluster *c;
 	size_t i, n;
@@ -487,7 +488,7 @@ test_registry_cluster(void **state)
 	/* Round robin on worker 0 alternates between the two. */
 	n = sizeof(pick) / sizeof(pick[0]);
 	for (i = 0; i < n; i++) {
-		pick[i] = c->lb->pick(c->lb_state, c, 0);
+		pick[i] = c->lb->pick(c->lb_state, c, &p);
 		assert_non_null(pick[i]);
 		assert_true(pick[i] == &c->endpoints[0] ||
 		    pick[i] == &c->endpoints[1]);
