@@ -11,6 +11,7 @@
 #include "admin.h"
 #include "listener.h"
 #include "log.h"
+#include "outlier.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "worker.h"
@@ -170,6 +171,15 @@ metrics(struct evhttp_request *req)
 	family(b, "meshd_endpoint_requests_total",
 	    "Requests sent to each endpoint.", MSH_STATS_ENDPOINT,
 	    MSH_C_REQUESTS);
+	family(b, "meshd_endpoint_ejections_total",
+	    "Ejections by outlier detection.", MSH_STATS_ENDPOINT,
+	    MSH_C_EJECTIONS);
+	metric_head(b, "meshd_cluster_ejected_endpoints", "gauge",
+	    "Endpoints ejected by outlier detection now.");
+	for (i = 0; i < s->nclusters; i++)
+		evbuffer_add_printf(b, "meshd_cluster_ejected_endpoints{"
+		    "cluster=\"%s\"} %u\n", s->clusters[i].conf->name,
+		    msh_outlier_count(&s->clusters[i]));
 	metric_head(b, "meshd_endpoint_active_requests", "gauge",
 	    "Requests in flight at each endpoint (connections for tcp).");
 	for (st = msh_stats_all(); st != NULL; st = st->next)
@@ -219,16 +229,24 @@ clusters(struct evhttp_request *req)
 		    c->nendpoints);
 		for (j = 0; j < c->nendpoints; j++) {
 			const struct msh_endpoint *e = &c->endpoints[j];
+			uint64_t until = atomic_load(&e->stats->ejected_until),
+			    now = msh_outlier_now();
 
 			/* Latency: the estimate balancers go by (the
 			 * highest of the workers'), not a measurement. */
 			evbuffer_add_printf(b, "  endpoint %s weight=%u "
-			    "active=%llu requests=%llu latency_ms=%.3f\n",
-			    e->name, e->weight,
+			    "active=%llu requests=%llu latency_ms=%.3f "
+			    "ejections=%llu", e->name, e->weight,
 			    (unsigned long long)msh_stats_active_sum(e->stats),
 			    (unsigned long long)msh_stats_sum(e->stats,
 			    MSH_C_REQUESTS),
-			    latency_us(e->stats, s->nworkers) / 1000.0);
+			    latency_us(e->stats, s->nworkers) / 1000.0,
+			    (unsigned long long)msh_stats_sum(e->stats,
+			    MSH_C_EJECTIONS));
+			if (until > now)
+				evbuffer_add_printf(b, " ejected_ms=%llu",
+				    (unsigned long long)(until - now));
+			evbuffer_add(b, "\n", 1);
 		}
 	}
 	reply(req, 200, "OK", b);

@@ -88,12 +88,23 @@ struct msh_cluster_conf {
 	uint64_t		 connect_timeout;	/* ms */
 	uint64_t		 response_timeout;	/* ms */
 	uint64_t		 request_timeout;	/* ms, 0: off */
+	/* Passive outlier detection: failures in a row, 0: off. */
+	unsigned		 outlier_5xx;
+	unsigned		 outlier_gateway;
+	uint64_t		 ejection_time;		/* ms, the first */
+	uint64_t		 max_ejection_time;	/* ms */
+	unsigned		 max_ejected_percent;
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
 	unsigned		 lb_line;
 	unsigned		 connect_timeout_line;
 	unsigned		 response_timeout_line;
 	unsigned		 request_timeout_line;
+	unsigned		 outlier_5xx_line;
+	unsigned		 outlier_gateway_line;
+	unsigned		 ejection_time_line;
+	unsigned		 max_ejection_time_line;
+	unsigned		 max_ejected_percent_line;
 };
 
 struct msh_conf {

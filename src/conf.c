@@ -51,6 +51,15 @@ const struct msh_directive msh_core_directives[] = {
 	CLUSTER("connect_timeout", MSH_V_DURATION, connect_timeout),
 	CLUSTER("response_timeout", MSH_V_DURATION, response_timeout),
 	CLUSTER("request_timeout", MSH_V_DURATION_OFF, request_timeout),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf,
+	    "outlier_consecutive_5xx", MSH_V_COUNT, outlier_5xx, 0, 1000),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf,
+	    "outlier_consecutive_gateway_errors", MSH_V_COUNT, outlier_gateway,
+	    0, 1000),
+	CLUSTER("ejection_time", MSH_V_DURATION, ejection_time),
+	CLUSTER("max_ejection_time", MSH_V_DURATION, max_ejection_time),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_ejected_percent",
+	    MSH_V_COUNT, max_ejected_percent, 0, 100),
 	{ 0, NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -205,6 +214,9 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		cl->lb = msh_module_lb("round_robin");
 		cl->connect_timeout = 5000;
 		cl->response_timeout = 60000;
+		cl->ejection_time = 30000;
+		cl->max_ejection_time = 300000;
+		cl->max_ejected_percent = 10;
 		c->target = cl;
 	}
 	c->section = i;

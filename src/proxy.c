@@ -16,6 +16,7 @@
 
 #include "http1.h"
 #include "log.h"
+#include "outlier.h"
 #include "pool.h"
 #include "proxy.h"
 #include "snapshot.h"
@@ -171,13 +172,29 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
 	    (now.tv_usec - then->tv_usec) / 1000;
 }
 
+/*
+ * The balancer's pick, passed over while ejected as long as another pick
+ * is not: when every endpoint is ejected, they all take traffic again
+ * (better an endpoint that may fail than none).
+ */
 int
 msh_endpoint_take(struct msh_conn *c)
 {
 	const struct msh_cluster *cl = c->l->cluster;
 	struct msh_pick p = { .worker = c->w->id };
+	const struct msh_endpoint *e, *first = NULL;
 
-	if ((c->ep = cl->lb->pick(cl->lb_state, cl, &p)) == NULL)
+	for (; p.attempt < cl->nendpoints; p.attempt++) {
+		if ((e = cl->lb->pick(cl->lb_state, cl, &p)) == NULL)
+			break;
+		if (first == NULL)
+			first = e;
+		if (!msh_outlier_ejected(e)) {
+			first = e;
+			break;
+		}
+	}
+	if ((c->ep = first) == NULL)
 		return -1;
 	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
 	msh_stats_active(c->ep->stats, c->w->id, 1);
@@ -546,6 +563,10 @@ response_head(struct msh_conn *c)
 	}
 	count_response(c, m->status, 1);
 	observe_latency(c);
+	msh_outlier_result(c->l->cluster, c->ep, c->w->id,
+	    m->status < 500 ? MSH_OUTCOME_OK :
+	    m->status >= 502 && m->status <= 504 ? MSH_OUTCOME_GATEWAY :
+	    MSH_OUTCOME_5XX);
 	msh_body_init(&c->respbody, m);
 	/* An HTTP/1.0 client cannot read chunked: strip the framing and
 	 * end the body by closing. */
@@ -1008,6 +1029,8 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		    "response", c->l->cluster->conf->name,
 		    what & BEV_EVENT_TIMEOUT ? "timeout" :
 		    what & BEV_EVENT_EOF ? "close" : "error", c->ep->name);
+		msh_outlier_result(c->l->cluster, c->ep, c->w->id,
+		    MSH_OUTCOME_GATEWAY);
 		if (what & BEV_EVENT_TIMEOUT)
 			send_error(c, 504, MSH_C_ERR_RESPONSE_TIMEOUT);
 		else
@@ -1022,6 +1045,7 @@ void
 msh_connect_failed(struct msh_conn *c, short what)
 {
 	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_CONNECT_FAILURES);
+	msh_outlier_result(c->l->cluster, c->ep, c->w->id, MSH_OUTCOME_GATEWAY);
 	msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
 	    c->l->cluster->conf->name,
 	    what & BEV_EVENT_TIMEOUT ? "timeout" : "error", c->ep->name);

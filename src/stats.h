@@ -21,6 +21,7 @@ enum msh_counter {
 	MSH_C_4XX,
 	MSH_C_5XX,
 	MSH_C_CONNECT_FAILURES,
+	MSH_C_EJECTIONS,	/* endpoint: by outlier detection */
 	/* Answers meshd makes itself, by cause (listener sets only). */
 	MSH_C_ERR_BAD_REQUEST,		/* 400: a malformed head */
 	MSH_C_ERR_BAD_BODY,		/* 400: malformed body framing */
@@ -56,6 +57,8 @@ struct msh_stats_line {
 	_Atomic uint64_t active;	/* requests in flight */
 	_Atomic uint64_t latency_us;	/* peak EWMA of response times, 0: none */
 	uint64_t	 latency_at_us;	/* when it was last updated */
+	unsigned	 consecutive_5xx;	/* and failures to answer */
+	unsigned	 consecutive_gateway;	/* 502-504, failures to answer */
 } __attribute__((aligned(64)));
 
 struct msh_stats {
@@ -64,6 +67,10 @@ struct msh_stats {
 	char			*name;		/* listener, cluster */
 	char			*endpoint;	/* for MSH_STATS_ENDPOINT */
 	struct msh_stats_line	*lines;		/* one per worker */
+	/* Endpoint sets, shared by the workers: its ejection. */
+	_Atomic uint64_t	 ejected_until;	/* ms, CLOCK_MONOTONIC */
+	_Atomic uint64_t	 ejected_last;	/* ms, the last ejection's start */
+	_Atomic unsigned	 ejections;	/* in a row, for the next time */
 };
 
 /* Once, before the first snapshot. */

@@ -25,6 +25,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "outlier.h"
 #include "pool.h"
 #include "proxy.h"
 #include "snapshot.h"
@@ -157,6 +158,7 @@ connected(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	msh_set_nodelay(bufferevent_getfd(bev));
+	msh_outlier_result(c->l->cluster, c->ep, c->w->id, MSH_OUTCOME_OK);
 	msh_tunnel(c);
 }
 

@@ -380,7 +380,7 @@ is($m->('meshd_listener_connections_total{listener="tcp"}'), 2, 'tcp: connection
 # /clusters: each endpoint's state. A request held by the raw upstream is
 # in flight there until answered; then its response time is the estimate.
 my $clusters = sub { $t->http_get("http://$h:$admin/clusters")->{content} };
-my $ep = qr/^  endpoint \Q$hb:$raw_port\E weight=1 active=(\d+) requests=(\d+) latency_ms=([\d.]+)$/m;
+my $ep = qr/^  endpoint \Q$hb:$raw_port\E weight=1 active=(\d+) requests=(\d+) latency_ms=([\d.]+) ejections=0$/m;
 like($clusters->(), qr/^cluster raw lb=round_robin static endpoints=1$/m,
     '/clusters lists the cluster');
 my ($before) = $clusters->() =~ $ep;

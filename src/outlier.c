@@ -1,0 +1,106 @@
+#include "config.h"
+
+#include <time.h>
+
+#include "log.h"
+#include "outlier.h"
+#include "snapshot-t.h"
+#include "stats.h"
+
+uint64_t
+msh_outlier_now(void)
+{
+	struct timespec ts;
+
+	/* Coarse: a few ms of resolution is plenty for ejections, and it
+	 * costs no more than a memory read. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+msh_outlier_ejected(const struct msh_endpoint *e)
+{
+	uint64_t until = atomic_load_explicit(&e->stats->ejected_until,
+	    memory_order_relaxed);
+
+	return until != 0 && until > msh_outlier_now();
+}
+
+unsigned
+msh_outlier_count(const struct msh_cluster *c)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < c->nendpoints; i++)
+		n += msh_outlier_ejected(&c->endpoints[i]);
+	return n;
+}
+
+/* At most max_ejected_percent of the endpoints, but always one. */
+static int
+may_eject(const struct msh_cluster *c)
+{
+	unsigned max = c->nendpoints * c->conf->max_ejected_percent / 100;
+
+	return msh_outlier_count(c) < (max > 0 ? max : 1);
+}
+
+static void
+eject(const struct msh_cluster *c, const struct msh_endpoint *e,
+    unsigned worker, const char *why, unsigned n)
+{
+	struct msh_stats *s = e->stats;
+	uint64_t now = msh_outlier_now(), until, last, ms;
+	unsigned times;
+
+	until = atomic_load(&s->ejected_until);
+	if ((until != 0 && until > now) || !may_eject(c))
+		return;
+	/* Ejections in a row: one more since the last, unless it has been
+	 * quiet for as long as the longest ejection. */
+	last = atomic_load(&s->ejected_last);
+	times = last != 0 && now - last <= c->conf->max_ejection_time ?
+	    atomic_load(&s->ejections) + 1 : 1;
+	ms = c->conf->ejection_time * times;
+	if (ms > c->conf->max_ejection_time)
+		ms = c->conf->max_ejection_time;
+	/* Another worker may eject it at the same moment: one wins. */
+	if (!atomic_compare_exchange_strong(&s->ejected_until, &until,
+	    now + ms))
+		return;
+	atomic_store(&s->ejected_last, now);
+	atomic_store(&s->ejections, times);
+	msh_stats_inc(s, worker, MSH_C_EJECTIONS);
+	msh_log(MSH_LOG_WARNING, "cluster %s: ejecting %s for %llu ms after "
+	    "%u %s in a row (ejection %u in a row)", c->conf->name, e->name,
+	    (unsigned long long)ms, n, why, times);
+}
+
+void
+msh_outlier_result(const struct msh_cluster *c, const struct msh_endpoint *e,
+    unsigned worker, enum msh_outcome o)
+{
+	struct msh_stats_line *l = &e->stats->lines[worker];
+	const struct msh_cluster_conf *cc = c->conf;
+
+	if (o == MSH_OUTCOME_OK) {
+		l->consecutive_5xx = 0;
+		l->consecutive_gateway = 0;
+		return;
+	}
+	l->consecutive_5xx++;
+	if (o == MSH_OUTCOME_GATEWAY)
+		l->consecutive_gateway++;
+	else
+		l->consecutive_gateway = 0;
+	if (cc->outlier_5xx != 0 && l->consecutive_5xx >= cc->outlier_5xx) {
+		eject(c, e, worker, "5xx or failures", l->consecutive_5xx);
+		l->consecutive_5xx = l->consecutive_gateway = 0;
+	} else if (cc->outlier_gateway != 0 &&
+	    l->consecutive_gateway >= cc->outlier_gateway) {
+		eject(c, e, worker, "gateway errors", l->consecutive_gateway);
+		l->consecutive_5xx = l->consecutive_gateway = 0;
+	}
+}
