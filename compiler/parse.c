@@ -15,7 +15,7 @@
 
 /*
  * mesh.conf keys are table rows: the section they go in, the value kind,
- * and where the value and its line are stored.
+ * and where the value and its origin are stored.
  */
 enum mc_section {
 	MC_SEC_MESH,
@@ -42,16 +42,16 @@ struct mc_directive {
 	const char	*key;
 	enum mc_kind	 kind;
 	size_t		 offset;	/* of the value in its struct */
-	size_t		 line_offset;	/* of its line; 0: repeatable */
+	size_t		 at_offset;	/* of its origin; 0: repeatable */
 	uint64_t	 min, max;	/* MC_V_SIZE, MC_V_COUNT */
 };
 
 #define MESH_R(k, kind, f, lo, hi) \
 	{ MC_SEC_MESH, k, kind, offsetof(struct mc_mesh, f), \
-	    offsetof(struct mc_mesh, f##_line), lo, hi }
+	    offsetof(struct mc_mesh, f##_at), lo, hi }
 #define SERVICE_R(k, kind, f, lo, hi) \
 	{ MC_SEC_SERVICE, k, kind, offsetof(struct mc_service, f), \
-	    offsetof(struct mc_service, f##_line), lo, hi }
+	    offsetof(struct mc_service, f##_at), lo, hi }
 #define MESH(k, kind, f)	MESH_R(k, kind, f, 0, 0)
 #define SERVICE(k, kind, f)	SERVICE_R(k, kind, f, 0, 0)
 /* Keys of [mesh] a [service] may set for itself. */
@@ -98,10 +98,11 @@ static const char *const section_names[] = { "mesh", "service" };
 struct parse_ctx {
 	struct mc_mesh		*mesh;
 	struct msh_diag		*diag;
+	const char		*file;	/* being read, one of m->files */
 	enum mc_section		 section;
 	struct mc_service	*service;
 	int			 skip;	/* in a bad section: say nothing more */
-	unsigned		 line;	/* of the value being read */
+	struct mc_origin	 at;	/* of the value being read */
 };
 
 struct mc_service *
@@ -115,29 +116,41 @@ mc_find_service(const struct mc_mesh *m, const char *name)
 	return NULL;
 }
 
+const char *
+mc_origin_ref(const struct mc_origin *o, const char *file, char *buf,
+    size_t len)
+{
+	if (o->file == NULL || strcmp(o->file, file) == 0)
+		snprintf(buf, len, "line %u", o->line);
+	else
+		snprintf(buf, len, "%s:%u", o->file, o->line);
+	return buf;
+}
+
 static void
 begin_service(struct parse_ctx *c, const char *name, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
 	struct mc_service *s, **grown;
 	const char *err;
+	char ref[4096];
 
 	if (msh_check_name(name, &err) != 0) {
-		msh_diag_error(c->diag, "bad-name", m->file, line,
+		msh_diag_error(c->diag, "bad-name", c->file, line,
 		    "bad service name \"%s\": %s", name, err);
 		c->skip = 1;
 		return;
 	}
 	if (strcmp(name, "inbound") == 0 || strcmp(name, "local") == 0) {
-		msh_diag_error(c->diag, "bad-name", m->file, line,
+		msh_diag_error(c->diag, "bad-name", c->file, line,
 		    "service name \"%s\" is reserved", name);
 		c->skip = 1;
 		return;
 	}
 	if ((s = mc_find_service(m, name)) != NULL) {
-		msh_diag_error(c->diag, "duplicate", m->file, line,
-		    "service \"%s\" is defined twice (first at line %u)", name,
-		    s->line);
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "service \"%s\" is defined twice (first at %s)", name,
+		    mc_origin_ref(&s->at, c->file, ref, sizeof(ref)));
 		c->skip = 1;
 		return;
 	}
@@ -149,7 +162,7 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 	}
 	m->services = grown;
 	m->services[m->nservices++] = s;
-	s->line = line;
+	s->at = (struct mc_origin){ c->file, line };
 	s->protocol = MC_HTTP;
 	msh_parse_ip("127.0.0.1", &s->app_address, &err);
 	c->service = s;
@@ -160,7 +173,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
 	const char *suggest, *arg;
-	char kind[64];
+	char kind[64], ref[4096];
 
 	c->skip = 0;
 	c->service = NULL;
@@ -168,21 +181,22 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
 		if (*arg != '\0') {
-			msh_diag_error(c->diag, "bad-section", m->file, line,
+			msh_diag_error(c->diag, "bad-section", c->file, line,
 			    "[mesh] takes no name");
 			c->skip = 1;
-		} else if (m->line != 0) {
-			msh_diag_error(c->diag, "duplicate", m->file, line,
-			    "[mesh] appears twice (first at line %u)", m->line);
+		} else if (m->at.line != 0) {
+			msh_diag_error(c->diag, "duplicate", c->file, line,
+			    "[mesh] appears twice (first at %s)",
+			    mc_origin_ref(&m->at, c->file, ref, sizeof(ref)));
 			c->skip = 1;
 		} else
-			m->line = line;
+			m->at = (struct mc_origin){ c->file, line };
 		return;
 	}
 	if (strcmp(kind, "service") == 0) {
 		c->section = MC_SEC_SERVICE;
 		if (*arg == '\0') {
-			msh_diag_error(c->diag, "bad-section", m->file, line,
+			msh_diag_error(c->diag, "bad-section", c->file, line,
 			    "[service] needs a name: [service NAME]");
 			c->skip = 1;
 		} else
@@ -192,11 +206,11 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	suggest = msh_spell_suggest(kind, section_names,
 	    sizeof(section_names) / sizeof(section_names[0]));
 	if (suggest != NULL)
-		msh_diag_error(c->diag, "unknown-section", m->file, line,
+		msh_diag_error(c->diag, "unknown-section", c->file, line,
 		    "unknown section [%s]; did you mean [%s%s%s]?", section,
 		    suggest, *arg ? " " : "", arg);
 	else
-		msh_diag_error(c->diag, "unknown-section", m->file, line,
+		msh_diag_error(c->diag, "unknown-section", c->file, line,
 		    "unknown section [%s]", section);
 	c->skip = 1;
 }
@@ -215,7 +229,7 @@ add_dep(void *arg, const char *name)
 	}
 	s->deps = grown;
 	s->deps[s->ndeps].name = strdup(name);
-	s->deps[s->ndeps].line = c->line;
+	s->deps[s->ndeps].at = c->at;
 	s->ndeps++;
 	return 0;
 }
@@ -232,11 +246,11 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 			cand[n++] = directives[i].key;
 	suggest = msh_spell_suggest(key, cand, n);
 	if (suggest != NULL)
-		msh_diag_error(c->diag, "unknown-key", c->mesh->file, line,
+		msh_diag_error(c->diag, "unknown-key", c->file, line,
 		    "unknown key \"%s\" in [%s]; did you mean \"%s\"?", key,
 		    section, suggest);
 	else
-		msh_diag_error(c->diag, "unknown-key", c->mesh->file, line,
+		msh_diag_error(c->diag, "unknown-key", c->file, line,
 		    "unknown key \"%s\" in [%s]", key, section);
 }
 
@@ -247,14 +261,15 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	char *base = dir->section == MC_SEC_MESH ?
 	    (char *)c->mesh : (char *)c->service;
 	void *field = base + dir->offset;
-	unsigned *seen = (unsigned *)(base + dir->line_offset);
+	struct mc_origin *seen = (struct mc_origin *)(base + dir->at_offset);
 	const char *err = NULL;
 	unsigned long ul;
+	char ref[4096];
 
-	if (dir->line_offset != 0 && *seen != 0) {
-		msh_diag_error(c->diag, "duplicate", c->mesh->file, line,
-		    "\"%s\" is set twice in [%s] (first at line %u)", dir->key,
-		    section, *seen);
+	if (dir->at_offset != 0 && seen->line != 0) {
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "\"%s\" is set twice in [%s] (first at %s)", dir->key,
+		    section, mc_origin_ref(seen, c->file, ref, sizeof(ref)));
 		return;
 	}
 	switch (dir->kind) {
@@ -305,17 +320,17 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 			*(unsigned *)field = ul;
 		break;
 	case MC_V_DEPS:
-		c->line = line;
+		c->at = (struct mc_origin){ c->file, line };
 		msh_split_list(value, add_dep, c);
 		return;
 	}
 	if (err != NULL) {
-		msh_diag_error(c->diag, "bad-value", c->mesh->file, line,
+		msh_diag_error(c->diag, "bad-value", c->file, line,
 		    "bad value \"%s\" for \"%s\": %s", value, dir->key, err);
 		return;
 	}
-	if (dir->line_offset != 0)
-		*seen = line;
+	if (dir->at_offset != 0)
+		*seen = (struct mc_origin){ c->file, line };
 }
 
 static void
@@ -330,7 +345,7 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		return;
 	}
 	if (section[0] == '\0') {
-		msh_diag_error(c->diag, "bad-section", c->mesh->file, line,
+		msh_diag_error(c->diag, "bad-section", c->file, line,
 		    "\"%s\" is outside any section", key);
 		return;
 	}
@@ -380,6 +395,22 @@ read_whole(const char *file, char **buf, size_t *len, struct msh_diag *d)
 	return 0;
 }
 
+/* The mesh keeps the name of every file it reads, for the origins of its
+ * values. */
+static const char *
+add_file(struct mc_mesh *m, const char *name)
+{
+	char **grown;
+
+	grown = realloc(m->files, (m->nfiles + 1) * sizeof(*grown));
+	if (grown == NULL || (grown[m->nfiles] = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	m->files = grown;
+	return m->files[m->nfiles++];
+}
+
 int
 mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 {
@@ -389,7 +420,7 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	int r;
 
 	memset(m, 0, sizeof(*m));
-	m->file = file;
+	c.file = add_file(m, file);
 	m->admin_port = 15000;
 	m->outbound_port_base = 15001;
 	m->workers = 1;
@@ -406,7 +437,7 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	if (read_whole(file, &buf, &len, d) != 0)
 		return -1;
 	EVP_Digest(buf, len, m->digest, NULL, EVP_sha256(), NULL);
-	r = msh_ini_parse_buffer(file, buf, len, on_value, &c, d);
+	r = msh_ini_parse_buffer(c.file, buf, len, on_value, &c, d);
 	free(buf);
 	return r;
 }
@@ -426,6 +457,9 @@ mc_free(struct mc_mesh *m)
 		free(s);
 	}
 	free(m->services);
+	for (i = 0; i < m->nfiles; i++)
+		free(m->files[i]);
+	free(m->files);
 	free(m->name);
 	free(m->registry);
 	free(m->log_dir);
