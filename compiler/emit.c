@@ -183,6 +183,12 @@ mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d)
 	size_t i;
 	int r = 0;
 
+	/* One level, as mkdir(1) without -p: a mistyped parent still fails. */
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		msh_diag_error(d, "io", dir, 0, "cannot create directory: %s",
+		    strerror(errno));
+		return -1;
+	}
 	for (i = 0; i < m->nservices; i++)
 		if (write_service(m, m->services[i], dir, d) != 0)
 			r = -1;

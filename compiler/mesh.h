@@ -119,7 +119,8 @@ int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);
 /* Mesh-wide checks; assigns outbound ports. */
 void	mc_check(struct mc_mesh *m, struct msh_diag *d);
 
-/* Write DIR/<service>.conf for every service, atomically. */
+/* Write DIR/<service>.conf for every service, atomically; DIR is
+ * created if missing (not its parents). */
 int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);

@@ -166,6 +166,17 @@ SKIP: {
 	is($clean->{out}, "[]\n", 'json: a clean mesh gives an empty array');
 }
 
+# -o DIR is created when missing, one level (as mkdir without -p).
+my $new = $t->path('new-out');
+$r = $t->meshc('compile', '-o', $new, "$src/conf/demo/mesh.conf");
+is($r->{code}, 0, '-o: a missing directory is created') or diag $r->{err};
+ok(-f "$new/orders.conf", '-o: and the files are written into it');
+$r = $t->meshc('compile', '-o', $t->path('no/such/dir'),
+    "$src/conf/demo/mesh.conf");
+is($r->{code}, 1, '-o: a missing parent is an error');
+like($r->{err}, qr{^\Q${\ $t->path('no/such/dir')}\E: error: cannot create directory: No such file or directory \[io\]$},
+    '-o: which names the directory');
+
 # Usage errors exit 2; an unreadable file is an error (1).
 is($t->meshc()->{code}, 2, 'no command: usage');
 is($t->meshc('frobnicate', $warn)->{code}, 2, 'unknown command: usage');
