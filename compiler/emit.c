@@ -26,8 +26,8 @@ base_name(const char *path)
 }
 
 /* Milliseconds in the largest unit that divides them: 5000 -> "5s". */
-static void
-put_duration(FILE *fp, const char *key, uint64_t ms)
+const char *
+mc_format_duration(char *buf, size_t len, uint64_t ms)
 {
 	static const struct {
 		const char	*unit;
@@ -37,26 +37,43 @@ put_duration(FILE *fp, const char *key, uint64_t ms)
 
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (ms > 0 && ms % units[i].ms == 0) {
-			fprintf(fp, "%s = %llu%s\n", key,
+			snprintf(buf, len, "%llu%s",
 			    (unsigned long long)(ms / units[i].ms), units[i].unit);
-			return;
+			return buf;
 		}
 	}
-	fprintf(fp, "%s = %llums\n", key, (unsigned long long)ms);
+	snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
 }
 
 /* Sizes as they were most likely written: in m or k when exact. */
+const char *
+mc_format_size(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes % (1024 * 1024) == 0)
+		snprintf(buf, len, "%llum",
+		    (unsigned long long)(bytes / 1024 / 1024));
+	else if (bytes % 1024 == 0)
+		snprintf(buf, len, "%lluk", (unsigned long long)(bytes / 1024));
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)bytes);
+	return buf;
+}
+
+static void
+put_duration(FILE *fp, const char *key, uint64_t ms)
+{
+	char v[32];
+
+	fprintf(fp, "%s = %s\n", key, mc_format_duration(v, sizeof(v), ms));
+}
+
 static void
 put_size(FILE *fp, const char *key, uint64_t bytes)
 {
-	if (bytes % (1024 * 1024) == 0)
-		fprintf(fp, "%s = %llum\n", key,
-		    (unsigned long long)(bytes / 1024 / 1024));
-	else if (bytes % 1024 == 0)
-		fprintf(fp, "%s = %lluk\n", key,
-		    (unsigned long long)(bytes / 1024));
-	else
-		fprintf(fp, "%s = %llu\n", key, (unsigned long long)bytes);
+	char v[32];
+
+	fprintf(fp, "%s = %s\n", key, mc_format_size(v, sizeof(v), bytes));
 }
 
 /* A listener of service s's sidecar: the keys its protocol uses, with

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "diag.h"
 #include "value.h"
@@ -122,6 +123,19 @@ void	mc_check(struct mc_mesh *m, struct msh_diag *d);
 /* Write DIR/<service>.conf for every service, atomically; DIR is
  * created if missing (not its parents). */
 int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
+
+/*
+ * meshc explain: the effective settings of service name, each with its
+ * origin, one "ORIGIN<TAB>KEY = VALUE" line each (meshc(1)), after
+ * mc_check. An unknown name is reported to d; returns -1 then.
+ */
+int	mc_explain(FILE *fp, const struct mc_mesh *m, const char *name,
+	    struct msh_diag *d);
+
+/* Values as meshd.conf and mesh.conf write them: "5s", "256k". Return
+ * buf. */
+const char *mc_format_duration(char *buf, size_t len, uint64_t ms);
+const char *mc_format_size(char *buf, size_t len, uint64_t bytes);
 
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);
 

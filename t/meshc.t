@@ -78,6 +78,48 @@ for my $name (qw(demo example)) {
 	    'include: the digest is of every file, in the order read');
 }
 
+my $r;
+
+# meshc explain, run where the mesh of t/meshc/include is, for each
+# SERVICE with files under its explain/: SERVICE.out is the exact standard
+# output, SERVICE.err the exact standard error and the exit status.
+for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
+	(my $svc = (split m{/}, $want)[-1]) =~ s/\.err$//;
+	my $r = $t->run({ dir => "$src/t/meshc/include" }, $t->meshc_bin,
+	    'explain', $svc, 'mesh.conf');
+	is("$r->{err}exit $r->{code}\n", MeshTest::slurp($want),
+	    "explain $svc: diagnostics and exit status");
+	is($r->{out}, MeshTest::slurp("$src/t/meshc/include/explain/$svc.out"),
+	    "explain $svc: the settings and where each came from");
+}
+{
+	# Every key of mesh.conf's directive table but the mesh's name (in
+	# no compiled file) is explained: web of conf/example sets them all.
+	my @keys = grep { $_ ne 'name' } MeshTest::slurp("$src/compiler/parse.c")
+	    =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"|^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
+	@keys = grep { defined } @keys;
+	cmp_ok(scalar @keys, '>=', 20, 'explain: found the directive table');
+	$r = $t->run({ dir => "$src/conf/example" }, $t->meshc_bin,
+	    'explain', 'web', 'mesh.conf');
+	is($r->{code}, 0, 'explain web of conf/example') or diag $r->{err};
+	for my $k (@keys) {
+		like($r->{out}, qr/^(?:\S+:\d+|default|assigned)\t\Q$k\E = \S/m,
+		    "explain shows $k");
+	}
+	like($r->{out}, qr/^mesh\.conf:\d+\tcheckout\.connect_timeout = 500ms$/m,
+	    'explain: a dependency\'s own setting, from its section');
+}
+
+# A mesh with errors explains nothing; usage errors exit 2.
+$r = $t->run({ dir => "$src/t/meshc/errors/include-error" }, $t->meshc_bin,
+    'explain', 'payments', 'mesh.conf');
+is($r->{code}, 1, 'explain: a mesh with errors fails');
+is($r->{out}, '', 'explain: and prints no settings');
+like($r->{err}, qr{^mesh\.d/orders\.conf:3: error: }m, 'explain: but its diagnostics');
+for my $args ([], ['web'], ['web', 'a.conf', 'b.conf'], ['-o', 'x', 'a.conf']) {
+	is($t->meshc('explain', @$args)->{code}, 2, "explain @$args: usage");
+}
+
 # Includes nest 16 deep at most: the file at depth 16 may not include.
 for my $i (0 .. 17) {
 	$t->write_file(sprintf('deep/d%02d.conf', $i),
@@ -89,7 +131,7 @@ name = m
 registry = r.conf
 include = d00.conf
 EOF
-my $r = $t->run({ dir => $t->path('deep') }, $t->meshc_bin, 'check',
+$r = $t->run({ dir => $t->path('deep') }, $t->meshc_bin, 'check',
     'mesh.conf');
 is("$r->{err}exit $r->{code}\n",
     "d15.conf:1: error: includes nest more than 16 deep [include]\nexit 1\n",
