@@ -137,6 +137,22 @@ is("$r->{err}exit $r->{code}\n",
     "d15.conf:1: error: includes nest more than 16 deep [include]\nexit 1\n",
     'include: nesting is bounded');
 
+# A directory a pattern cannot read is an error, not an empty match. A
+# symbolic link to itself stands in for an unreadable directory, which
+# root (who may run this) reads anyway.
+$t->write_file('unreadable/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+include = loop/*.conf
+EOF
+symlink('loop', $t->path('unreadable/loop')) or die "symlink: $!";
+$r = $t->run({ dir => $t->path('unreadable') }, $t->meshc_bin, 'check',
+    'mesh.conf');
+like("$r->{err}exit $r->{code}\n",
+    qr/\Amesh\.conf:4: error: cannot read directory "loop": .+ \[include\]\nexit 1\n\z/,
+    'include: an unreadable directory is an error');
+
 # Outbound ports follow names, not the order in the file.
 my $a = $t->write_file('order-a/mesh.conf', <<'EOF');
 [mesh]
