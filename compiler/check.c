@@ -22,25 +22,25 @@ check_required(struct mc_mesh *m, struct msh_diag *d)
 {
 	size_t i;
 
-	if (m->line == 0) {
+	if (m->at.line == 0) {
 		msh_diag_error(d, "missing-key",
-		    m->file, 0, "no [mesh] section");
+		    m->files[0], 0, "no [mesh] section");
 	} else {
 		if (m->name == NULL)
-			msh_diag_error(d, "missing-key", m->file, m->line,
+			msh_diag_error(d, "missing-key", m->at.file, m->at.line,
 			    "[mesh] needs a name");
 		if (m->registry == NULL)
-			msh_diag_error(d, "missing-key", m->file, m->line,
+			msh_diag_error(d, "missing-key", m->at.file, m->at.line,
 			    "[mesh] needs a registry file");
 	}
 	for (i = 0; i < m->nservices; i++) {
 		struct mc_service *s = m->services[i];
 
-		if (s->app_port_line == 0)
-			msh_diag_error(d, "missing-key", m->file, s->line,
+		if (s->app_port_at.line == 0)
+			msh_diag_error(d, "missing-key", s->at.file, s->at.line,
 			    "service \"%s\" needs an app_port", s->name);
-		if (s->inbound_port_line == 0)
-			msh_diag_error(d, "missing-key", m->file, s->line,
+		if (s->inbound_port_at.line == 0)
+			msh_diag_error(d, "missing-key", s->at.file, s->at.line,
 			    "service \"%s\" needs an inbound_port", s->name);
 	}
 }
@@ -61,16 +61,18 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 		for (j = 0; j < s->ndeps; j++) {
 			struct mc_dep *dep = &s->deps[j];
 			const char *suggest;
+			char ref[4096];
 
 			for (k = 0; k < j; k++)
 				if (strcmp(s->deps[k].name, dep->name) == 0)
 					break;
 			if (k < j) {
 				msh_diag_warning(d, "duplicate-dependency",
-				    m->file, dep->line,
+				    dep->at.file, dep->at.line,
 				    "service \"%s\" lists dependency \"%s\" "
-				    "twice (first at line %u)", s->name,
-				    dep->name, s->deps[k].line);
+				    "twice (first at %s)", s->name, dep->name,
+				    mc_origin_ref(&s->deps[k].at, dep->at.file,
+				    ref, sizeof(ref)));
 				/* Warned once: drop it, so nothing after
 				 * this sees the same dependency twice. */
 				free(dep->name);
@@ -82,7 +84,7 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 			}
 			if (strcmp(dep->name, s->name) == 0) {
 				msh_diag_error(d, "self-dependency",
-				    m->file, dep->line,
+				    dep->at.file, dep->at.line,
 				    "service \"%s\" depends on itself",
 				    s->name);
 				continue;
@@ -93,13 +95,13 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 			    m->nservices);
 			if (suggest != NULL)
 				msh_diag_error(d, "unknown-service",
-				    m->file, dep->line,
+				    dep->at.file, dep->at.line,
 				    "service \"%s\" depends on unknown service "
 				    "\"%s\"; did you mean \"%s\"?", s->name,
 				    dep->name, suggest);
 			else
 				msh_diag_error(d, "unknown-service",
-				    m->file, dep->line,
+				    dep->at.file, dep->at.line,
 				    "service \"%s\" depends on unknown service "
 				    "\"%s\"", s->name, dep->name);
 		}
@@ -135,9 +137,11 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 {
 	unsigned next = m->outbound_port_base;
 	size_t i, j;
+	char ref[4096];
 
 	for (i = 0; i < m->nservices; i++) {
 		struct mc_service *s = m->services[i];
+		const struct mc_origin *at = &s->outbound_port_at;
 
 		if (s->outbound_port == 0)
 			continue;
@@ -145,12 +149,13 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 		for (j = 0; j < i; j++)
 			if (m->services[j]->outbound_port == s->outbound_port)
 				msh_diag_error(d, "port-clash",
-				    m->file, s->outbound_port_line,
+				    at->file, at->line,
 				    "outbound_port %u of service \"%s\" is "
-				    "also the outbound_port of \"%s\" (line %u)",
+				    "also the outbound_port of \"%s\" (%s)",
 				    s->outbound_port, s->name,
-				    m->services[j]->name,
-				    m->services[j]->outbound_port_line);
+				    m->services[j]->name, mc_origin_ref(
+				    &m->services[j]->outbound_port_at, at->file,
+				    ref, sizeof(ref)));
 	}
 	for (i = 0; i < m->nservices; i++) {
 		struct mc_service *s = m->services[i];
@@ -160,8 +165,11 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 		while (next <= 65535 && port_in_use(m, next))
 			next++;
 		if (next > 65535) {
-			msh_diag_error(d, "port-clash",
-			    m->file, m->outbound_port_base_line,
+			const struct mc_origin *at =
+			    m->outbound_port_base_at.line != 0 ?
+			    &m->outbound_port_base_at : &m->at;
+
+			msh_diag_error(d, "port-clash", at->file, at->line,
 			    "no free outbound port left for service \"%s\"",
 			    s->name);
 			return;
@@ -173,7 +181,7 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 struct port_use {
 	unsigned	 port;
 	const char	*what;
-	unsigned	 line;
+	struct mc_origin at;
 };
 
 /* One sidecar binds its inbound, admin and outbound ports on one host,
@@ -191,11 +199,11 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 		abort();
 	/* The mesh's port first: a clash is reported at the service's line. */
 	use[n++] = (struct port_use){ m->admin_port, "the mesh's admin_port",
-	    m->admin_port_line };
+	    m->admin_port_at };
 	use[n++] = (struct port_use){ s->inbound_port, "its inbound_port",
-	    s->inbound_port_line };
+	    s->inbound_port_at };
 	use[n++] = (struct port_use){ s->app_port, "its app_port",
-	    s->app_port_line };
+	    s->app_port_at };
 	for (i = 0; i < s->ndeps; i++) {
 		struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
@@ -204,15 +212,17 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 		snprintf(what[n], sizeof(what[n]),
 		    "the outbound port of dependency \"%s\"", dep->name);
 		use[n] = (struct port_use){ dep->local_port, what[n],
-		    s->deps[i].line };
+		    s->deps[i].at };
 		n++;
 	}
 	for (i = 0; i < n; i++) {
+		const struct mc_origin *at =
+		    use[i].at.line != 0 ? &use[i].at : &s->at;
+
 		for (j = 0; j < i; j++) {
 			if (use[i].port != use[j].port)
 				continue;
-			msh_diag_error(d, "port-clash", m->file,
-			    use[i].line ? use[i].line : s->line,
+			msh_diag_error(d, "port-clash", at->file, at->line,
 			    "service \"%s\" uses port %u twice on its host: "
 			    "%s and %s", s->name, use[i].port, use[j].what,
 			    use[i].what);
@@ -272,7 +282,7 @@ report_cycle(struct walk *w, size_t to, const struct mc_dep *dep)
 	for (i = start; i < w->depth; i++)
 		p += sprintf(p, "%s -> ", m->services[w->path[i]]->name);
 	strcpy(p, dep->name);
-	msh_diag_warning(w->d, "dependency-cycle", m->file, dep->line,
+	msh_diag_warning(w->d, "dependency-cycle", dep->at.file, dep->at.line,
 	    "dependency cycle: %s", text);
 	free(text);
 }
@@ -322,11 +332,17 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 
 	check_required(m, d);
 	check_deps(m, d);
-	/* A service's settings come from the mesh unless it has its own. */
+	/* A service's settings come from the mesh unless it has its own;
+	 * where they were set comes along. */
 	for (i = 0; i < m->nservices; i++) {
 		struct mc_service *s = m->services[i];
 
-#define INHERIT(f)	if (s->f##_line == 0) s->f = m->f
+#define INHERIT(f) do {						\
+	if (s->f##_at.line == 0) {					\
+		s->f = m->f;						\
+		s->f##_at = m->f##_at;					\
+	}								\
+} while (0)
 		INHERIT(connect_timeout);
 		INHERIT(response_timeout);
 		INHERIT(client_timeout);
@@ -343,7 +359,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 	check_cycles(m, d);
 	assign_ports(m, d);
 	for (i = 0; i < m->nservices; i++)
-		if (m->services[i]->app_port_line &&
-		    m->services[i]->inbound_port_line)
+		if (m->services[i]->app_port_at.line != 0 &&
+		    m->services[i]->inbound_port_at.line != 0)
 			check_host_ports(m, m->services[i], d);
 }

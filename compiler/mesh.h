@@ -7,9 +7,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "diag.h"
 #include "value.h"
+
+/*
+ * Where a value was set: one of the mesh's files (m->files, which owns the
+ * string for the mesh's lifetime) and a line of it. { NULL, 0 }: never
+ * set, the built-in default. Diagnostics and meshc explain report it.
+ */
+struct mc_origin {
+	const char	*file;
+	unsigned	 line;
+};
 
 enum mc_protocol {
 	MC_HTTP,
@@ -26,22 +37,22 @@ enum mc_protocol {
 	unsigned	  max_headers;					\
 	uint64_t	  buffer_size;		/* bytes per direction */	\
 	uint64_t	  request_timeout;	/* ms, 0: off; callers' */	\
-	unsigned	  client_timeout_line;				\
-	unsigned	  keepalive_timeout_line;				\
-	unsigned	  idle_timeout_line;					\
-	unsigned	  max_header_size_line;				\
-	unsigned	  max_headers_line;					\
-	unsigned	  buffer_size_line;					\
-	unsigned	  request_timeout_line;
+	struct mc_origin  client_timeout_at;				\
+	struct mc_origin  keepalive_timeout_at;				\
+	struct mc_origin  idle_timeout_at;				\
+	struct mc_origin  max_header_size_at;				\
+	struct mc_origin  max_headers_at;				\
+	struct mc_origin  buffer_size_at;				\
+	struct mc_origin  request_timeout_at;
 
 struct mc_dep {
 	char		*name;
-	unsigned	 line;
+	struct mc_origin at;
 };
 
 struct mc_service {
 	char		 *name;
-	unsigned	  line;		/* of the section header */
+	struct mc_origin  at;		/* of the section header */
 	enum mc_protocol  protocol;
 	struct msh_addr	  app_address;
 	unsigned	  app_port;
@@ -56,21 +67,26 @@ struct mc_service {
 
 	unsigned	  local_port;	/* where callers reach it: derived */
 
-	/* Line of each key once set, 0 if not: duplicates and origins. */
-	unsigned	  protocol_line;
-	unsigned	  app_address_line;
-	unsigned	  app_port_line;
-	unsigned	  inbound_port_line;
-	unsigned	  outbound_port_line;
-	unsigned	  connect_timeout_line;
-	unsigned	  response_timeout_line;
-	unsigned	  forwarded_for_line;
+	/*
+	 * Where each key was set, line 0 if not: duplicates and origins.
+	 * mc_check gives the keys a service inherits the mesh's value and
+	 * origin when the service has none of its own.
+	 */
+	struct mc_origin  protocol_at;
+	struct mc_origin  app_address_at;
+	struct mc_origin  app_port_at;
+	struct mc_origin  inbound_port_at;
+	struct mc_origin  outbound_port_at;
+	struct mc_origin  connect_timeout_at;
+	struct mc_origin  response_timeout_at;
+	struct mc_origin  forwarded_for_at;
 };
 
 struct mc_mesh {
-	const char	 *file;
+	char		**files;	/* as read, files[0] the one given */
+	size_t		  nfiles;
 	unsigned char	  digest[32];	/* sha256 of the source */
-	unsigned	  line;		/* of [mesh], 0 if missing */
+	struct mc_origin  at;		/* of [mesh], line 0 if missing */
 	char		 *name;
 	char		 *registry;
 	unsigned	  admin_port;
@@ -83,16 +99,16 @@ struct mc_mesh {
 	uint64_t	  drain_timeout;	/* ms */
 	char		 *log_dir;
 
-	unsigned	  name_line;
-	unsigned	  registry_line;
-	unsigned	  admin_port_line;
-	unsigned	  outbound_port_base_line;
-	unsigned	  workers_line;
-	unsigned	  connect_timeout_line;
-	unsigned	  response_timeout_line;
-	unsigned	  via_line;
-	unsigned	  drain_timeout_line;
-	unsigned	  log_dir_line;
+	struct mc_origin  name_at;
+	struct mc_origin  registry_at;
+	struct mc_origin  admin_port_at;
+	struct mc_origin  outbound_port_base_at;
+	struct mc_origin  workers_at;
+	struct mc_origin  connect_timeout_at;
+	struct mc_origin  response_timeout_at;
+	struct mc_origin  via_at;
+	struct mc_origin  drain_timeout_at;
+	struct mc_origin  log_dir_at;
 
 	struct mc_service **services;	/* sorted by name after checks */
 	size_t		  nservices;
@@ -104,10 +120,31 @@ int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);
 /* Mesh-wide checks; assigns outbound ports. */
 void	mc_check(struct mc_mesh *m, struct msh_diag *d);
 
-/* Write DIR/<service>.conf for every service, atomically. */
+/* Write DIR/<service>.conf for every service, atomically; DIR is
+ * created if missing (not its parents). */
 int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 
+/*
+ * meshc explain: the effective settings of service name, each with its
+ * origin, one "ORIGIN<TAB>KEY = VALUE" line each (meshc(1)), after
+ * mc_check. An unknown name is reported to d; returns -1 then.
+ */
+int	mc_explain(FILE *fp, const struct mc_mesh *m, const char *name,
+	    struct msh_diag *d);
+
+/* Values as meshd.conf and mesh.conf write them: "5s", "256k". Return
+ * buf. */
+const char *mc_format_duration(char *buf, size_t len, uint64_t ms);
+const char *mc_format_size(char *buf, size_t len, uint64_t bytes);
+
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);
+
+/*
+ * How a diagnostic about a place in file refers to origin o: "line 7" in
+ * the same file, "mesh.d/orders.conf:7" in another. Returns buf.
+ */
+const char *mc_origin_ref(const struct mc_origin *o, const char *file,
+	    char *buf, size_t len);
 
 void	mc_free(struct mc_mesh *m);
 

@@ -19,6 +19,7 @@ usage(void)
 	    "usage: meshc compile [-o DIR] [-Werror] [--format=text|json] "
 	    "MESH.conf\n"
 	    "       meshc check [-Werror] [--format=text|json] MESH.conf\n"
+	    "       meshc explain SERVICE MESH.conf\n"
 	    "       meshc -V\n");
 	exit(2);
 }
@@ -61,6 +62,31 @@ json_sink(void *arg, const struct msh_diag_msg *m)
 	putchar('}');
 }
 
+/* meshc explain SERVICE MESH.conf: diagnostics on stderr, the settings on
+ * stdout if the mesh has no error. */
+static int
+explain(int argc, char **argv)
+{
+	struct msh_diag diag = { 0 };
+	struct mc_mesh mesh;
+	int r = 1;
+
+	if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-')
+		usage();
+	if (mc_parse(&mesh, argv[2], &diag) == 0) {
+		mc_check(&mesh, &diag);
+		if (!msh_diag_failed(&diag) &&
+		    mc_explain(stdout, &mesh, argv[1], &diag) == 0)
+			r = 0;
+	}
+	mc_free(&mesh);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("meshc: standard output");
+		r = 1;
+	}
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -84,6 +110,8 @@ main(int argc, char **argv)
 		compile = 1;
 	else if (strcmp(cmd, "check") == 0)
 		compile = 0;
+	else if (strcmp(cmd, "explain") == 0)
+		return explain(argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "meshc: unknown command \"%s\"\n", cmd);
 		usage();

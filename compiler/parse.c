@@ -1,6 +1,9 @@
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <glob.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +18,7 @@
 
 /*
  * mesh.conf keys are table rows: the section they go in, the value kind,
- * and where the value and its line are stored.
+ * and where the value and its origin are stored.
  */
 enum mc_section {
 	MC_SEC_MESH,
@@ -42,16 +45,16 @@ struct mc_directive {
 	const char	*key;
 	enum mc_kind	 kind;
 	size_t		 offset;	/* of the value in its struct */
-	size_t		 line_offset;	/* of its line; 0: repeatable */
+	size_t		 at_offset;	/* of its origin; 0: repeatable */
 	uint64_t	 min, max;	/* MC_V_SIZE, MC_V_COUNT */
 };
 
 #define MESH_R(k, kind, f, lo, hi) \
 	{ MC_SEC_MESH, k, kind, offsetof(struct mc_mesh, f), \
-	    offsetof(struct mc_mesh, f##_line), lo, hi }
+	    offsetof(struct mc_mesh, f##_at), lo, hi }
 #define SERVICE_R(k, kind, f, lo, hi) \
 	{ MC_SEC_SERVICE, k, kind, offsetof(struct mc_service, f), \
-	    offsetof(struct mc_service, f##_line), lo, hi }
+	    offsetof(struct mc_service, f##_at), lo, hi }
 #define MESH(k, kind, f)	MESH_R(k, kind, f, 0, 0)
 #define SERVICE(k, kind, f)	SERVICE_R(k, kind, f, 0, 0)
 /* Keys of [mesh] a [service] may set for itself. */
@@ -95,14 +98,31 @@ static const struct mc_directive directives[] = {
 
 static const char *const section_names[] = { "mesh", "service" };
 
+/* Includes nest at most this deep: a guard against includes that reach
+ * ever new files (a loop is caught at once). */
+#define MC_INCLUDE_DEPTH	16
+
+/*
+ * One per file being read. An included file gets its own, so it starts
+ * outside any section and leaves the includer's section as it was.
+ */
 struct parse_ctx {
 	struct mc_mesh		*mesh;
 	struct msh_diag		*diag;
+	EVP_MD_CTX		*digest;	/* of every file, as read */
+	const struct parse_ctx	*parent;	/* the includer, NULL: none */
+	unsigned		 depth;		/* includers above */
+	const char		*file;	/* being read, one of m->files */
+	dev_t			 dev;	/* and what it is: include loops */
+	ino_t			 ino;
 	enum mc_section		 section;
 	struct mc_service	*service;
 	int			 skip;	/* in a bad section: say nothing more */
-	unsigned		 line;	/* of the value being read */
+	struct mc_origin	 at;	/* of the value being read */
 };
+
+static void		 include(struct parse_ctx *, const char *, unsigned);
+static const char	*add_file(struct mc_mesh *, const char *);
 
 struct mc_service *
 mc_find_service(const struct mc_mesh *m, const char *name)
@@ -115,29 +135,41 @@ mc_find_service(const struct mc_mesh *m, const char *name)
 	return NULL;
 }
 
+const char *
+mc_origin_ref(const struct mc_origin *o, const char *file, char *buf,
+    size_t len)
+{
+	if (o->file == NULL || strcmp(o->file, file) == 0)
+		snprintf(buf, len, "line %u", o->line);
+	else
+		snprintf(buf, len, "%s:%u", o->file, o->line);
+	return buf;
+}
+
 static void
 begin_service(struct parse_ctx *c, const char *name, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
 	struct mc_service *s, **grown;
 	const char *err;
+	char ref[4096];
 
 	if (msh_check_name(name, &err) != 0) {
-		msh_diag_error(c->diag, "bad-name", m->file, line,
+		msh_diag_error(c->diag, "bad-name", c->file, line,
 		    "bad service name \"%s\": %s", name, err);
 		c->skip = 1;
 		return;
 	}
 	if (strcmp(name, "inbound") == 0 || strcmp(name, "local") == 0) {
-		msh_diag_error(c->diag, "bad-name", m->file, line,
+		msh_diag_error(c->diag, "bad-name", c->file, line,
 		    "service name \"%s\" is reserved", name);
 		c->skip = 1;
 		return;
 	}
 	if ((s = mc_find_service(m, name)) != NULL) {
-		msh_diag_error(c->diag, "duplicate", m->file, line,
-		    "service \"%s\" is defined twice (first at line %u)", name,
-		    s->line);
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "service \"%s\" is defined twice (first at %s)", name,
+		    mc_origin_ref(&s->at, c->file, ref, sizeof(ref)));
 		c->skip = 1;
 		return;
 	}
@@ -149,7 +181,7 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 	}
 	m->services = grown;
 	m->services[m->nservices++] = s;
-	s->line = line;
+	s->at = (struct mc_origin){ c->file, line };
 	s->protocol = MC_HTTP;
 	msh_parse_ip("127.0.0.1", &s->app_address, &err);
 	c->service = s;
@@ -160,7 +192,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
 	const char *suggest, *arg;
-	char kind[64];
+	char kind[64], ref[4096];
 
 	c->skip = 0;
 	c->service = NULL;
@@ -168,21 +200,22 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
 		if (*arg != '\0') {
-			msh_diag_error(c->diag, "bad-section", m->file, line,
+			msh_diag_error(c->diag, "bad-section", c->file, line,
 			    "[mesh] takes no name");
 			c->skip = 1;
-		} else if (m->line != 0) {
-			msh_diag_error(c->diag, "duplicate", m->file, line,
-			    "[mesh] appears twice (first at line %u)", m->line);
+		} else if (m->at.line != 0) {
+			msh_diag_error(c->diag, "duplicate", c->file, line,
+			    "[mesh] appears twice (first at %s)",
+			    mc_origin_ref(&m->at, c->file, ref, sizeof(ref)));
 			c->skip = 1;
 		} else
-			m->line = line;
+			m->at = (struct mc_origin){ c->file, line };
 		return;
 	}
 	if (strcmp(kind, "service") == 0) {
 		c->section = MC_SEC_SERVICE;
 		if (*arg == '\0') {
-			msh_diag_error(c->diag, "bad-section", m->file, line,
+			msh_diag_error(c->diag, "bad-section", c->file, line,
 			    "[service] needs a name: [service NAME]");
 			c->skip = 1;
 		} else
@@ -192,11 +225,11 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	suggest = msh_spell_suggest(kind, section_names,
 	    sizeof(section_names) / sizeof(section_names[0]));
 	if (suggest != NULL)
-		msh_diag_error(c->diag, "unknown-section", m->file, line,
+		msh_diag_error(c->diag, "unknown-section", c->file, line,
 		    "unknown section [%s]; did you mean [%s%s%s]?", section,
 		    suggest, *arg ? " " : "", arg);
 	else
-		msh_diag_error(c->diag, "unknown-section", m->file, line,
+		msh_diag_error(c->diag, "unknown-section", c->file, line,
 		    "unknown section [%s]", section);
 	c->skip = 1;
 }
@@ -215,7 +248,7 @@ add_dep(void *arg, const char *name)
 	}
 	s->deps = grown;
 	s->deps[s->ndeps].name = strdup(name);
-	s->deps[s->ndeps].line = c->line;
+	s->deps[s->ndeps].at = c->at;
 	s->ndeps++;
 	return 0;
 }
@@ -224,19 +257,20 @@ static void
 unknown_key(struct parse_ctx *c, const char *section, const char *key,
     unsigned line)
 {
-	const char *cand[NDIRECTIVES], *suggest;
+	const char *cand[NDIRECTIVES + 1], *suggest;
 	size_t i, n = 0;
 
 	for (i = 0; i < NDIRECTIVES; i++)
 		if (directives[i].section == c->section)
 			cand[n++] = directives[i].key;
+	cand[n++] = "include";
 	suggest = msh_spell_suggest(key, cand, n);
 	if (suggest != NULL)
-		msh_diag_error(c->diag, "unknown-key", c->mesh->file, line,
+		msh_diag_error(c->diag, "unknown-key", c->file, line,
 		    "unknown key \"%s\" in [%s]; did you mean \"%s\"?", key,
 		    section, suggest);
 	else
-		msh_diag_error(c->diag, "unknown-key", c->mesh->file, line,
+		msh_diag_error(c->diag, "unknown-key", c->file, line,
 		    "unknown key \"%s\" in [%s]", key, section);
 }
 
@@ -247,14 +281,15 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	char *base = dir->section == MC_SEC_MESH ?
 	    (char *)c->mesh : (char *)c->service;
 	void *field = base + dir->offset;
-	unsigned *seen = (unsigned *)(base + dir->line_offset);
+	struct mc_origin *seen = (struct mc_origin *)(base + dir->at_offset);
 	const char *err = NULL;
 	unsigned long ul;
+	char ref[4096];
 
-	if (dir->line_offset != 0 && *seen != 0) {
-		msh_diag_error(c->diag, "duplicate", c->mesh->file, line,
-		    "\"%s\" is set twice in [%s] (first at line %u)", dir->key,
-		    section, *seen);
+	if (dir->at_offset != 0 && seen->line != 0) {
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "\"%s\" is set twice in [%s] (first at %s)", dir->key,
+		    section, mc_origin_ref(seen, c->file, ref, sizeof(ref)));
 		return;
 	}
 	switch (dir->kind) {
@@ -305,17 +340,17 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 			*(unsigned *)field = ul;
 		break;
 	case MC_V_DEPS:
-		c->line = line;
+		c->at = (struct mc_origin){ c->file, line };
 		msh_split_list(value, add_dep, c);
 		return;
 	}
 	if (err != NULL) {
-		msh_diag_error(c->diag, "bad-value", c->mesh->file, line,
+		msh_diag_error(c->diag, "bad-value", c->file, line,
 		    "bad value \"%s\" for \"%s\": %s", value, dir->key, err);
 		return;
 	}
-	if (dir->line_offset != 0)
-		*seen = line;
+	if (dir->at_offset != 0)
+		*seen = (struct mc_origin){ c->file, line };
 }
 
 static void
@@ -329,9 +364,16 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		begin_section(c, section, line);
 		return;
 	}
+	/* Not a key of the section: read where it stands, in any section
+	 * or none, and the section goes on after it. */
+	if (strcmp(key, "include") == 0) {
+		include(c, value, line);
+		return;
+	}
 	if (section[0] == '\0') {
-		msh_diag_error(c->diag, "bad-section", c->mesh->file, line,
-		    "\"%s\" is outside any section", key);
+		msh_diag_error(c->diag, "bad-section", c->file, line,
+		    "\"%s\" is outside any section%s", key, c->parent == NULL ?
+		    "" : " (an included file starts with its own section)");
 		return;
 	}
 	if (c->skip)
@@ -346,19 +388,26 @@ on_value(void *user, const char *section, const char *key, const char *value,
 	unknown_key(c, section, key, line);
 }
 
+/*
+ * The whole of file in *buf (free it), and its device and inode in *st.
+ * On failure returns -1 with errno set and *what saying which step failed.
+ */
 static int
-read_whole(const char *file, char **buf, size_t *len, struct msh_diag *d)
+read_whole(const char *file, char **buf, size_t *len, struct stat *st,
+    const char **what)
 {
 	FILE *fp;
 	size_t cap = 0, n;
+	int err;
 
 	*buf = NULL;
 	*len = 0;
-	if ((fp = fopen(file, "r")) == NULL) {
-		msh_diag_error(d, "io",
-		    file, 0, "cannot open: %s", strerror(errno));
+	*what = "cannot open";
+	if ((fp = fopen(file, "r")) == NULL)
 		return -1;
-	}
+	*what = "cannot read";
+	if (fstat(fileno(fp), st) != 0)
+		goto fail;
 	do {
 		if (*len == cap) {
 			cap = cap ? cap * 2 : 65536;
@@ -370,26 +419,204 @@ read_whole(const char *file, char **buf, size_t *len, struct msh_diag *d)
 		n = fread(*buf + *len, 1, cap - *len, fp);
 		*len += n;
 	} while (n > 0);
-	if (ferror(fp)) {
-		msh_diag_error(d, "io",
-		    file, 0, "read error: %s", strerror(errno));
-		fclose(fp);
-		return -1;
-	}
+	if (ferror(fp))
+		goto fail;
 	fclose(fp);
 	return 0;
+fail:
+	err = errno;
+	fclose(fp);
+	free(*buf);
+	*buf = NULL;
+	errno = err;
+	return -1;
+}
+
+/* Read a file's text into the mesh: its bytes go into the digest in the
+ * order files are read, its lines through the INI reader. */
+static int
+parse_file(struct parse_ctx *c, const char *buf, size_t len)
+{
+	EVP_DigestUpdate(c->digest, buf, len);
+	return msh_ini_parse_buffer(c->file, buf, len, on_value, c, c->diag);
+}
+
+/* "include loop: mesh.conf -> mesh.d/a.conf -> mesh.conf", from the file
+ * given to meshc down to c, which includes again the file of `again`. */
+static void
+include_loop(const struct parse_ctx *c, const struct parse_ctx *again,
+    unsigned line)
+{
+	const struct parse_ctx *p;
+	const char **chain;
+	char text[1024];
+	size_t n = 0, used = 0;
+
+	if ((chain = calloc(c->depth + 1, sizeof(*chain))) == NULL)
+		abort();
+	for (p = c; p != NULL; p = p->parent)
+		chain[n++] = p->file;
+	while (n > 0 && used < sizeof(text))
+		used += snprintf(text + used, sizeof(text) - used, "%s -> ",
+		    chain[--n]);
+	if (used < sizeof(text))
+		snprintf(text + used, sizeof(text) - used, "%s", again->file);
+	msh_diag_error(c->diag, "include", c->file, line, "include loop: %s",
+	    text);
+	free(chain);
+}
+
+static void
+include_file(struct parse_ctx *c, const char *path, unsigned line)
+{
+	const struct parse_ctx *p;
+	struct parse_ctx sub;
+	struct stat st;
+	const char *what;
+	char *buf;
+	size_t len;
+
+	if (read_whole(path, &buf, &len, &st, &what) != 0) {
+		msh_diag_error(c->diag, "include", c->file, line,
+		    "%s included file \"%s\": %s", what, path, strerror(errno));
+		return;
+	}
+	for (p = c; p != NULL; p = p->parent) {
+		if (p->dev == st.st_dev && p->ino == st.st_ino) {
+			include_loop(c, p, line);
+			free(buf);
+			return;
+		}
+	}
+	/* A file of its own: it starts outside any section, and c's section
+	 * is untouched when it ends. */
+	sub = (struct parse_ctx){
+		.mesh = c->mesh, .diag = c->diag, .digest = c->digest,
+		.parent = c, .depth = c->depth + 1,
+		.file = add_file(c->mesh, path),
+		.dev = st.st_dev, .ino = st.st_ino,
+	};
+	parse_file(&sub, buf, len);
+	free(buf);
+}
+
+/* glob(3)'s error callback takes no argument: the one glob running
+ * leaves its first real error here. A missing directory is no error. */
+static struct {
+	int	 err;
+	char	 path[4096];
+} glob_failure;
+
+static int
+on_glob_error(const char *path, int err)
+{
+	if (err == ENOENT || err == ENOTDIR)
+		return 0;
+	glob_failure.err = err;
+	snprintf(glob_failure.path, sizeof(glob_failure.path), "%s", path);
+	return 1;
+}
+
+static int
+by_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * include = PATTERN, at line of c's file: PATTERN relative to the file's
+ * directory; with a wildcard, every match in byte order (none is fine),
+ * without one, a file that must exist.
+ */
+static void
+include(struct parse_ctx *c, const char *pattern, unsigned line)
+{
+	const char *slash = strrchr(c->file, '/');
+	size_t dirlen, i;
+	char *path, *p;
+	glob_t g;
+	int r;
+
+	if (pattern[0] == '\0') {
+		msh_diag_error(c->diag, "include", c->file, line,
+		    "include needs a file name or a pattern");
+		return;
+	}
+	if (c->depth >= MC_INCLUDE_DEPTH) {
+		msh_diag_error(c->diag, "include", c->file, line,
+		    "includes nest more than %d deep", MC_INCLUDE_DEPTH);
+		return;
+	}
+	dirlen = pattern[0] != '/' && slash != NULL ? slash - c->file + 1 : 0;
+	/* Room for the directory with each character escaped. */
+	if ((path = malloc(2 * dirlen + strlen(pattern) + 1)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	if (strpbrk(pattern, "*?[") == NULL) {
+		memcpy(path, c->file, dirlen);
+		strcpy(path + dirlen, pattern);
+		include_file(c, path, line);
+		free(path);
+		return;
+	}
+	/* The directory is taken literally, whatever characters it has. */
+	for (p = path, i = 0; i < dirlen; i++) {
+		if (strchr("*?[\\", c->file[i]) != NULL)
+			*p++ = '\\';
+		*p++ = c->file[i];
+	}
+	strcpy(p, pattern);
+	glob_failure.err = 0;
+	r = glob(path, GLOB_NOSORT, on_glob_error, &g);
+	free(path);
+	if (r == GLOB_NOSPACE) {
+		fputs("meshc: out of memory\n", stderr);
+		exit(2);
+	}
+	if (r == GLOB_ABORTED) {
+		msh_diag_error(c->diag, "include", c->file, line,
+		    "cannot read directory \"%s\": %s", glob_failure.path,
+		    strerror(glob_failure.err));
+	} else if (r == 0) {
+		/* Byte order, whatever the locale: the same mesh on every
+		 * machine. */
+		qsort(g.gl_pathv, g.gl_pathc, sizeof(*g.gl_pathv), by_path);
+		for (i = 0; i < g.gl_pathc; i++)
+			include_file(c, g.gl_pathv[i], line);
+	}
+	if (r != GLOB_NOMATCH)
+		globfree(&g);
+}
+
+/* The mesh keeps the name of every file it reads, for the origins of its
+ * values. */
+static const char *
+add_file(struct mc_mesh *m, const char *name)
+{
+	char **grown;
+
+	grown = realloc(m->files, (m->nfiles + 1) * sizeof(*grown));
+	if (grown == NULL || (grown[m->nfiles] = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	m->files = grown;
+	return m->files[m->nfiles++];
 }
 
 int
 mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 {
 	struct parse_ctx c = { .mesh = m, .diag = d };
+	struct stat st;
+	const char *what;
 	char *buf;
 	size_t len;
 	int r;
 
 	memset(m, 0, sizeof(*m));
-	m->file = file;
+	c.file = add_file(m, file);
 	m->admin_port = 15000;
 	m->outbound_port_base = 15001;
 	m->workers = 1;
@@ -403,10 +630,21 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	m->max_headers = 100;
 	m->buffer_size = 256 * 1024;
 	m->drain_timeout = 30000;
-	if (read_whole(file, &buf, &len, d) != 0)
+	if (read_whole(file, &buf, &len, &st, &what) != 0) {
+		msh_diag_error(d, "io", c.file, 0, "%s: %s", what,
+		    strerror(errno));
 		return -1;
-	EVP_Digest(buf, len, m->digest, NULL, EVP_sha256(), NULL);
-	r = msh_ini_parse_buffer(file, buf, len, on_value, &c, d);
+	}
+	c.dev = st.st_dev;
+	c.ino = st.st_ino;
+	if ((c.digest = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(c.digest, EVP_sha256(), NULL) != 1) {
+		fputs("meshc: cannot set up SHA-256\n", stderr);
+		exit(2);
+	}
+	r = parse_file(&c, buf, len);
+	EVP_DigestFinal_ex(c.digest, m->digest, NULL);
+	EVP_MD_CTX_free(c.digest);
 	free(buf);
 	return r;
 }
@@ -426,6 +664,9 @@ mc_free(struct mc_mesh *m)
 		free(s);
 	}
 	free(m->services);
+	for (i = 0; i < m->nfiles; i++)
+		free(m->files[i]);
+	free(m->files);
 	free(m->name);
 	free(m->registry);
 	free(m->log_dir);

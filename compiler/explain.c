@@ -1,0 +1,190 @@
+/*
+ * meshc explain: a service's effective settings and where each came from,
+ * as git config --show-origin shows a key's file. One line per setting,
+ *
+ *	ORIGIN<TAB>KEY = VALUE
+ *
+ * ORIGIN is FILE:LINE, "default" for a built-in default or "assigned"
+ * for an outbound port meshc chose. The keys are those of mesh.conf(5):
+ * the [mesh] keys its sidecar gets, then its [service] keys, then, as
+ * DEPENDENCY.KEY, what its compiled file takes from each dependency.
+ * Values are written as the compiled file writes them. The order is fixed
+ * and documented in meshc(1): scripts may read it.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mesh.h"
+#include "spell.h"
+
+/* Long enough for any value but a path, which is printed as it is. */
+#define VALUE_MAX	64
+
+/* One line; at NULL: a port meshc assigned. */
+static void
+put(FILE *fp, const struct mc_origin *at, const char *dep, const char *key,
+    const char *value)
+{
+	if (at == NULL)
+		fputs("assigned", fp);
+	else if (at->line == 0)
+		fputs("default", fp);
+	else
+		fprintf(fp, "%s:%u", at->file, at->line);
+	fprintf(fp, "\t%s%s%s = %s\n", dep != NULL ? dep : "",
+	    dep != NULL ? "." : "", key, value);
+}
+
+static const char *
+number(char *buf, unsigned long long n)
+{
+	snprintf(buf, VALUE_MAX, "%llu", n);
+	return buf;
+}
+
+static const char *
+duration(char *buf, uint64_t ms)
+{
+	return mc_format_duration(buf, VALUE_MAX, ms);
+}
+
+/* A duration, or off (0) where a key allows it. */
+static const char *
+timeout(char *buf, uint64_t ms)
+{
+	return ms == 0 ? "off" : duration(buf, ms);
+}
+
+static const char *
+flag(int on)
+{
+	return on ? "on" : "off";
+}
+
+static const char *
+protocol(enum mc_protocol p)
+{
+	return p == MC_TCP ? "tcp" : "http";
+}
+
+/* The address alone, as mesh.conf writes it: no port, no brackets. */
+static const char *
+ip(char *buf, const struct msh_addr *a)
+{
+	const void *in = a->ss.ss_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+
+	inet_ntop(a->ss.ss_family, in, buf, VALUE_MAX);
+	return buf;
+}
+
+/* Where callers reach s: its own outbound_port, or one meshc assigned. */
+static void
+put_outbound_port(FILE *fp, const struct mc_service *s, const char *dep)
+{
+	char v[VALUE_MAX];
+
+	put(fp, s->outbound_port_at.line != 0 ? &s->outbound_port_at : NULL,
+	    dep, "outbound_port", number(v, s->local_port));
+}
+
+static void
+explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
+{
+	char v[VALUE_MAX];
+	size_t i;
+
+	put(fp, &m->registry_at, NULL, "registry", m->registry);
+	put(fp, &m->admin_port_at, NULL, "admin_port",
+	    number(v, m->admin_port));
+	put(fp, &m->outbound_port_base_at, NULL, "outbound_port_base",
+	    number(v, m->outbound_port_base));
+	put(fp, &m->workers_at, NULL, "workers", number(v, m->workers));
+	put(fp, &m->via_at, NULL, "via", flag(m->via));
+	put(fp, &m->drain_timeout_at, NULL, "drain_timeout",
+	    duration(v, m->drain_timeout));
+	if (m->log_dir != NULL)
+		put(fp, &m->log_dir_at, NULL, "log_dir", m->log_dir);
+
+	/* Its own, or after mc_check the mesh's value and origin. */
+	put(fp, &s->protocol_at, NULL, "protocol", protocol(s->protocol));
+	put(fp, &s->app_address_at, NULL, "app_address",
+	    ip(v, &s->app_address));
+	put(fp, &s->app_port_at, NULL, "app_port", number(v, s->app_port));
+	put(fp, &s->inbound_port_at, NULL, "inbound_port",
+	    number(v, s->inbound_port));
+	put_outbound_port(fp, s, NULL);
+	put(fp, &s->forwarded_for_at, NULL, "forwarded_for",
+	    flag(s->forwarded_for));
+	put(fp, &s->connect_timeout_at, NULL, "connect_timeout",
+	    duration(v, s->connect_timeout));
+	put(fp, &s->response_timeout_at, NULL, "response_timeout",
+	    duration(v, s->response_timeout));
+	put(fp, &s->request_timeout_at, NULL, "request_timeout",
+	    timeout(v, s->request_timeout));
+	put(fp, &s->client_timeout_at, NULL, "client_timeout",
+	    duration(v, s->client_timeout));
+	put(fp, &s->keepalive_timeout_at, NULL, "keepalive_timeout",
+	    duration(v, s->keepalive_timeout));
+	put(fp, &s->idle_timeout_at, NULL, "idle_timeout",
+	    duration(v, s->idle_timeout));
+	put(fp, &s->max_header_size_at, NULL, "max_header_size",
+	    mc_format_size(v, sizeof(v), s->max_header_size));
+	put(fp, &s->max_headers_at, NULL, "max_headers",
+	    number(v, s->max_headers));
+	put(fp, &s->buffer_size_at, NULL, "buffer_size",
+	    mc_format_size(v, sizeof(v), s->buffer_size));
+	for (i = 0; i < s->ndeps; i++)
+		put(fp, &s->deps[i].at, NULL, "depends", s->deps[i].name);
+
+	/* What its listener and cluster for each dependency take from it
+	 * (mc_check left each once, all of them known). */
+	for (i = 0; i < s->ndeps; i++) {
+		const struct mc_service *d = mc_find_service(m, s->deps[i].name);
+
+		put(fp, &d->protocol_at, d->name, "protocol",
+		    protocol(d->protocol));
+		put_outbound_port(fp, d, d->name);
+		put(fp, &d->connect_timeout_at, d->name, "connect_timeout",
+		    duration(v, d->connect_timeout));
+		put(fp, &d->response_timeout_at, d->name, "response_timeout",
+		    duration(v, d->response_timeout));
+		put(fp, &d->request_timeout_at, d->name, "request_timeout",
+		    timeout(v, d->request_timeout));
+	}
+}
+
+int
+mc_explain(FILE *fp, const struct mc_mesh *m, const char *name,
+    struct msh_diag *d)
+{
+	const struct mc_service *s = mc_find_service(m, name);
+	const char **names, *suggest;
+	size_t i;
+
+	if (s != NULL) {
+		explain(fp, m, s);
+		return 0;
+	}
+	if ((names = calloc(m->nservices + 1, sizeof(*names))) == NULL)
+		abort();
+	for (i = 0; i < m->nservices; i++)
+		names[i] = m->services[i]->name;
+	suggest = msh_spell_suggest(name, names, m->nservices);
+	if (suggest != NULL)
+		msh_diag_error(d, "unknown-service", m->files[0], 0,
+		    "unknown service \"%s\"; did you mean \"%s\"?", name,
+		    suggest);
+	else
+		msh_diag_error(d, "unknown-service", m->files[0], 0,
+		    "unknown service \"%s\"", name);
+	free(names);
+	return -1;
+}
