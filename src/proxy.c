@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -219,18 +220,24 @@ msh_endpoint_release(struct msh_conn *c)
  */
 #define LATENCY_DECAY_US	10000000.0
 
+/* Loopback answers take microseconds: libevent's cached time (the
+ * coarse clock, 4 ms steps) would make most of them 0. */
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void
 observe_latency(struct msh_conn *c)
 {
 	struct msh_stats_line *l = &c->ep->stats->lines[c->w->id];
-	uint64_t rtt, at, est;
-	struct timeval now;
+	uint64_t at = now_us(), rtt = at - c->sent_us, est;
 	double w;
 
-	event_base_gettimeofday_cached(c->w->base, &now);
-	at = (uint64_t)now.tv_sec * 1000000 + now.tv_usec;
-	rtt = (uint64_t)(now.tv_sec - c->sent.tv_sec) * 1000000 +
-	    (now.tv_usec - c->sent.tv_usec);
 	est = atomic_load_explicit(&l->latency_us, memory_order_relaxed);
 	if (rtt > est || est == 0)
 		est = rtt;
@@ -624,7 +631,7 @@ send_request(struct msh_conn *c)
 	attach_upstream(c);
 	evbuffer_add(c->w->stage, c->head->buf, c->head->len);
 	c->state = MSH_CONN_WAITING;
-	event_base_gettimeofday_cached(c->w->base, &c->sent);
+	c->sent_us = now_us();
 	if (!(bufferevent_get_enabled(c->client) & EV_READ))
 		bufferevent_enable(c->client, EV_READ);
 	pump_request_body(c);

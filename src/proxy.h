@@ -51,7 +51,7 @@ struct msh_conn {
 	struct event		  *request_timer; /* request_timeout */
 	uint64_t		   read_timeout;	/* ms the client's is set to */
 	struct timeval		   head_start;	/* first byte of a head */
-	struct timeval		   sent;	/* request head handed over */
+	uint64_t		   sent_us;	/* request head handed over */
 	unsigned		   head_started:1;
 	unsigned		   req_done:1;
 	unsigned		   close_after:1;

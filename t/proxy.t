@@ -398,7 +398,7 @@ my ($held_head) = read_response($held);
 like($held_head, qr{^HTTP/1\.1 200 }, 'the held request is answered');
 my ($active, $reqs, $lat) = $clusters->() =~ $ep;
 is($active, 0, 'no longer in flight');
-cmp_ok($lat, '>', 0, "its response time is the latency estimate ($lat ms)");
+cmp_ok($lat, ">", 0, "its response time is the latency estimate ($lat ms)") or diag $clusters->();
 close $held;
 
 $t->done_testing;
