@@ -162,6 +162,11 @@ metrics(struct evhttp_request *req)
 	family(b, "meshd_cluster_connect_failures_total",
 	    "Failed connections to the cluster's endpoints.",
 	    MSH_STATS_CLUSTER, MSH_C_CONNECT_FAILURES);
+	family(b, "meshd_cluster_retries_total",
+	    "Retries started.", MSH_STATS_CLUSTER, MSH_C_RETRIES);
+	family(b, "meshd_cluster_retry_budget_exhausted_total",
+	    "Retries the retry budget refused.", MSH_STATS_CLUSTER,
+	    MSH_C_RETRIES_BUDGET);
 	metric_head(b, "meshd_cluster_endpoints", "gauge",
 	    "Endpoints taking traffic.");
 	for (i = 0; i < s->nclusters; i++)

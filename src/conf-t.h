@@ -28,6 +28,21 @@ enum msh_value_kind {
 	MSH_V_COUNT,		/* unsigned, min to max */
 	MSH_V_LB,		/* const struct msh_module * */
 	MSH_V_FLAG,		/* int, on or off */
+	MSH_V_RETRY_ON,		/* struct msh_retry_on */
+};
+
+/* What a retry is for: failures (bits) and listed statuses. */
+#define MSH_RETRY_CONNECT_FAILURE	0x01	/* refused, unreachable, timeout */
+#define MSH_RETRY_REFUSED		0x02	/* connection refused only */
+#define MSH_RETRY_RESET			0x04	/* closed before a response */
+#define MSH_RETRY_5XX			0x08	/* 5xx, or no response at all */
+#define MSH_RETRY_GATEWAY_ERROR		0x10	/* 502-504, or no response */
+#define MSH_RETRY_STATUSES_MAX		8
+
+struct msh_retry_on {
+	unsigned	 bits;
+	unsigned short	 status[MSH_RETRY_STATUSES_MAX];
+	unsigned	 nstatus;
 };
 
 enum msh_section_kind {
@@ -94,6 +109,14 @@ struct msh_cluster_conf {
 	uint64_t		 ejection_time;		/* ms, the first */
 	uint64_t		 max_ejection_time;	/* ms */
 	unsigned		 max_ejected_percent;
+	/* Retries. */
+	unsigned		 retries;		/* after the first try */
+	struct msh_retry_on	 retry_on;
+	uint64_t		 per_try_timeout;	/* ms to a response head, 0: off */
+	uint64_t		 retry_backoff;		/* ms, the base */
+	unsigned		 retry_budget;		/* % of requests */
+	unsigned		 retry_budget_min;	/* per second, always */
+	int			 retry_non_idempotent;
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
 	unsigned		 lb_line;
@@ -105,6 +128,13 @@ struct msh_cluster_conf {
 	unsigned		 ejection_time_line;
 	unsigned		 max_ejection_time_line;
 	unsigned		 max_ejected_percent_line;
+	unsigned		 retries_line;
+	unsigned		 retry_on_line;
+	unsigned		 per_try_timeout_line;
+	unsigned		 retry_backoff_line;
+	unsigned		 retry_budget_line;
+	unsigned		 retry_budget_min_line;
+	unsigned		 retry_non_idempotent_line;
 };
 
 struct msh_conf {

@@ -60,6 +60,16 @@ const struct msh_directive msh_core_directives[] = {
 	CLUSTER("max_ejection_time", MSH_V_DURATION, max_ejection_time),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_ejected_percent",
 	    MSH_V_COUNT, max_ejected_percent, 0, 100),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "retries",
+	    MSH_V_COUNT, retries, 0, 10),
+	CLUSTER("retry_on", MSH_V_RETRY_ON, retry_on),
+	CLUSTER("per_try_timeout", MSH_V_DURATION_OFF, per_try_timeout),
+	CLUSTER("retry_backoff", MSH_V_DURATION_OFF, retry_backoff),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "retry_budget",
+	    MSH_V_COUNT, retry_budget, 0, 100),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "retry_budget_min",
+	    MSH_V_COUNT, retry_budget_min, 0, 100000),
+	CLUSTER("retry_non_idempotent", MSH_V_FLAG, retry_non_idempotent),
 	{ 0, NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -217,9 +227,67 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		cl->ejection_time = 30000;
 		cl->max_ejection_time = 300000;
 		cl->max_ejected_percent = 10;
+		cl->retries = 1;
+		cl->retry_on.bits = MSH_RETRY_CONNECT_FAILURE;
+		cl->retry_backoff = 25;
+		cl->retry_budget = 20;
+		cl->retry_budget_min = 10;
 		c->target = cl;
 	}
 	c->section = i;
+}
+
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} retry_names[] = {
+	{ "connect-failure", MSH_RETRY_CONNECT_FAILURE },
+	{ "refused", MSH_RETRY_REFUSED },
+	{ "reset", MSH_RETRY_RESET },
+	{ "5xx", MSH_RETRY_5XX },
+	{ "gateway-error", MSH_RETRY_GATEWAY_ERROR },
+};
+
+struct retry_parse {
+	struct msh_retry_on	*on;
+	const char		*err;
+};
+
+static int
+add_retry_on(void *arg, const char *word)
+{
+	struct retry_parse *r = arg;
+	unsigned long code;
+	const char *err;
+	size_t i;
+
+	for (i = 0; i < sizeof(retry_names) / sizeof(retry_names[0]); i++)
+		if (strcmp(word, retry_names[i].name) == 0) {
+			r->on->bits |= retry_names[i].bit;
+			return 0;
+		}
+	if (msh_parse_uint(word, 100, 599, &code, &err) != 0) {
+		r->err = "expected connect-failure, refused, reset, 5xx, "
+		    "gateway-error or status codes (100-599)";
+		return -1;
+	}
+	if (r->on->nstatus == MSH_RETRY_STATUSES_MAX) {
+		r->err = "at most 8 status codes";
+		return -1;
+	}
+	r->on->status[r->on->nstatus++] = code;
+	return 0;
+}
+
+/* "connect-failure, 5xx, 409": replaces the default list. */
+static void
+parse_retry_on(const char *value, struct msh_retry_on *on, const char **err)
+{
+	struct retry_parse r = { .on = on };
+
+	memset(on, 0, sizeof(*on));
+	if (msh_split_list(value, add_retry_on, &r) != 0 || r.err != NULL)
+		*err = r.err != NULL ? r.err : "expected a list";
 }
 
 static void
@@ -294,6 +362,9 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 		break;
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);
+		break;
+	case MSH_V_RETRY_ON:
+		parse_retry_on(value, field, &err);
 		break;
 	case MSH_V_LB:
 		if ((*(const struct msh_module **)field =

@@ -35,6 +35,8 @@ static void upstream_read(struct bufferevent *, void *);
 static void upstream_write(struct bufferevent *, void *);
 static void upstream_event(struct bufferevent *, short, void *);
 static void next_request(struct msh_conn *);
+static int retry(struct msh_conn *, unsigned, unsigned);
+static void set_response_timeout(struct msh_conn *, uint64_t);
 
 static const char *
 status_text(unsigned status)
@@ -158,6 +160,8 @@ msh_conn_free(struct msh_conn *c)
 	free(c->msg.headers);
 	if (c->request_timer != NULL)
 		event_free(c->request_timer);
+	if (c->retry_timer != NULL)
+		event_free(c->retry_timer);
 	msh_snapshot_unref(c->snap);
 	msh_worker_conn_done(c->w);
 	free(c);
@@ -179,18 +183,21 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
  * (better an endpoint that may fail than none).
  */
 int
-msh_endpoint_take(struct msh_conn *c)
+msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 {
 	const struct msh_cluster *cl = c->l->cluster;
 	struct msh_pick p = { .worker = c->w->id };
 	const struct msh_endpoint *e, *first = NULL;
+	unsigned n;
 
-	for (; p.attempt < cl->nendpoints; p.attempt++) {
+	/* A retry starts where the last pick left off. */
+	p.attempt = c->tries > 0 ? c->tries - 1 : 0;
+	for (n = 0; n < cl->nendpoints; n++, p.attempt++) {
 		if ((e = cl->lb->pick(cl->lb_state, cl, &p)) == NULL)
 			break;
 		if (first == NULL)
 			first = e;
-		if (!msh_outlier_ejected(e)) {
+		if (e != avoid && !msh_outlier_ejected(e)) {
 			first = e;
 			break;
 		}
@@ -568,12 +575,24 @@ response_head(struct msh_conn *c)
 		}
 		evbuffer_drain(in, n);
 	}
-	count_response(c, m->status, 1);
 	observe_latency(c);
 	msh_outlier_result(c->l->cluster, c->ep, c->w->id,
 	    m->status < 500 ? MSH_OUTCOME_OK :
 	    m->status >= 502 && m->status <= 504 ? MSH_OUTCOME_GATEWAY :
 	    MSH_OUTCOME_5XX);
+	if (m->status >= 500 || c->l->cluster->conf->retry_on.nstatus > 0) {
+		/* Counted for the cluster only: the client never sees it. */
+		if (retry(c, (m->status >= 500 ? MSH_RETRY_5XX : 0) |
+		    (m->status >= 502 && m->status <= 504 ?
+		    MSH_RETRY_GATEWAY_ERROR : 0), m->status)) {
+			msh_stats_inc(c->l->cluster->stats, c->w->id,
+			    msh_stats_class(m->status));
+			return;
+		}
+	}
+	count_response(c, m->status, 1);
+	if (c->l->cluster->conf->per_try_timeout != 0)
+		set_response_timeout(c, c->l->cluster->conf->response_timeout);
 	msh_body_init(&c->respbody, m);
 	/* An HTTP/1.0 client cannot read chunked: strip the framing and
 	 * end the body by closing. */
@@ -601,24 +620,33 @@ response_head(struct msh_conn *c)
 	pump_response_body(c);
 }
 
+static void
+set_response_timeout(struct msh_conn *c, uint64_t ms)
+{
+	if (c->up->timeout != ms) {
+		msh_set_timeouts(c->up->bev, ms, ms);
+		c->up->timeout = ms;
+	}
+}
+
 /* A pooled connection keeps its watermark and timeouts from its last
  * use: they are set only when new or different (another cluster or
  * listener with the same endpoint, or a reload that changed them). */
 static void
 attach_upstream(struct msh_conn *c)
 {
+	const struct msh_cluster_conf *cc = c->l->cluster->conf;
 	struct bufferevent *bev = c->up->bev;
-	uint64_t timeout = c->l->cluster->conf->response_timeout;
 
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
 	if (c->up->buffer_size != c->l->conf->buffer_size) {
 		c->up->buffer_size = c->l->conf->buffer_size;
 		bufferevent_setwatermark(bev, EV_READ, 0, c->up->buffer_size);
 	}
-	if (c->up->timeout != timeout) {
-		msh_set_timeouts(bev, timeout, timeout);
-		c->up->timeout = timeout;
-	}
+	/* Until the response head, a try may be held to less. */
+	set_response_timeout(c, cc->per_try_timeout != 0 &&
+	    cc->per_try_timeout < cc->response_timeout ?
+	    cc->per_try_timeout : cc->response_timeout);
 	if ((bufferevent_get_enabled(bev) & (EV_READ | EV_WRITE)) !=
 	    (EV_READ | EV_WRITE))
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -667,6 +695,143 @@ connect_upstream(struct msh_conn *c, int use_pool)
 	/* Body bytes wait in the client's input meanwhile. */
 	bufferevent_disable(c->client, EV_READ);
 	msh_upstream_connect(c, upstream_event);
+}
+
+/*
+ * The retry budget, per worker and cluster: over the last
+ * MSH_BUDGET_WINDOW seconds, retries may be retry_budget percent of the
+ * requests, plus retry_budget_min a second whatever the traffic. It keeps
+ * retries from multiplying the load on a cluster that is already failing.
+ */
+static struct msh_stats_line *
+budget_window(struct msh_conn *c)
+{
+	struct msh_stats_line *l = &c->l->cluster->stats->lines[c->w->id];
+	uint64_t sec = msh_outlier_now() / 1000, s;
+
+	if (sec != l->budget_second) {
+		for (s = l->budget_second + 1; s <= sec &&
+		    s <= l->budget_second + MSH_BUDGET_WINDOW; s++) {
+			l->budget_requests[s % MSH_BUDGET_WINDOW] = 0;
+			l->budget_retries[s % MSH_BUDGET_WINDOW] = 0;
+		}
+		if (sec > l->budget_second + MSH_BUDGET_WINDOW) {
+			memset(l->budget_requests, 0,
+			    sizeof(l->budget_requests));
+			memset(l->budget_retries, 0, sizeof(l->budget_retries));
+		}
+		l->budget_second = sec;
+	}
+	return l;
+}
+
+static void
+budget_count(struct msh_conn *c)
+{
+	struct msh_stats_line *l = budget_window(c);
+
+	l->budget_requests[l->budget_second % MSH_BUDGET_WINDOW]++;
+}
+
+static int
+budget_allows(struct msh_conn *c)
+{
+	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	struct msh_stats_line *l = budget_window(c);
+	uint64_t requests = 0, retries = 0;
+	unsigned i;
+
+	for (i = 0; i < MSH_BUDGET_WINDOW; i++) {
+		requests += l->budget_requests[i];
+		retries += l->budget_retries[i];
+	}
+	if (retries >= requests * cc->retry_budget / 100 +
+	    (uint64_t)cc->retry_budget_min * MSH_BUDGET_WINDOW)
+		return 0;
+	l->budget_retries[l->budget_second % MSH_BUDGET_WINDOW]++;
+	return 1;
+}
+
+/* Methods a retry cannot do harm with (RFC 9110, 9.2.2). */
+static int
+idempotent(const struct msh_http_msg *m)
+{
+	static const char *const safe[] = {
+		"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+		if (m->method_len == strlen(safe[i]) &&
+		    memcmp(m->method, safe[i], m->method_len) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+retry_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	connect_upstream(c, 1);
+}
+
+/*
+ * The try of c's request failed in a way retry_on may name (failed: its
+ * MSH_RETRY_ bits; status: the response's, 0 if none): start another on
+ * another endpoint if the cluster's policy allows, after a backoff, and
+ * return 1. Never once the client has had a byte of the answer, nor when
+ * a byte of a request body has gone (bodies are streamed, not kept).
+ */
+static int
+retry(struct msh_conn *c, unsigned failed, unsigned status)
+{
+	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	const struct msh_endpoint *was = c->ep;
+	struct timeval tv;
+	uint64_t ms;
+	unsigned i;
+	int listed = 0;
+
+	for (i = 0; status != 0 && i < cc->retry_on.nstatus; i++)
+		listed |= cc->retry_on.status[i] == status;
+	if (c->tries > cc->retries || (!(cc->retry_on.bits & failed) &&
+	    !listed))
+		return 0;
+	if (!c->idempotent && !cc->retry_non_idempotent)
+		return 0;
+	if (c->reqbody.kind != MSH_BODY_NONE &&
+	    c->state != MSH_CONN_CONNECTING)
+		return 0;
+	if (!budget_allows(c)) {
+		msh_stats_inc(c->l->cluster->stats, c->w->id,
+		    MSH_C_RETRIES_BUDGET);
+		return 0;
+	}
+	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_RETRIES);
+	drop_upstream(c);
+	msh_endpoint_release(c);
+	if (msh_endpoint_take(c, was) != 0) {
+		send_error(c, 503, MSH_C_ERR_NO_ENDPOINT);
+		return 1;
+	}
+	c->tries++;
+	c->state = MSH_CONN_CONNECTING;
+	bufferevent_disable(c->client, EV_READ);
+	/* Exponential, with full jitter, at most ten times the base. */
+	ms = cc->retry_backoff << (c->tries - 2 < 4 ? c->tries - 2 : 4);
+	if (ms > cc->retry_backoff * 10)
+		ms = cc->retry_backoff * 10;
+	ms = ms > 0 ? msh_random(c->w) % (ms + 1) : 0;
+	if (c->retry_timer == NULL && (c->retry_timer = evtimer_new(
+	    c->w->base, retry_now, c)) == NULL)
+		abort();
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = ms % 1000 * 1000;
+	evtimer_add(c->retry_timer, &tv);
+	return 1;
 }
 
 /* New requests take the newest snapshot, even on an old connection. */
@@ -858,12 +1023,16 @@ request_head(struct msh_conn *c)
 	c->close_after = !m->keep_alive || c->w->draining;
 	c->req_done = m->body == MSH_BODY_NONE;
 	c->retried = 0;
+	c->idempotent = idempotent(m);
 	msh_body_init(&c->reqbody, m);
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
-	if (msh_endpoint_take(c) != 0) {
+	budget_count(c);
+	c->tries = 0;
+	if (msh_endpoint_take(c, NULL) != 0) {
 		send_error(c, 503, MSH_C_ERR_NO_ENDPOINT);
 		return;
 	}
+	c->tries = 1;
 	build_request_head(c);
 	evbuffer_drain(in, n);
 	start_request_timer(c);
@@ -1003,7 +1172,13 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->state == MSH_CONN_CONNECTING) {
+		int refused = EVUTIL_SOCKET_ERROR() == ECONNREFUSED;
+
 		msh_connect_failed(c, what);
+		if (retry(c, MSH_RETRY_CONNECT_FAILURE | MSH_RETRY_5XX |
+		    MSH_RETRY_GATEWAY_ERROR | (refused && !(what &
+		    BEV_EVENT_TIMEOUT) ? MSH_RETRY_REFUSED : 0), 0))
+			return;
 		if (what & BEV_EVENT_TIMEOUT)
 			send_error(c, 504, MSH_C_ERR_CONNECT_TIMEOUT);
 		else
@@ -1038,6 +1213,9 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		    what & BEV_EVENT_EOF ? "close" : "error", c->ep->name);
 		msh_outlier_result(c->l->cluster, c->ep, c->w->id,
 		    MSH_OUTCOME_GATEWAY);
+		if (retry(c, MSH_RETRY_5XX | MSH_RETRY_GATEWAY_ERROR |
+		    (what & BEV_EVENT_TIMEOUT ? 0 : MSH_RETRY_RESET), 0))
+			return;
 		if (what & BEV_EVENT_TIMEOUT)
 			send_error(c, 504, MSH_C_ERR_RESPONSE_TIMEOUT);
 		else

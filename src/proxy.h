@@ -49,6 +49,8 @@ struct msh_conn {
 	struct msh_body		   respbody;
 	struct head		  *head;	/* request head, for a retry */
 	struct event		  *request_timer; /* request_timeout */
+	struct event		  *retry_timer;	/* backoff before a retry */
+	unsigned		   tries;	/* of this request, so far */
 	uint64_t		   read_timeout;	/* ms the client's is set to */
 	struct timeval		   head_start;	/* first byte of a head */
 	uint64_t		   sent_us;	/* request head handed over */
@@ -57,6 +59,7 @@ struct msh_conn {
 	unsigned		   close_after:1;
 	unsigned		   reused:1;	/* up came from the pool */
 	unsigned		   retried:1;
+	unsigned		   idempotent:1;	/* the request's method */
 	unsigned		   head_request:1;
 	unsigned		   client_http10:1;
 	unsigned		   upgrade:1;	/* the request asked for one */
@@ -87,9 +90,11 @@ uint64_t msh_ms_since(struct msh_conn *c, const struct timeval *then);
  * there, queued on bev otherwise; w->stage is left empty. */
 void	msh_send(struct msh_worker *w, struct bufferevent *bev);
 
-/* Pick c->ep for the next request or connection, and count it in
- * flight there; -1 if the cluster has no endpoint. */
-int	msh_endpoint_take(struct msh_conn *c);
+/* Pick c->ep for the next request or connection, another than avoid
+ * where the cluster has one, and count it in flight there; -1 if the
+ * cluster has no endpoint. */
+int	msh_endpoint_take(struct msh_conn *c,
+	    const struct msh_endpoint *avoid);
 
 /* c is done with c->ep (if any): no longer in flight there. */
 void	msh_endpoint_release(struct msh_conn *c);

@@ -22,6 +22,8 @@ enum msh_counter {
 	MSH_C_5XX,
 	MSH_C_CONNECT_FAILURES,
 	MSH_C_EJECTIONS,	/* endpoint: by outlier detection */
+	MSH_C_RETRIES,		/* cluster */
+	MSH_C_RETRIES_BUDGET,	/* cluster: refused by the retry budget */
 	/* Answers meshd makes itself, by cause (listener sets only). */
 	MSH_C_ERR_BAD_REQUEST,		/* 400: a malformed head */
 	MSH_C_ERR_BAD_BODY,		/* 400: malformed body framing */
@@ -51,6 +53,8 @@ enum msh_stats_kind {
 	MSH_STATS_ENDPOINT,
 };
 
+#define MSH_BUDGET_WINDOW	10	/* seconds */
+
 struct msh_stats_line {
 	_Atomic uint64_t c[MSH_C_COUNT];
 	/* Endpoint sets: the worker's view of the endpoint. */
@@ -59,6 +63,10 @@ struct msh_stats_line {
 	uint64_t	 latency_at_us;	/* when it was last updated */
 	unsigned	 consecutive_5xx;	/* and failures to answer */
 	unsigned	 consecutive_gateway;	/* 502-504, failures to answer */
+	/* Cluster sets: the retry budget's window, one slot a second. */
+	uint64_t	 budget_second;
+	uint32_t	 budget_requests[MSH_BUDGET_WINDOW];
+	uint32_t	 budget_retries[MSH_BUDGET_WINDOW];
 } __attribute__((aligned(64)));
 
 struct msh_stats {

@@ -436,7 +436,7 @@ msh_tcp_start(struct msh_conn *c)
 	c->state = MSH_CONN_TUNNEL;
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
-	if (msh_endpoint_take(c) != 0) {
+	if (msh_endpoint_take(c, NULL) != 0) {
 		msh_conn_free(c);
 		return;
 	}

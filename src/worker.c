@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -166,6 +167,8 @@ msh_workers_start(unsigned n, struct msh_snapshot *s, void (*on_exit)(void))
 		struct msh_worker *w = &workers[i];
 
 		w->id = i;
+		w->rng = ((uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() << 8 ^
+		    (i + 1)) | 1;
 		w->on_exit = on_exit;
 		TAILQ_INIT(&w->conns);
 		if ((w->base = event_base_new_with_config(cfg)) == NULL ||

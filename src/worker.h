@@ -50,6 +50,7 @@ struct msh_worker {
 	struct msh_pool		 *pool;
 	struct evbuffer		 *stage;	/* output being put together: msh_send */
 	struct msh_conn_list	  conns;
+	uint64_t		  rng;		/* msh_random's state */
 	size_t			  nconns;
 	int			  draining;
 	void			(*on_exit)(void);	/* main's callback */
@@ -71,6 +72,17 @@ void	msh_workers_command(enum msh_worker_cmd cmd);
 
 /* Wait for every worker to end and free them. */
 void	msh_workers_join(void);
+
+/* A fast pseudo-random number, the worker's own (xorshift64*): for
+ * jitter and balancers, not for secrets. */
+static inline uint64_t
+msh_random(struct msh_worker *w)
+{
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return w->rng * 0x2545f4914f6cdd1dULL;
+}
 
 /* A connection ended: the worker may finish draining. */
 void	msh_worker_conn_done(struct msh_worker *w);

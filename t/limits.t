@@ -263,7 +263,9 @@ $took = time - $t0;
 is($r->{status}, 504, 'connect_timeout: 504');
 cmp_ok($took, '<', 2, sprintf('... after connect_timeout (%.2f s)', $took));
 is($err->('ct', 'connect_timeout'), 1, 'counted: connect_timeout');
-is($m->('meshd_cluster_connect_failures_total{cluster="blackhole"}'), 1,
-    'and as a connect failure of the cluster');
+is($m->('meshd_cluster_connect_failures_total{cluster="blackhole"}'), 2,
+    'and as connect failures of the cluster: the try and its one retry');
+is($m->('meshd_cluster_retries_total{cluster="blackhole"}'), 1,
+    'the retry counted (retries = 1 on connect-failure by default)');
 
 $t->done_testing;

@@ -349,7 +349,9 @@ close $s;
 # Nobody listening: 502 and a connect failure counted.
 $r = $t->http_get("http://$h:$down/");
 is($r->{status}, 502, 'refused upstream: 502');
-is($m->('meshd_cluster_connect_failures_total{cluster="dead"}'), 1, 'connect failure counted');
+is($m->('meshd_cluster_connect_failures_total{cluster="dead"}'), 2,
+    'connect failures counted: the try and its one retry by default');
+is($m->('meshd_cluster_retries_total{cluster="dead"}'), 1, 'the retry counted');
 is($err->('down', 'connect_failed'), 1, 'and the 502 as cause connect_failed');
 
 # Fifty clients at once keep about fifty upstream connections, not a new
