@@ -386,7 +386,8 @@ sub _stop_many {
 }
 
 # $t->start_backend(name => NAME, listen => "ADDR:PORT", call => URL,
-#                   workers => N, quiet => BOOL): starts t/lib/backend.pl
+#                   workers => N, quiet => BOOL, status => NNN, hang => BOOL):
+#                   starts t/lib/backend.pl
 # (answering as NAME) and returns its pid once it wrote NAME.pid and its
 # port accepts connections.
 sub start_backend {
@@ -401,6 +402,8 @@ sub start_backend {
 	push @cmd, '--verbose' unless $a{quiet};
 	push @cmd, '--call', $a{call} if defined $a{call};
 	push @cmd, '--workers', $a{workers} if defined $a{workers};
+	push @cmd, '--status', $a{status} if defined $a{status};
+	push @cmd, '--hang' if $a{hang};
 	my $pid = $self->spawn(name => $name, cmd => \@cmd, log => $a{log}, env => $a{env});
 	# The pidfile, written after listen(), tells our backend from anything
 	# else that may answer on that port.

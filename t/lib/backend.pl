@@ -5,7 +5,7 @@
 #
 #   perl t/lib/backend.pl --listen ADDR:PORT --name NAME [--call URL]
 #        [--pidfile FILE] [--workers N] [--idle-timeout SECONDS]
-#        [--verbose] [--watch-parent]
+#        [--verbose] [--watch-parent] [--status NNN] [--hang]
 #
 # Answers (every answer carries "Content-Type: text/plain" and "X-Backend: NAME"):
 #   POST, PUT, PATCH    200 "NAME got N bytes\n" (N = request body length)
@@ -13,6 +13,8 @@
 #                       answers "NAME > BODY\n" (BODY without its trailing
 #                       newline), or 502 "NAME > error STATUS\n" if that fails
 #   .../status/NNN      the same, but with status NNN (200..599)
+# --status NNN answers every other request with NNN (a failing instance);
+# --hang reads requests and never answers them (a hanging one).
 # HEAD gets the GET headers without the body; 204 and 304 carry no body.
 #
 # HTTP/1.1 with keep-alive: Content-Length framing, "Connection: close"
@@ -64,7 +66,7 @@ my %REASON = (
 
 my %opt = (workers => 8, 'idle-timeout' => 30);
 GetOptions(\%opt, 'listen=s', 'name=s', 'call=s', 'pidfile=s', 'workers=i',
-    'idle-timeout=f', 'verbose', 'watch-parent', 'help')
+    'idle-timeout=f', 'verbose', 'watch-parent', 'status=i', 'hang', 'help')
 	or usage(2);
 usage(0) if $opt{help};
 usage(2) if !defined $opt{listen} || !defined $opt{name} || @ARGV;
@@ -130,7 +132,7 @@ sub usage {
 	my $fh = $code ? \*STDERR : \*STDOUT;
 	print {$fh} "usage: backend.pl --listen ADDR:PORT --name NAME [--call URL]\n",
 	    "         [--pidfile FILE] [--workers N] [--idle-timeout SECONDS]\n",
-	    "         [--verbose] [--watch-parent]\n";
+	    "         [--verbose] [--watch-parent] [--status NNN] [--hang]\n";
 	exit $code;
 }
 
@@ -468,6 +470,11 @@ sub start_request {
 sub complete {
 	my ($c) = @_;
 	my $req = delete $c->{req};
+	if ($opt{hang}) {	# read it, never answer
+		logmsg("$req->{method} $req->{target} held") if $opt{verbose};
+		$c->{st} = 'head';
+		return;
+	}
 	my ($status, $body) = answer($req);
 	queue_response($c, $req, $status, $body);
 	logmsg("$req->{method} $req->{target} $status ($req->{nbytes} bytes in)")
@@ -481,7 +488,7 @@ sub answer {
 	my $path = $req->{target};
 	$path =~ s{^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*}{};
 
-	my $status = 200;
+	my $status = $opt{status} // 200;
 	if ($path =~ m{^/status/(\d+)(?:[/?#]|\z)}) {
 		return (400, "$NAME: status must be 200..599\n")
 		    if $1 < 200 || $1 > 599;
