@@ -167,6 +167,22 @@ metrics(struct evhttp_request *req)
 	family(b, "meshd_cluster_retry_budget_exhausted_total",
 	    "Retries the retry budget refused.", MSH_STATS_CLUSTER,
 	    MSH_C_RETRIES_BUDGET);
+	metric_head(b, "meshd_cluster_overload_total", "counter",
+	    "Requests answered 503 by the circuit breaker, by limit.");
+	for (st = msh_stats_all(); st != NULL; st = st->next) {
+		static const char *const limit[] = {
+			"max_connections", "max_pending", "max_requests",
+			"max_retries",
+		};
+
+		if (st->kind != MSH_STATS_CLUSTER)
+			continue;
+		for (k = 0; k < 4; k++)
+			evbuffer_add_printf(b, "meshd_cluster_overload_total{"
+			    "cluster=\"%s\",limit=\"%s\"} %llu\n", st->name,
+			    limit[k], (unsigned long long)msh_stats_sum(st,
+			    MSH_C_OVER_CONNECTIONS + k));
+	}
 	metric_head(b, "meshd_cluster_endpoints", "gauge",
 	    "Endpoints taking traffic.");
 	for (i = 0; i < s->nclusters; i++)

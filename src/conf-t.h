@@ -29,6 +29,7 @@ enum msh_value_kind {
 	MSH_V_LB,		/* const struct msh_module * */
 	MSH_V_FLAG,		/* int, on or off */
 	MSH_V_RETRY_ON,		/* struct msh_retry_on */
+	MSH_V_LIMIT,		/* unsigned, min to max, or off: 0 */
 };
 
 /* What a retry is for: failures (bits) and listed statuses. */
@@ -117,6 +118,11 @@ struct msh_cluster_conf {
 	unsigned		 retry_budget;		/* % of requests */
 	unsigned		 retry_budget_min;	/* per second, always */
 	int			 retry_non_idempotent;
+	/* Circuit breaking: 0, no limit. */
+	unsigned		 max_connections;
+	unsigned		 max_pending;
+	unsigned		 max_requests;
+	unsigned		 max_retries;
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
 	unsigned		 lb_line;
@@ -135,6 +141,10 @@ struct msh_cluster_conf {
 	unsigned		 retry_budget_line;
 	unsigned		 retry_budget_min_line;
 	unsigned		 retry_non_idempotent_line;
+	unsigned		 max_connections_line;
+	unsigned		 max_pending_line;
+	unsigned		 max_requests_line;
+	unsigned		 max_retries_line;
 };
 
 struct msh_conf {

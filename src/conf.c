@@ -70,6 +70,14 @@ const struct msh_directive msh_core_directives[] = {
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "retry_budget_min",
 	    MSH_V_COUNT, retry_budget_min, 0, 100000),
 	CLUSTER("retry_non_idempotent", MSH_V_FLAG, retry_non_idempotent),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_connections",
+	    MSH_V_LIMIT, max_connections, 1, 1000000),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_pending",
+	    MSH_V_LIMIT, max_pending, 1, 1000000),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_requests",
+	    MSH_V_LIMIT, max_requests, 1, 1000000),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_retries",
+	    MSH_V_LIMIT, max_retries, 1, 1000000),
 	{ 0, NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -359,6 +367,14 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	case MSH_V_COUNT:
 		if (msh_parse_uint(value, d->min, d->max, &ul, &err) == 0)
 			*(unsigned *)field = ul;
+		break;
+	case MSH_V_LIMIT:
+		if (strcmp(value, "off") == 0)
+			*(unsigned *)field = 0;
+		else if (msh_parse_uint(value, d->min, d->max, &ul, &err) == 0)
+			*(unsigned *)field = ul;
+		else
+			err = "expected a number from 1 to 1000000, or off";
 		break;
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);

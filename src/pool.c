@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "pool.h"
+#include "stats.h"
 
 #define POOL_MAX_IDLE		1024	/* per worker */
 #define POOL_MAX_IDLE_PER_ADDR	256
@@ -66,8 +67,7 @@ msh_pool_free(struct msh_pool *p)
 
 	while ((u = TAILQ_FIRST(&p->idle)) != NULL) {
 		TAILQ_REMOVE(&p->idle, u, link);
-		bufferevent_free(u->bev);
-		free(u);
+		msh_upconn_free(u);
 	}
 	event_free(p->sweep);
 	free(p);
@@ -93,6 +93,8 @@ msh_upconn_free(struct msh_upconn *u)
 {
 	if (u == NULL)
 		return;
+	if (u->owner != NULL)
+		atomic_fetch_sub(&u->owner->open_connections, 1);
 	bufferevent_free(u->bev);
 	free(u);
 }

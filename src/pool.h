@@ -14,6 +14,7 @@
 struct bufferevent;
 struct event_base;
 struct msh_pool;
+struct msh_stats;
 
 struct msh_upconn {
 	TAILQ_ENTRY(msh_upconn)	 link;
@@ -23,6 +24,7 @@ struct msh_upconn {
 	long			 idle_since;	/* seconds, while pooled */
 	uint64_t		 timeout;	/* ms its timeouts are set to */
 	uint64_t		 buffer_size;	/* its read high watermark */
+	struct msh_stats	*owner;	/* counts it in open_connections */
 };
 
 struct msh_pool *msh_pool_new(struct event_base *base);

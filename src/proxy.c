@@ -35,6 +35,7 @@ static void upstream_read(struct bufferevent *, void *);
 static void upstream_write(struct bufferevent *, void *);
 static void upstream_event(struct bufferevent *, short, void *);
 static void next_request(struct msh_conn *);
+static void end_request(struct msh_conn *);
 static int retry(struct msh_conn *, unsigned, unsigned);
 static void set_response_timeout(struct msh_conn *, uint64_t);
 
@@ -151,6 +152,7 @@ void
 msh_conn_free(struct msh_conn *c)
 {
 	TAILQ_REMOVE(&c->w->conns, c, link);
+	end_request(c);
 	msh_endpoint_release(c);
 	msh_splice_free(c);	/* its events watch the sockets freed next */
 	msh_upconn_free(c->up);
@@ -326,6 +328,94 @@ send_error(struct msh_conn *c, unsigned status, enum msh_counter cause)
 	    status, text, strlen(text) + 1, text);
 	msh_send(c->w, c->client);
 	close_when_flushed(c);
+}
+
+/*
+ * Circuit breaking: per cluster, shared by the workers, counted only for
+ * the limits that are set. c->counted says what c holds, so that a reload
+ * that sets or lifts a limit keeps the counts right.
+ */
+#define COUNTED_REQUEST		0x1	/* requests: head to end of answer */
+#define COUNTED_PENDING		0x2	/* pending: a connection being made */
+#define COUNTED_CONNECTION	0x4	/* open_connections, until handed on */
+#define COUNTED_RETRY		0x8	/* retries: a request being retried */
+
+static _Atomic unsigned *
+breaker_count(struct msh_stats *s, unsigned what)
+{
+	return what == COUNTED_REQUEST ? &s->requests :
+	    what == COUNTED_PENDING ? &s->pending :
+	    what == COUNTED_CONNECTION ? &s->open_connections : &s->retries;
+}
+
+static void
+breaker_release(struct msh_stats *s, unsigned what)
+{
+	atomic_fetch_sub(breaker_count(s, what), 1);
+}
+
+/* 503 at once, saying which limit; the connection stays open when the
+ * request has no body to skip. */
+static void
+send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
+{
+	static const char body[] = "Service Unavailable\n";
+	int keep = c->req_done && !c->close_after;
+
+	count_response(c, 503, 0);
+	msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_OVERLOAD);
+	msh_stats_inc(c->l->cluster->stats, c->w->id, over);
+	evbuffer_add_printf(c->w->stage, "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+	    "Meshd-Overload: %s\r\n%s\r\n%s", sizeof(body) - 1, limit,
+	    keep ? "" : "Connection: close\r\n", body);
+	msh_send(c->w, c->client);
+	if (!keep) {
+		close_when_flushed(c);
+		return;
+	}
+	stop_request_timer(c);
+	drop_upstream(c);
+	next_request(c);
+}
+
+/* Count c in what if under its limit (or none is set); else answer 503
+ * and return 0. */
+static int
+breaker_admits(struct msh_conn *c, unsigned what)
+{
+	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	struct msh_stats *s = c->l->cluster->stats;
+	unsigned max = what == COUNTED_REQUEST ? cc->max_requests :
+	    what == COUNTED_PENDING ? cc->max_pending : cc->max_connections;
+	_Atomic unsigned *n = breaker_count(s, what);
+
+	if (max == 0)
+		return 1;
+	if (atomic_fetch_add(n, 1) >= max) {
+		atomic_fetch_sub(n, 1);
+		send_overload(c, what == COUNTED_REQUEST ? "max_requests" :
+		    what == COUNTED_PENDING ? "max_pending" : "max_connections",
+		    what == COUNTED_REQUEST ? MSH_C_OVER_REQUESTS :
+		    what == COUNTED_PENDING ? MSH_C_OVER_PENDING :
+		    MSH_C_OVER_CONNECTIONS);
+		return 0;
+	}
+	c->counted |= what;
+	return 1;
+}
+
+/* The request is over: it leaves the breaker's counts. */
+static void
+end_request(struct msh_conn *c)
+{
+	struct msh_stats *s = c->l->cluster->stats;
+	unsigned what;
+
+	for (what = COUNTED_REQUEST; what <= COUNTED_RETRY; what <<= 1)
+		if (c->counted & what)
+			breaker_release(s, what);
+	c->counted = 0;
 }
 
 /*
@@ -672,6 +762,11 @@ msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
 
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
 	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
+	if (c->counted & COUNTED_CONNECTION) {
+		/* The connection holds its count from now on. */
+		c->counted &= ~COUNTED_CONNECTION;
+		c->up->owner = cl->stats;
+	}
 	bufferevent_setcb(c->up->bev, NULL, NULL, on_event, c);
 	msh_set_timeouts(c->up->bev, 0, cl->conf->connect_timeout);
 	if (bufferevent_socket_connect(c->up->bev,
@@ -691,6 +786,9 @@ connect_upstream(struct msh_conn *c, int use_pool)
 		return;
 	}
 	c->reused = 0;
+	if (!breaker_admits(c, COUNTED_PENDING) ||
+	    !breaker_admits(c, COUNTED_CONNECTION))
+		return;
 	c->state = MSH_CONN_CONNECTING;
 	/* Body bytes wait in the client's input meanwhile. */
 	bufferevent_disable(c->client, EV_READ);
@@ -805,10 +903,20 @@ retry(struct msh_conn *c, unsigned failed, unsigned status)
 	if (c->reqbody.kind != MSH_BODY_NONE &&
 	    c->state != MSH_CONN_CONNECTING)
 		return 0;
+	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0 &&
+	    atomic_load(&c->l->cluster->stats->retries) >= cc->max_retries) {
+		msh_stats_inc(c->l->cluster->stats, c->w->id,
+		    MSH_C_OVER_RETRIES);
+		return 0;
+	}
 	if (!budget_allows(c)) {
 		msh_stats_inc(c->l->cluster->stats, c->w->id,
 		    MSH_C_RETRIES_BUDGET);
 		return 0;
+	}
+	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0) {
+		atomic_fetch_add(&c->l->cluster->stats->retries, 1);
+		c->counted |= COUNTED_RETRY;
 	}
 	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_RETRIES);
 	drop_upstream(c);
@@ -1035,6 +1143,8 @@ request_head(struct msh_conn *c)
 	c->tries = 1;
 	build_request_head(c);
 	evbuffer_drain(in, n);
+	if (!breaker_admits(c, COUNTED_REQUEST))
+		return;
 	start_request_timer(c);
 	connect_upstream(c, 1);
 }
@@ -1043,6 +1153,7 @@ static void
 next_request(struct msh_conn *c)
 {
 	c->state = MSH_CONN_IDLE;
+	end_request(c);
 	msh_endpoint_release(c);
 	client_read_timeout(c, c->l->conf->keepalive_timeout);
 	if (!(bufferevent_get_enabled(c->client) & EV_READ))
@@ -1166,6 +1277,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	if (c->counted & COUNTED_PENDING) {
+		c->counted &= ~COUNTED_PENDING;
+		breaker_release(c->l->cluster->stats, COUNTED_PENDING);
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		msh_set_nodelay(bufferevent_getfd(bev));
 		send_request(c);

@@ -51,6 +51,7 @@ struct msh_conn {
 	struct event		  *request_timer; /* request_timeout */
 	struct event		  *retry_timer;	/* backoff before a retry */
 	unsigned		   tries;	/* of this request, so far */
+	unsigned		   counted;	/* COUNTED_: in the breaker's */
 	uint64_t		   read_timeout;	/* ms the client's is set to */
 	struct timeval		   head_start;	/* first byte of a head */
 	uint64_t		   sent_us;	/* request head handed over */

@@ -24,6 +24,11 @@ enum msh_counter {
 	MSH_C_EJECTIONS,	/* endpoint: by outlier detection */
 	MSH_C_RETRIES,		/* cluster */
 	MSH_C_RETRIES_BUDGET,	/* cluster: refused by the retry budget */
+	/* Cluster: circuit breaking, by the limit that was reached. */
+	MSH_C_OVER_CONNECTIONS,
+	MSH_C_OVER_PENDING,
+	MSH_C_OVER_REQUESTS,
+	MSH_C_OVER_RETRIES,
 	/* Answers meshd makes itself, by cause (listener sets only). */
 	MSH_C_ERR_BAD_REQUEST,		/* 400: a malformed head */
 	MSH_C_ERR_BAD_BODY,		/* 400: malformed body framing */
@@ -39,6 +44,7 @@ enum msh_counter {
 	MSH_C_ERR_UPSTREAM_CLOSED,	/* 502: closed before responding */
 	MSH_C_ERR_RESPONSE_TIMEOUT,	/* 504 */
 	MSH_C_ERR_REQUEST_TIMEOUT,	/* 504, or 408 while the body comes */
+	MSH_C_ERR_OVERLOAD,		/* 503: a circuit breaker's limit */
 	MSH_C_COUNT,
 };
 
@@ -75,6 +81,12 @@ struct msh_stats {
 	char			*name;		/* listener, cluster */
 	char			*endpoint;	/* for MSH_STATS_ENDPOINT */
 	struct msh_stats_line	*lines;		/* one per worker */
+	/* Cluster sets, shared by the workers: what its circuit breaker
+	 * counts, for the limits that are set. */
+	_Atomic unsigned	 open_connections;
+	_Atomic unsigned	 pending;
+	_Atomic unsigned	 requests;
+	_Atomic unsigned	 retries;
 	/* Endpoint sets, shared by the workers: its ejection. */
 	_Atomic uint64_t	 ejected_until;	/* ms, CLOCK_MONOTONIC */
 	_Atomic uint64_t	 ejected_last;	/* ms, the last ejection's start */

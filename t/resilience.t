@@ -1,12 +1,15 @@
 #!/usr/bin/perl
 # Failure handling with real backends: retries (on another instance, on
 # a failing status, after a per-try timeout, never for a POST unless told,
-# within a budget), passive outlier detection (ejection and return), and
-# one of three backends killed under load with wrk: no failed GET.
+# within a budget), passive outlier detection (ejection and return),
+# circuit breaking (fast 503s over each limit), and one of three backends
+# killed under load with wrk: no failed GET.
 use strict;
 use warnings;
 use Test::More;
 use HTTP::Tiny;
+use IO::Socket::INET;
+use Socket qw(PF_INET SOCK_STREAM inet_aton pack_sockaddr_in);
 use Time::HiRes qw(time);
 use MeshTest;
 
@@ -26,7 +29,21 @@ $t->start_backend(name => 'bad', listen => "$hbad:$port", quiet => 1,
 $t->start_backend(name => 'hang', listen => "$hhang:$port", quiet => 1,
     hang => 1);
 
-my %l = map { $_ => $t->free_port($h) } qw(kill status hang budget eject admin);
+# A listener whose accept queue is full: connects to it hang in SYN_SENT.
+my $bh_port = $t->free_port($hb);
+socket(my $bh, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+bind($bh, pack_sockaddr_in($bh_port, inet_aton($hb))) or die "bind: $!";
+listen($bh, 0) or die "listen: $!";
+my @fillers;
+for (1 .. 2) {
+	socket(my $f, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+	$f->blocking(0);
+	connect($f, pack_sockaddr_in($bh_port, inet_aton($hb)));
+	push @fillers, $f;
+}
+
+my %l = map { $_ => $t->free_port($h) }
+    qw(kill status hang budget eject reqs conns pend admin);
 my $admin = "$h:$l{admin}";
 my $conf = $t->write_file('meshd.conf', <<"EOF");
 [meshd]
@@ -97,6 +114,35 @@ endpoint = $hbad:$port
 retries = 0
 outlier_consecutive_5xx = 2
 max_ejected_percent = 50
+
+[listener reqs]
+address = $h:$l{reqs}
+protocol = http
+cluster = reqs
+
+[cluster reqs]
+endpoint = $hhang:$port
+max_requests = 2
+response_timeout = 1s
+
+[listener conns]
+address = $h:$l{conns}
+protocol = http
+cluster = conns
+
+[cluster conns]
+endpoint = $hhang:$port
+max_connections = 1
+
+[listener pend]
+address = $h:$l{pend}
+protocol = http
+cluster = pend
+
+[cluster pend]
+endpoint = $hb:$bh_port
+max_pending = 1
+connect_timeout = 10s
 EOF
 $t->start_meshd(name => 'meshd', conf => $conf, host => $h, admin => $admin);
 my $m = sub { $t->metrics($admin)->{$_[0]} // 0 };
@@ -156,6 +202,59 @@ is($m->('meshd_cluster_ejected_endpoints{cluster="eject"}'), 1, 'one ejected now
 like($t->http_get("http://$admin/clusters")->{content},
     qr/^  endpoint \Q$hbad:$port\E .* ejections=1 ejected_ms=\d+$/m,
     '/clusters shows it ejected');
+
+# Circuit breaking: requests held by the hanging backend fill a limit;
+# the next get 503 at once, saying which limit.
+sub hold {
+	my ($listener) = @_;
+	my $s = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $l{$listener},
+	    Timeout => 5) or die "connect: $!";
+	print $s "GET /held HTTP/1.1\r\nHost: x\r\n\r\n";
+	return $s;
+}
+sub active {
+	my ($cluster, $ep) = @_;
+	return $m->("meshd_endpoint_active_requests{cluster=\"$cluster\",endpoint=\"$ep\"}");
+}
+sub overloaded {
+	my ($listener, $limit, $n) = @_;
+	my $ok = 0;
+	my $t0 = time;
+	for (1 .. $n) {
+		my $r = $ua->get("http://$h:$l{$listener}/");
+		$ok++ if $r->{status} == 503 &&
+		    ($r->{headers}{'meshd-overload'} // '') eq $limit;
+	}
+	is($ok, $n, "$listener: $n times 503 with Meshd-Overload: $limit");
+	cmp_ok(time - $t0, '<', 2, '... at once');
+}
+my @held = (hold('reqs'), hold('reqs'));
+$t->wait_for(sub { active('reqs', "$hhang:$port") == 2 },
+    what => 'two requests held');
+overloaded('reqs', 'max_requests', 5);
+is($m->('meshd_cluster_overload_total{cluster="reqs",limit="max_requests"}'), 5,
+    'counted for the cluster and limit');
+is($m->('meshd_listener_errors_total{listener="reqs",cause="overload"}'), 5,
+    'and as the listener\'s answers');
+# A client that closes still waits for its answer (a half-close is no
+# abort): the held ones end at response_timeout, 1 s.
+$t->wait_for(sub { active('reqs', "$hhang:$port") == 0 },
+    what => 'the held requests to time out');
+my $r = HTTP::Tiny->new(timeout => 0.3)->get("http://$h:$l{reqs}/");
+is($r->{status}, 599, 'under the limit again: the next is let through (and hangs)');
+close $_ for @held;
+
+@held = (hold('conns'));
+$t->wait_for(sub { active('conns', "$hhang:$port") == 1 },
+    what => 'a request holding the one connection');
+overloaded('conns', 'max_connections', 3);
+close $held[0];
+
+@held = (hold('pend'));
+$t->wait_for(sub { active('pend', "$hb:$bh_port") == 1 },
+    what => 'a connection pending');
+overloaded('pend', 'max_pending', 3);
+close $held[0];
 
 # One of three killed under load (wrk, 20 connections): no GET fails.
 # The kill and the restart are timed by what /metrics shows, not by sleeps.
