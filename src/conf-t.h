@@ -118,6 +118,10 @@ struct msh_cluster_conf {
 	unsigned		 retry_budget;		/* % of requests */
 	unsigned		 retry_budget_min;	/* per second, always */
 	int			 retry_non_idempotent;
+	/* Which endpoints take traffic, in percent of a view's endpoints
+	 * available; 0: off. */
+	unsigned		 zone_affinity;
+	unsigned		 panic_threshold;
 	/* Circuit breaking: 0, no limit. */
 	unsigned		 max_connections;
 	unsigned		 max_pending;
@@ -141,6 +145,8 @@ struct msh_cluster_conf {
 	unsigned		 retry_budget_line;
 	unsigned		 retry_budget_min_line;
 	unsigned		 retry_non_idempotent_line;
+	unsigned		 zone_affinity_line;
+	unsigned		 panic_threshold_line;
 	unsigned		 max_connections_line;
 	unsigned		 max_pending_line;
 	unsigned		 max_requests_line;

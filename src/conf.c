@@ -70,6 +70,10 @@ const struct msh_directive msh_core_directives[] = {
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "retry_budget_min",
 	    MSH_V_COUNT, retry_budget_min, 0, 100000),
 	CLUSTER("retry_non_idempotent", MSH_V_FLAG, retry_non_idempotent),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "zone_affinity",
+	    MSH_V_LIMIT, zone_affinity, 1, 100),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "panic_threshold",
+	    MSH_V_LIMIT, panic_threshold, 1, 100),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_connections",
 	    MSH_V_LIMIT, max_connections, 1, 1000000),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_pending",
@@ -240,6 +244,7 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		cl->retry_backoff = 25;
 		cl->retry_budget = 20;
 		cl->retry_budget_min = 10;
+		cl->panic_threshold = 50;
 		c->target = cl;
 	}
 	c->section = i;
@@ -374,7 +379,9 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 		else if (msh_parse_uint(value, d->min, d->max, &ul, &err) == 0)
 			*(unsigned *)field = ul;
 		else
-			err = "expected a number from 1 to 1000000, or off";
+			err = d->max == 100 ?
+			    "expected a percentage from 1 to 100, or off" :
+			    "expected a number from 1 to 1000000, or off";
 		break;
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);

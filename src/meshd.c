@@ -145,12 +145,14 @@ read_registry(const struct msh_conf *conf, struct msh_registry *reg,
 	int r = 0;
 
 	memset(reg, 0, sizeof(*reg));
-	if ((want = calloc(conf->nclusters + 1, sizeof(*want))) == NULL)
+	if ((want = calloc(conf->nclusters + 2, sizeof(*want))) == NULL)
 		abort();
 	for (i = 0; i < conf->nclusters; i++)
 		if (conf->clusters[i].service_line != 0)
 			want[n++] = conf->clusters[i].service;
 	if (n > 0) {
+		/* And the sidecar's own instances: they say its zone. */
+		want[n++] = conf->service;
 		g.admin.registry_updates++;
 		r = msh_registry_load(conf->registry, want, n, reg, d);
 		if (r == 0) {

@@ -180,18 +180,21 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
 }
 
 /*
- * The balancer's pick, passed over while ejected as long as another pick
- * is not: when every endpoint is ejected, they all take traffic again
- * (better an endpoint that may fail than none).
+ * The balancer's pick among the endpoints msh_outlier_view allows,
+ * passed over while ejected (unless in panic) or the one a retry avoids,
+ * as long as another pick is neither: better an endpoint that may fail
+ * than none.
  */
 int
 msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 {
-	const struct msh_cluster *cl = c->l->cluster;
 	struct msh_pick p = { .worker = c->w->id };
 	const struct msh_endpoint *e, *first = NULL;
+	const struct msh_cluster *cl;
 	unsigned n;
+	int panic;
 
+	cl = msh_outlier_view(c->l->cluster, c->w->id, &panic);
 	/* A retry starts where the last pick left off. */
 	p.attempt = c->tries > 0 ? c->tries - 1 : 0;
 	for (n = 0; n < cl->nendpoints; n++, p.attempt++) {
@@ -199,7 +202,9 @@ msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 			break;
 		if (first == NULL)
 			first = e;
-		if (e != avoid && !msh_outlier_ejected(e)) {
+		/* By address: the local view's endpoints are copies. */
+		if ((avoid == NULL || !msh_addr_equal(&e->addr, &avoid->addr)) &&
+		    (panic || !msh_outlier_ejected(e))) {
 			first = e;
 			break;
 		}

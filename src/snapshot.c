@@ -11,21 +11,48 @@
 #include "stats.h"
 
 static void
-add_endpoint(struct msh_cluster *c, const struct msh_addr *a, unsigned weight)
+add_endpoint(struct msh_cluster *c, const struct msh_addr *a, unsigned weight,
+    int local)
 {
 	struct msh_endpoint *e;
 
 	e = &c->endpoints[c->nendpoints++];
 	e->addr = *a;
 	e->weight = weight;
+	e->local = local;
 	msh_addr_format(a, e->name, sizeof(e->name));
 	e->stats = msh_stats_get(MSH_STATS_ENDPOINT, c->conf->name, e->name);
+}
+
+/* zone_affinity: the local endpoints as a cluster of their own, when
+ * some are local and some are not. */
+static void
+build_local(struct msh_cluster *c, unsigned nworkers)
+{
+	struct msh_cluster *l;
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nendpoints; i++)
+		n += c->endpoints[i].local;
+	if (n == 0 || n == c->nendpoints)
+		return;
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->endpoints = calloc(n, sizeof(*l->endpoints))) == NULL)
+		abort();
+	l->conf = c->conf;
+	l->stats = c->stats;
+	for (i = 0; i < c->nendpoints; i++)
+		if (c->endpoints[i].local)
+			l->endpoints[l->nendpoints++] = c->endpoints[i];
+	l->lb = c->lb;
+	l->lb_state = l->lb->create(l, nworkers);
+	c->local = l;
 }
 
 /* Endpoints: the static list, or the serving instances of the service. */
 static void
 build_cluster(struct msh_cluster *c, const struct msh_cluster_conf *cc,
-    const struct msh_registry *reg, unsigned nworkers)
+    const struct msh_registry *reg, const char *zone, unsigned nworkers)
 {
 	size_t i, n = cc->endpoint.n;
 
@@ -33,22 +60,49 @@ build_cluster(struct msh_cluster *c, const struct msh_cluster_conf *cc,
 	c->stats = msh_stats_get(MSH_STATS_CLUSTER, cc->name, NULL);
 	if (cc->service_line != 0)
 		n = reg->n;
-	if ((c->endpoints = calloc(n ? n : 1, sizeof(*c->endpoints))) == NULL)
+	if ((c->endpoints = calloc(n ? n : 1, sizeof(*c->endpoints))) == NULL ||
+	    (c->views = aligned_alloc(64, nworkers * sizeof(*c->views))) ==
+	    NULL)
 		abort();
+	memset(c->views, 0, nworkers * sizeof(*c->views));
 	if (cc->service_line == 0) {
 		for (i = 0; i < cc->endpoint.n; i++)
-			add_endpoint(c, &cc->endpoint.addrs[i], 1);
+			add_endpoint(c, &cc->endpoint.addrs[i], 1, 0);
 	} else {
 		for (i = 0; i < reg->n; i++) {
 			const struct msh_instance *in = &reg->instances[i];
 
 			if (strcmp(in->service, cc->service) == 0 &&
 			    msh_instance_serving(in))
-				add_endpoint(c, &in->address, in->weight);
+				add_endpoint(c, &in->address, in->weight,
+				    zone != NULL && in->zone != NULL &&
+				    strcmp(in->zone, zone) == 0);
 		}
 	}
 	c->lb = cc->lb->lb;
 	c->lb_state = c->lb->create(c, nworkers);
+	if (cc->zone_affinity != 0)
+		build_local(c, nworkers);
+}
+
+/* The sidecar's zone: that of its own instance in the registry, the one
+ * of its service at the address of one of its listeners. */
+static const char *
+own_zone(const struct msh_conf *conf, const struct msh_registry *reg)
+{
+	size_t i, j;
+
+	for (i = 0; i < reg->n; i++) {
+		const struct msh_instance *in = &reg->instances[i];
+
+		if (strcmp(in->service, conf->service) != 0 || in->zone == NULL)
+			continue;
+		for (j = 0; j < conf->nlisteners; j++)
+			if (msh_addr_equal(&in->address,
+			    &conf->listeners[j].address))
+				return in->zone;
+	}
+	return NULL;
 }
 
 static struct msh_cluster *
@@ -96,13 +150,16 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 	s->generation = generation;
 	s->nworkers = nworkers;
 	s->conf = conf;
+	if (own_zone(conf, reg) != NULL &&
+	    (s->zone = strdup(own_zone(conf, reg))) == NULL)
+		abort();
 	s->clusters = calloc(conf->nclusters + 1, sizeof(*s->clusters));
 	s->listeners = calloc(conf->nlisteners + 1, sizeof(*s->listeners));
 	if (s->clusters == NULL || s->listeners == NULL)
 		abort();
 	for (i = 0; i < conf->nclusters; i++) {
 		build_cluster(&s->clusters[i], &conf->clusters[i], reg,
-		    nworkers);
+		    s->zone, nworkers);
 		s->nclusters++;
 	}
 	for (i = 0; i < conf->nlisteners; i++) {
@@ -150,10 +207,19 @@ msh_snapshot_unref(struct msh_snapshot *s)
 	for (i = 0; i < s->nlisteners; i++)
 		msh_sockets_unref(s->listeners[i].sockets);
 	for (i = 0; i < s->nclusters; i++) {
-		if (s->clusters[i].lb != NULL)
-			s->clusters[i].lb->destroy(s->clusters[i].lb_state);
-		free(s->clusters[i].endpoints);
+		struct msh_cluster *c = &s->clusters[i], *l = c->local;
+
+		if (c->lb != NULL)
+			c->lb->destroy(c->lb_state);
+		if (l != NULL) {
+			l->lb->destroy(l->lb_state);
+			free(l->endpoints);
+			free(l);
+		}
+		free(c->endpoints);
+		free(c->views);
 	}
+	free(s->zone);
 	free(s->listeners);
 	free(s->clusters);
 	msh_conf_unref(s->conf);
