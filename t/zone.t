@@ -141,4 +141,17 @@ is_deeply(spread('nopanic', 10), { a1 => 10 }, 'no panic: every request answered
 is($m->("meshd_endpoint_requests_total{cluster=\"nopanic\",endpoint=\"$dead_ep\"}"),
     1, 'the dead endpoint was tried once, then ejected and left alone');
 
+# What meshd knows of an endpoint is kept by its address across a reload:
+# a2 is still ejected, and the traffic spread stays as it was.
+my $ej = $m->("meshd_endpoint_ejections_total{cluster=\"app\",endpoint=\"$a2:$port\"}");
+$t->reload('meshd');
+$t->wait_generation($admin, 2);
+like($t->http_get("http://$admin/clusters")->{content},
+    qr/^  endpoint \Q$a2:$port\E .* ejections=1 ejected_ms=\d+$/m,
+    'after a reload a2 is still ejected');
+is_deeply(spread('app', 30), { a1 => 10, b1 => 10, b2 => 10 },
+    'and still left out');
+is($m->("meshd_endpoint_ejections_total{cluster=\"app\",endpoint=\"$a2:$port\"}"),
+    $ej, 'its counters carried over');
+
 $t->done_testing;
