@@ -305,8 +305,11 @@ check_all(struct msh_registry *r, const char *file, struct msh_diag *d)
 {
 	size_t k, first, n;
 
-	qsort(r->instances, r->n, sizeof(*r->instances), cmp_instance);
-	qsort(r->nodes, r->nnodes, sizeof(*r->nodes), cmp_node);
+	if (r->n > 1)
+		qsort(r->instances, r->n, sizeof(*r->instances),
+		    cmp_instance);
+	if (r->nnodes > 1)
+		qsort(r->nodes, r->nnodes, sizeof(*r->nodes), cmp_node);
 	for (k = 0, first = 0; k < r->n; k++) {
 		struct msh_instance *i = &r->instances[k];
 
