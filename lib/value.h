@@ -63,6 +63,16 @@ int	msh_parse_flag(const char *s, int *on, const char **err);
 int	msh_check_name(const char *s, const char **err);
 
 /*
+ * Labels: "key=value, key=value". Keys are lowercase names (letters,
+ * digits, '.', '-', '_'); values are non-empty and hold no space, comma
+ * or '='. msh_check_labels: 0, or -1 with *err set.
+ */
+int	msh_check_labels(const char *s, const char **err);
+
+/* Does have (labels) carry every key=value of want? */
+int	msh_labels_match(const char *have, const char *want);
+
+/*
  * Split a list value ("a, b c") into words, calling fn for each; stops
  * and returns fn's nonzero result.
  */

@@ -30,6 +30,7 @@ enum msh_value_kind {
 	MSH_V_FLAG,		/* int, on or off */
 	MSH_V_RETRY_ON,		/* struct msh_retry_on */
 	MSH_V_LIMIT,		/* unsigned, min to max, or off: 0 */
+	MSH_V_LABELS,		/* char *, key=value list */
 };
 
 /* What a retry is for: failures (bits) and listed statuses. */
@@ -100,6 +101,7 @@ struct msh_cluster_conf {
 	unsigned		 line;
 	struct msh_addr_list	 endpoint;
 	char			 service[MSH_NAME_MAX + 1];
+	char			*labels;	/* a subset of service's: or NULL */
 	const struct msh_module	*lb;
 	uint64_t		 connect_timeout;	/* ms */
 	uint64_t		 response_timeout;	/* ms */
@@ -129,6 +131,7 @@ struct msh_cluster_conf {
 	unsigned		 max_retries;
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
+	unsigned		 labels_line;
 	unsigned		 lb_line;
 	unsigned		 connect_timeout_line;
 	unsigned		 response_timeout_line;

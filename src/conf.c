@@ -47,6 +47,7 @@ const struct msh_directive msh_core_directives[] = {
 	LISTENER("via", MSH_V_FLAG, via),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
 	CLUSTER("service", MSH_V_NAME, service),
+	CLUSTER("labels", MSH_V_LABELS, labels),
 	CLUSTER("lb", MSH_V_LB, lb),
 	CLUSTER("connect_timeout", MSH_V_DURATION, connect_timeout),
 	CLUSTER("response_timeout", MSH_V_DURATION, response_timeout),
@@ -386,6 +387,11 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);
 		break;
+	case MSH_V_LABELS:
+		if (msh_check_labels(value, &err) == 0 &&
+		    (*(char **)field = strdup(value)) == NULL)
+			abort();
+		break;
 	case MSH_V_RETRY_ON:
 		parse_retry_on(value, field, &err);
 		break;
@@ -505,6 +511,10 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 			    "cluster \"%s\" takes its endpoints from the "
 			    "registry, but [meshd] names no registry file",
 			    cl->name);
+		if (cl->labels_line && !cl->service_line)
+			msh_diag_error(d, "missing-key", f, cl->labels_line,
+			    "cluster \"%s\" selects instances by labels, but "
+			    "names no registry service", cl->name);
 	}
 }
 
@@ -575,8 +585,10 @@ msh_conf_unref(struct msh_conf *conf)
 	if (conf == NULL ||
 	    atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (i = 0; i < conf->nclusters; i++)
+	for (i = 0; i < conf->nclusters; i++) {
 		free(conf->clusters[i].endpoint.addrs);
+		free(conf->clusters[i].labels);
+	}
 	free(conf->clusters);
 	free(conf->listeners);
 	free(conf->registry);

@@ -182,7 +182,8 @@ set_key(struct reg_ctx *c, enum reg_key k, const char *value, unsigned line)
 		i->zone = strdup(value);
 		break;
 	case REG_LABELS:
-		i->labels = strdup(value);
+		if (msh_check_labels(value, &err) == 0)
+			i->labels = strdup(value);
 		break;
 	case REG_HEALTH:
 		for (h = 0; h < sizeof(health_names) / sizeof(*health_names); h++)

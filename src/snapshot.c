@@ -73,7 +73,8 @@ build_cluster(struct msh_cluster *c, const struct msh_cluster_conf *cc,
 			const struct msh_instance *in = &reg->instances[i];
 
 			if (strcmp(in->service, cc->service) == 0 &&
-			    msh_instance_serving(in))
+			    msh_instance_serving(in) && (cc->labels == NULL ||
+			    msh_labels_match(in->labels, cc->labels)))
 				add_endpoint(c, &in->address, in->weight,
 				    zone != NULL && in->zone != NULL &&
 				    strcmp(in->zone, zone) == 0);
