@@ -31,6 +31,14 @@ enum msh_value_kind {
 	MSH_V_RETRY_ON,		/* struct msh_retry_on */
 	MSH_V_LIMIT,		/* unsigned, min to max, or off: 0 */
 	MSH_V_LABELS,		/* char *, key=value list */
+	MSH_V_TEXT,		/* char *, non-empty */
+	MSH_V_TEXT_LIST,	/* repeatable: struct msh_text_list */
+};
+
+struct msh_text_list {
+	char		**items;
+	unsigned	 *lines;
+	size_t		  n;
 };
 
 /* What a retry is for: failures (bits) and listed statuses. */
@@ -51,6 +59,7 @@ enum msh_section_kind {
 	MSH_SEC_MESHD,
 	MSH_SEC_LISTENER,
 	MSH_SEC_CLUSTER,
+	MSH_SEC_ROUTE,
 	MSH_SEC_COUNT,
 };
 
@@ -156,6 +165,47 @@ struct msh_cluster_conf {
 	unsigned		 max_retries_line;
 };
 
+struct msh_route;
+
+/* [route NAME]: see route.h. Values as written; route.c compiles them. */
+struct msh_route_conf {
+	char			 name[MSH_NAME_MAX + 1];
+	unsigned		 line;
+	char			 listener[MSH_NAME_MAX + 1];
+	char			*path;		/* a prefix */
+	char			*path_exact;
+	char			*path_regex;
+	char			*method;	/* a list */
+	struct msh_text_list	 header;	/* "Name: value", exact */
+	struct msh_text_list	 header_regex;	/* "Name: regex" */
+	struct msh_text_list	 header_present;
+	struct msh_text_list	 header_absent;
+	char			 cluster[MSH_NAME_MAX + 1];
+	char			*split;		/* "c1 90, c2 10" */
+	char			*direct_response; /* "STATUS [body]" */
+	char			*redirect;	/* "STATUS URL" */
+	char			*rewrite_prefix;
+	struct msh_text_list	 add_header;	/* "Name: value" */
+	struct msh_text_list	 remove_header;
+	unsigned		 listener_line;
+	unsigned		 path_line;
+	unsigned		 path_exact_line;
+	unsigned		 path_regex_line;
+	unsigned		 method_line;
+	unsigned		 header_line;
+	unsigned		 header_regex_line;
+	unsigned		 header_present_line;
+	unsigned		 header_absent_line;
+	unsigned		 cluster_line;
+	unsigned		 split_line;
+	unsigned		 direct_response_line;
+	unsigned		 redirect_line;
+	unsigned		 rewrite_prefix_line;
+	unsigned		 add_header_line;
+	unsigned		 remove_header_line;
+	struct msh_route	*compiled;
+};
+
 struct msh_conf {
 	atomic_uint		  refs;	/* snapshots share it across registry views */
 	char			 *file;
@@ -177,6 +227,8 @@ struct msh_conf {
 	size_t			  nlisteners;
 	struct msh_cluster_conf	 *clusters;
 	size_t			  nclusters;
+	struct msh_route_conf	 *routes;	/* in the file's order */
+	size_t			  nroutes;
 };
 
 #endif

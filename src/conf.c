@@ -9,10 +9,11 @@
 #include "http1-t.h"
 #include "iniread.h"
 #include "module.h"
+#include "route.h"
 #include "spell.h"
 
 const char *const msh_section_names[MSH_SEC_COUNT] = {
-	"meshd", "listener", "cluster",
+	"meshd", "listener", "cluster", "route",
 };
 
 #define RANGED(sec, type, k, kind, f, lo, hi) \
@@ -23,6 +24,8 @@ const char *const msh_section_names[MSH_SEC_COUNT] = {
 	ROW(MSH_SEC_LISTENER, struct msh_listener_conf, k, kind, f)
 #define CLUSTER(k, kind, f) \
 	ROW(MSH_SEC_CLUSTER, struct msh_cluster_conf, k, kind, f)
+#define ROUTE(k, kind, f) \
+	ROW(MSH_SEC_ROUTE, struct msh_route_conf, k, kind, f)
 
 const struct msh_directive msh_core_directives[] = {
 	MESHD("service", MSH_V_NAME, service),
@@ -83,6 +86,22 @@ const struct msh_directive msh_core_directives[] = {
 	    MSH_V_LIMIT, max_requests, 1, 1000000),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_retries",
 	    MSH_V_LIMIT, max_retries, 1, 1000000),
+	ROUTE("listener", MSH_V_NAME, listener),
+	ROUTE("path", MSH_V_TEXT, path),
+	ROUTE("path_exact", MSH_V_TEXT, path_exact),
+	ROUTE("path_regex", MSH_V_TEXT, path_regex),
+	ROUTE("method", MSH_V_TEXT, method),
+	ROUTE("header", MSH_V_TEXT_LIST, header),
+	ROUTE("header_regex", MSH_V_TEXT_LIST, header_regex),
+	ROUTE("header_present", MSH_V_TEXT_LIST, header_present),
+	ROUTE("header_absent", MSH_V_TEXT_LIST, header_absent),
+	ROUTE("cluster", MSH_V_NAME, cluster),
+	ROUTE("split", MSH_V_TEXT, split),
+	ROUTE("direct_response", MSH_V_TEXT, direct_response),
+	ROUTE("redirect", MSH_V_TEXT, redirect),
+	ROUTE("rewrite_prefix", MSH_V_TEXT, rewrite_prefix),
+	ROUTE("add_header", MSH_V_TEXT_LIST, add_header),
+	ROUTE("remove_header", MSH_V_TEXT_LIST, remove_header),
 	{ 0, NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -217,6 +236,23 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		l->max_headers = 100;
 		l->buffer_size = 256 * 1024;
 		c->target = l;
+	} else if (i == MSH_SEC_ROUTE) {
+		struct msh_route_conf *r;
+		size_t k;
+
+		for (k = 0; k < conf->nroutes; k++)
+			if (strcmp(conf->routes[k].name, arg) == 0) {
+				msh_diag_error(c->diag, "duplicate",
+				    conf->file, line,
+				    "route \"%s\" is defined twice (first "
+				    "at line %u)", arg, conf->routes[k].line);
+				return;
+			}
+		conf->routes = grow(conf->routes, &conf->nroutes, sizeof(*r));
+		r = &conf->routes[conf->nroutes - 1];
+		snprintf(r->name, sizeof(r->name), "%s", arg);
+		r->line = line;
+		c->target = r;
 	} else {
 		struct msh_cluster_conf *cl;
 		size_t k;
@@ -313,7 +349,8 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	const char *err = NULL;
 	unsigned long ul;
 
-	if (*seen != 0 && d->kind != MSH_V_ADDR_LIST) {
+	if (*seen != 0 && d->kind != MSH_V_ADDR_LIST &&
+	    d->kind != MSH_V_TEXT_LIST) {
 		msh_diag_error(c->diag, "duplicate", c->conf->file, line,
 		    "\"%s\" is set twice in [%s] (first at line %u)", d->key,
 		    section, *seen);
@@ -387,6 +424,29 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);
 		break;
+	case MSH_V_TEXT:
+		if (value[0] == '\0')
+			err = "expected a value";
+		else if ((*(char **)field = strdup(value)) == NULL)
+			abort();
+		break;
+	case MSH_V_TEXT_LIST: {
+		struct msh_text_list *list = field;
+		size_t n = list->n;
+
+		if (value[0] == '\0') {
+			err = "expected a value";
+			break;
+		}
+		list->items = grow(list->items, &n, sizeof(char *));
+		n = list->n;
+		list->lines = grow(list->lines, &n, sizeof(unsigned));
+		list->n = n;
+		if ((list->items[n - 1] = strdup(value)) == NULL)
+			abort();
+		list->lines[n - 1] = line;
+		break;
+	}
 	case MSH_V_LABELS:
 		if (msh_check_labels(value, &err) == 0 &&
 		    (*(char **)field = strdup(value)) == NULL)
@@ -516,6 +576,8 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 			    "cluster \"%s\" selects instances by labels, but "
 			    "names no registry service", cl->name);
 	}
+	for (i = 0; i < conf->nroutes; i++)
+		msh_route_compile(conf, &conf->routes[i], d);
 }
 
 /* meshd -a: this host's address stands for loopback and wildcard. */
@@ -571,6 +633,37 @@ msh_conf_load(const char *file, const struct msh_addr *host,
 	return conf;
 }
 
+static void
+free_list(struct msh_text_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	free(l->lines);
+}
+
+static void
+free_route(struct msh_route_conf *r)
+{
+	msh_route_free(r->compiled);
+	free(r->path);
+	free(r->path_exact);
+	free(r->path_regex);
+	free(r->method);
+	free(r->split);
+	free(r->direct_response);
+	free(r->redirect);
+	free(r->rewrite_prefix);
+	free_list(&r->header);
+	free_list(&r->header_regex);
+	free_list(&r->header_present);
+	free_list(&r->header_absent);
+	free_list(&r->add_header);
+	free_list(&r->remove_header);
+}
+
 void
 msh_conf_ref(struct msh_conf *conf)
 {
@@ -589,6 +682,9 @@ msh_conf_unref(struct msh_conf *conf)
 		free(conf->clusters[i].endpoint.addrs);
 		free(conf->clusters[i].labels);
 	}
+	for (i = 0; i < conf->nroutes; i++)
+		free_route(&conf->routes[i]);
+	free(conf->routes);
 	free(conf->clusters);
 	free(conf->listeners);
 	free(conf->registry);

@@ -20,6 +20,7 @@
 #include "outlier.h"
 #include "pool.h"
 #include "proxy.h"
+#include "route.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "worker.h"
@@ -43,7 +44,23 @@ static const char *
 status_text(unsigned status)
 {
 	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 429: return "Too Many Requests";
 	case 408: return "Request Timeout";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
@@ -53,7 +70,7 @@ status_text(unsigned status)
 	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
 	}
-	return "Error";
+	return status < 400 ? "Status" : "Error";
 }
 
 /* Heads and bodies go out in separate writes: Nagle would hold the
@@ -194,7 +211,7 @@ msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 	unsigned n;
 	int panic;
 
-	cl = msh_outlier_view(c->l->cluster, c->w->id, &panic);
+	cl = msh_outlier_view(c->cluster, c->w->id, &panic);
 	/* A retry starts where the last pick left off. */
 	p.attempt = c->tries > 0 ? c->tries - 1 : 0;
 	for (n = 0; n < cl->nendpoints; n++, p.attempt++) {
@@ -316,7 +333,7 @@ count_response(struct msh_conn *c, unsigned status, int from_upstream)
 
 	msh_stats_inc(c->l->stats, c->w->id, k);
 	if (from_upstream)
-		msh_stats_inc(c->l->cluster->stats, c->w->id, k);
+		msh_stats_inc(c->cluster->stats, c->w->id, k);
 }
 
 /* meshd's own answer, counted by cause; the connection closes after it. */
@@ -359,21 +376,22 @@ breaker_release(struct msh_stats *s, unsigned what)
 	atomic_fetch_sub(breaker_count(s, what), 1);
 }
 
-/* 503 at once, saying which limit; the connection stays open when the
- * request has no body to skip. */
+/*
+ * meshd's own answer to a well-formed request (a route's, or a limit's),
+ * with extra field lines; the connection stays open when the request has
+ * no body to skip.
+ */
 static void
-send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
+answer(struct msh_conn *c, unsigned status, const char *fields,
+    const char *body)
 {
-	static const char body[] = "Service Unavailable\n";
 	int keep = c->req_done && !c->close_after;
 
-	count_response(c, 503, 0);
-	msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_OVERLOAD);
-	msh_stats_inc(c->l->cluster->stats, c->w->id, over);
-	evbuffer_add_printf(c->w->stage, "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
-	    "Meshd-Overload: %s\r\n%s\r\n%s", sizeof(body) - 1, limit,
-	    keep ? "" : "Connection: close\r\n", body);
+	count_response(c, status, 0);
+	evbuffer_add_printf(c->w->stage, "HTTP/1.1 %u %s\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s%s\r\n%s",
+	    status, status_text(status), strlen(body), fields,
+	    keep ? "" : "Connection: close\r\n", c->head_request ? "" : body);
 	msh_send(c->w, c->client);
 	if (!keep) {
 		close_when_flushed(c);
@@ -384,13 +402,54 @@ send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
 	next_request(c);
 }
 
+/* 503 at once, saying which limit. */
+static void
+send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
+{
+	char field[64];
+
+	msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_OVERLOAD);
+	msh_stats_inc(c->cluster->stats, c->w->id, over);
+	snprintf(field, sizeof(field), "Meshd-Overload: %s\r\n", limit);
+	answer(c, 503, field, "Service Unavailable\n");
+}
+
+/* The first of the listener's routes the request matches, or NULL. */
+static const struct msh_route_conf *
+find_route(const struct msh_conn *c)
+{
+	const struct msh_listener *l = c->l;
+	size_t i;
+
+	for (i = 0; i < l->nroutes; i++)
+		if (msh_route_match(l->routes[i]->compiled, &c->msg))
+			return l->routes[i];
+	return NULL;
+}
+
+/* A route that answers itself: a direct response or a redirect. */
+static void
+route_answer(struct msh_conn *c)
+{
+	const char *location, *body;
+	unsigned status;
+	char *field = NULL;
+
+	status = msh_route_answer(c->route->compiled, &location, &body);
+	if (location != NULL && asprintf(&field, "Location: %s\r\n",
+	    location) < 0)
+		abort();
+	answer(c, status, field != NULL ? field : "", body);
+	free(field);
+}
+
 /* Count c in what if under its limit (or none is set); else answer 503
  * and return 0. */
 static int
 breaker_admits(struct msh_conn *c, unsigned what)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
-	struct msh_stats *s = c->l->cluster->stats;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
+	struct msh_stats *s = c->cluster->stats;
 	unsigned max = what == COUNTED_REQUEST ? cc->max_requests :
 	    what == COUNTED_PENDING ? cc->max_pending : cc->max_connections;
 	_Atomic unsigned *n = breaker_count(s, what);
@@ -414,9 +473,12 @@ breaker_admits(struct msh_conn *c, unsigned what)
 static void
 end_request(struct msh_conn *c)
 {
-	struct msh_stats *s = c->l->cluster->stats;
+	struct msh_stats *s;
 	unsigned what;
 
+	if (c->counted == 0)
+		return;
+	s = c->cluster->stats;
 	for (what = COUNTED_REQUEST; what <= COUNTED_RETRY; what <<= 1)
 		if (c->counted & what)
 			breaker_release(s, what);
@@ -475,7 +537,8 @@ head_end(struct msh_conn *c, struct head *o)
  * (FIELD() bits: Transfer-Encoding when the body is decoded, a client's
  * X-Forwarded-Proto when meshd sets its own). */
 static void
-put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop)
+put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop,
+    const struct msh_route_conf *r)
 {
 	size_t i;
 
@@ -483,6 +546,9 @@ put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop)
 		const struct msh_http_header *h = &m->headers[i];
 
 		if (msh_http1_hop_by_hop(h) || (drop & FIELD(h->field)))
+			continue;
+		if (r != NULL && msh_route_removes(r->compiled, h->name,
+		    h->name_len))
 			continue;
 		put(o, h->name, h->name_len);
 		PUTS(o, ": ");
@@ -617,7 +683,7 @@ switch_protocols(struct msh_conn *c, size_t n)
 	count_response(c, 101, 1);
 	head_begin(c, &o);
 	put_status_line(&o, m);
-	put_fields(&o, m, 0);
+	put_fields(&o, m, 0, NULL);
 	put_upgrade(&o, m);
 	PUTS(&o, "\r\n");
 	head_end(c, &o);
@@ -663,7 +729,7 @@ response_head(struct msh_conn *c)
 		if (!c->client_http10) {
 			head_begin(c, &o);
 			put_status_line(&o, m);
-			put_fields(&o, m, 0);
+			put_fields(&o, m, 0, NULL);
 			PUTS(&o, "\r\n");
 			head_end(c, &o);
 			msh_send(c->w, c->client);
@@ -671,23 +737,23 @@ response_head(struct msh_conn *c)
 		evbuffer_drain(in, n);
 	}
 	observe_latency(c);
-	msh_outlier_result(c->l->cluster, c->ep, c->w->id,
+	msh_outlier_result(c->cluster, c->ep, c->w->id,
 	    m->status < 500 ? MSH_OUTCOME_OK :
 	    m->status >= 502 && m->status <= 504 ? MSH_OUTCOME_GATEWAY :
 	    MSH_OUTCOME_5XX);
-	if (m->status >= 500 || c->l->cluster->conf->retry_on.nstatus > 0) {
+	if (m->status >= 500 || c->cluster->conf->retry_on.nstatus > 0) {
 		/* Counted for the cluster only: the client never sees it. */
 		if (retry(c, (m->status >= 500 ? MSH_RETRY_5XX : 0) |
 		    (m->status >= 502 && m->status <= 504 ?
 		    MSH_RETRY_GATEWAY_ERROR : 0), m->status)) {
-			msh_stats_inc(c->l->cluster->stats, c->w->id,
+			msh_stats_inc(c->cluster->stats, c->w->id,
 			    msh_stats_class(m->status));
 			return;
 		}
 	}
 	count_response(c, m->status, 1);
-	if (c->l->cluster->conf->per_try_timeout != 0)
-		set_response_timeout(c, c->l->cluster->conf->response_timeout);
+	if (c->cluster->conf->per_try_timeout != 0)
+		set_response_timeout(c, c->cluster->conf->response_timeout);
 	msh_body_init(&c->respbody, m);
 	/* An HTTP/1.0 client cannot read chunked: strip the framing and
 	 * end the body by closing. */
@@ -701,7 +767,7 @@ response_head(struct msh_conn *c)
 	head_begin(c, &o);
 	put_status_line(&o, m);
 	put_fields(&o, m, c->respbody.decode ?
-	    FIELD(MSH_F_TRANSFER_ENCODING) : 0);
+	    FIELD(MSH_F_TRANSFER_ENCODING) : 0, NULL);
 	if (c->l->conf->via)
 		PUTS(&o, "Via: 1.1 meshd\r\n");
 	if (c->close_after)
@@ -730,7 +796,7 @@ set_response_timeout(struct msh_conn *c, uint64_t ms)
 static void
 attach_upstream(struct msh_conn *c)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
 	struct bufferevent *bev = c->up->bev;
 
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
@@ -763,7 +829,7 @@ send_request(struct msh_conn *c)
 void
 msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
 {
-	const struct msh_cluster *cl = c->l->cluster;
+	const struct msh_cluster *cl = c->cluster;
 
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
 	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
@@ -809,7 +875,7 @@ connect_upstream(struct msh_conn *c, int use_pool)
 static struct msh_stats_line *
 budget_window(struct msh_conn *c)
 {
-	struct msh_stats_line *l = &c->l->cluster->stats->lines[c->w->id];
+	struct msh_stats_line *l = &c->cluster->stats->lines[c->w->id];
 	uint64_t sec = msh_outlier_now() / 1000, s;
 
 	if (sec != l->budget_second) {
@@ -839,7 +905,7 @@ budget_count(struct msh_conn *c)
 static int
 budget_allows(struct msh_conn *c)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
 	struct msh_stats_line *l = budget_window(c);
 	uint64_t requests = 0, retries = 0;
 	unsigned i;
@@ -891,7 +957,7 @@ retry_now(evutil_socket_t fd, short what, void *arg)
 static int
 retry(struct msh_conn *c, unsigned failed, unsigned status)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
 	const struct msh_endpoint *was = c->ep;
 	struct timeval tv;
 	uint64_t ms;
@@ -909,21 +975,21 @@ retry(struct msh_conn *c, unsigned failed, unsigned status)
 	    c->state != MSH_CONN_CONNECTING)
 		return 0;
 	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0 &&
-	    atomic_load(&c->l->cluster->stats->retries) >= cc->max_retries) {
-		msh_stats_inc(c->l->cluster->stats, c->w->id,
+	    atomic_load(&c->cluster->stats->retries) >= cc->max_retries) {
+		msh_stats_inc(c->cluster->stats, c->w->id,
 		    MSH_C_OVER_RETRIES);
 		return 0;
 	}
 	if (!budget_allows(c)) {
-		msh_stats_inc(c->l->cluster->stats, c->w->id,
+		msh_stats_inc(c->cluster->stats, c->w->id,
 		    MSH_C_RETRIES_BUDGET);
 		return 0;
 	}
 	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0) {
-		atomic_fetch_add(&c->l->cluster->stats->retries, 1);
+		atomic_fetch_add(&c->cluster->stats->retries, 1);
 		c->counted |= COUNTED_RETRY;
 	}
-	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_RETRIES);
+	msh_stats_inc(c->cluster->stats, c->w->id, MSH_C_RETRIES);
 	drop_upstream(c);
 	msh_endpoint_release(c);
 	if (msh_endpoint_take(c, was) != 0) {
@@ -975,8 +1041,17 @@ static void
 build_request_head(struct msh_conn *c)
 {
 	struct msh_http_msg *m = &c->msg;
-	size_t cap = c->l->conf->max_header_size + HEAD_SLACK;
+	size_t cap = c->l->conf->max_header_size + HEAD_SLACK, from, len;
+	const char *prefix, *path, *added;
 	struct head *o;
+
+	/* What a route adds: its fields, and a longer prefix. */
+	if (c->route != NULL) {
+		msh_route_added(c->route->compiled, &len);
+		cap += len;
+		if ((prefix = msh_route_rewrite(c->route->compiled, &from)))
+			cap += strlen(prefix);
+	}
 
 	if (c->head == NULL || c->head->cap < cap) {
 		free(c->head);
@@ -989,10 +1064,22 @@ build_request_head(struct msh_conn *c)
 	o->len = 0;
 	put(o, m->method, m->method_len);
 	PUTS(o, " ");
-	put(o, m->target, m->target_len);
+	if (c->route != NULL &&
+	    (prefix = msh_route_rewrite(c->route->compiled, &from)) != NULL) {
+		/* The route matched the path's first from bytes. */
+		path = msh_route_path(m, &len);
+		put(o, m->target, path - m->target);
+		put(o, prefix, strlen(prefix));
+		put(o, path + from, m->target + m->target_len - path - from);
+	} else
+		put(o, m->target, m->target_len);
 	PUTS(o, " HTTP/1.1\r\n");
 	put_fields(o, m, c->l->conf->forwarded_for ?
-	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0);
+	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0, c->route);
+	if (c->route != NULL) {
+		added = msh_route_added(c->route->compiled, &len);
+		put(o, added, len);
+	}
 	if (!m->has_host) {
 		PUTS(o, "Host: ");
 		put(o, c->ep->name, strlen(c->ep->name));
@@ -1053,7 +1140,7 @@ request_timed_out(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	msh_log(MSH_LOG_WARNING, "cluster %s: request_timeout with %s",
-	    c->l->cluster->conf->name, c->ep->name);
+	    c->cluster->conf->name, c->ep->name);
 	if (c->state == MSH_CONN_CONNECTING || c->state == MSH_CONN_WAITING)
 		send_error(c, c->req_done ? 504 : 408,
 		    MSH_C_ERR_REQUEST_TIMEOUT);
@@ -1068,7 +1155,7 @@ request_timed_out(evutil_socket_t fd, short what, void *arg)
 static void
 start_request_timer(struct msh_conn *c)
 {
-	uint64_t ms = c->l->cluster->conf->request_timeout;
+	uint64_t ms = c->cluster->conf->request_timeout;
 	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
 
 	if (ms == 0)
@@ -1129,7 +1216,6 @@ request_head(struct msh_conn *c)
 		    -n == 505 ? MSH_C_ERR_BAD_VERSION : MSH_C_ERR_BAD_REQUEST);
 		return;
 	}
-	cl = c->l->cluster;
 	c->head_request = m->head_request;
 	c->client_http10 = m->version == 10;
 	c->upgrade = m->upgrade;
@@ -1138,6 +1224,19 @@ request_head(struct msh_conn *c)
 	c->retried = 0;
 	c->idempotent = idempotent(m);
 	msh_body_init(&c->reqbody, m);
+	c->cluster = c->l->cluster;
+	if ((c->route = find_route(c)) != NULL) {
+		int i = msh_route_cluster(c->route->compiled,
+		    msh_random(c->w));
+
+		if (i < 0) {
+			evbuffer_drain(in, n);
+			route_answer(c);
+			return;
+		}
+		c->cluster = &c->snap->clusters[i];
+	}
+	cl = c->cluster;
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
 	budget_count(c);
 	c->tries = 0;
@@ -1284,7 +1383,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 
 	if (c->counted & COUNTED_PENDING) {
 		c->counted &= ~COUNTED_PENDING;
-		breaker_release(c->l->cluster->stats, COUNTED_PENDING);
+		breaker_release(c->cluster->stats, COUNTED_PENDING);
 	}
 	if (what & BEV_EVENT_CONNECTED) {
 		msh_set_nodelay(bufferevent_getfd(bev));
@@ -1328,10 +1427,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		msh_log(MSH_LOG_WARNING, "cluster %s: %s from %s before a "
-		    "response", c->l->cluster->conf->name,
+		    "response", c->cluster->conf->name,
 		    what & BEV_EVENT_TIMEOUT ? "timeout" :
 		    what & BEV_EVENT_EOF ? "close" : "error", c->ep->name);
-		msh_outlier_result(c->l->cluster, c->ep, c->w->id,
+		msh_outlier_result(c->cluster, c->ep, c->w->id,
 		    MSH_OUTCOME_GATEWAY);
 		if (retry(c, MSH_RETRY_5XX | MSH_RETRY_GATEWAY_ERROR |
 		    (what & BEV_EVENT_TIMEOUT ? 0 : MSH_RETRY_RESET), 0))
@@ -1349,10 +1448,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 void
 msh_connect_failed(struct msh_conn *c, short what)
 {
-	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_CONNECT_FAILURES);
-	msh_outlier_result(c->l->cluster, c->ep, c->w->id, MSH_OUTCOME_GATEWAY);
+	msh_stats_inc(c->cluster->stats, c->w->id, MSH_C_CONNECT_FAILURES);
+	msh_outlier_result(c->cluster, c->ep, c->w->id, MSH_OUTCOME_GATEWAY);
 	msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
-	    c->l->cluster->conf->name,
+	    c->cluster->conf->name,
 	    what & BEV_EVENT_TIMEOUT ? "timeout" : "error", c->ep->name);
 }
 

@@ -38,6 +38,8 @@ struct msh_conn {
 	struct msh_worker	  *w;
 	struct msh_snapshot	  *snap;	/* referenced */
 	struct msh_listener	  *l;
+	struct msh_cluster	  *cluster;	/* of this request */
+	const struct msh_route_conf *route;	/* that matched it, or NULL */
 	struct bufferevent	  *client;
 	struct msh_upconn	  *up;
 	const struct msh_endpoint *ep;

@@ -48,7 +48,9 @@ struct msh_cluster {
 
 struct msh_listener {
 	const struct msh_listener_conf	*conf;
-	struct msh_cluster		*cluster;
+	struct msh_cluster		*cluster;	/* no route matched */
+	const struct msh_route_conf	**routes;	/* in the file's order */
+	size_t				 nroutes;
 	struct msh_sockets		*sockets;	/* NULL under meshd -t */
 	struct msh_stats		*stats;
 };

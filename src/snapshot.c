@@ -141,7 +141,7 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 {
 	static const struct msh_registry none;
 	struct msh_snapshot *s;
-	size_t i;
+	size_t i, j;
 
 	if (reg == NULL)
 		reg = &none;
@@ -171,6 +171,12 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 
 		l->conf = lc;
 		l->cluster = find_cluster(s, lc->cluster);
+		if ((l->routes = calloc(conf->nroutes + 1,
+		    sizeof(*l->routes))) == NULL)
+			abort();
+		for (j = 0; j < conf->nroutes; j++)
+			if (strcmp(conf->routes[j].listener, lc->name) == 0)
+				l->routes[l->nroutes++] = &conf->routes[j];
 		l->stats = msh_stats_get(MSH_STATS_LISTENER, lc->name, NULL);
 		s->nlisteners++;
 		if (flags & MSH_SNAPSHOT_NO_SOCKETS)
@@ -205,8 +211,10 @@ msh_snapshot_unref(struct msh_snapshot *s)
 	if (s == NULL ||
 	    atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (i = 0; i < s->nlisteners; i++)
+	for (i = 0; i < s->nlisteners; i++) {
 		msh_sockets_unref(s->listeners[i].sockets);
+		free(s->listeners[i].routes);
+	}
 	for (i = 0; i < s->nclusters; i++) {
 		struct msh_cluster *c = &s->clusters[i], *l = c->local;
 

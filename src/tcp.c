@@ -158,7 +158,7 @@ connected(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	msh_set_nodelay(bufferevent_getfd(bev));
-	msh_outlier_result(c->l->cluster, c->ep, c->w->id, MSH_OUTCOME_OK);
+	msh_outlier_result(c->cluster, c->ep, c->w->id, MSH_OUTCOME_OK);
 	msh_tunnel(c);
 }
 
@@ -431,7 +431,7 @@ msh_tunnel(struct msh_conn *c)
 void
 msh_tcp_start(struct msh_conn *c)
 {
-	struct msh_cluster *cl = c->l->cluster;
+	struct msh_cluster *cl = c->cluster = c->l->cluster;
 
 	c->state = MSH_CONN_TUNNEL;
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
