@@ -72,6 +72,10 @@ my @cases = (
 	  qr/^\S+broken\.conf:13: error: bad value "never" for "request_timeout": expected a duration with a unit: ms, s, m or h \(e\.g\. 250ms, 5s\), or off \[bad-value\]$/m ],
 	[ 'unknown lb', "endpoint = 127.0.0.1:8081\nlb = magic\n", 'endpoint = 127.0.0.1:8081',
 	  qr/^\S+broken\.conf:13: error: bad value "magic" for "lb": no such load balancer module/m ],
+	[ 'bad hash_key', "endpoint = 127.0.0.1:8081\nhash_key = path\n", 'endpoint = 127.0.0.1:8081',
+	  qr/^\S+broken\.conf:13: error: bad value "path" for "hash_key": expected source, header:NAME or cookie:NAME \[bad-value\]$/m ],
+	[ 'hash_key without a name', "endpoint = 127.0.0.1:8081\nhash_key = cookie:\n", 'endpoint = 127.0.0.1:8081',
+	  qr/^\S+broken\.conf:13: error: bad value "cookie:" for "hash_key": expected a cookie name after cookie:/m ],
 	[ 'over-long line', "endpoint = 127.0.0.1:8081 ; " . ('x' x 200) . "\n", 'endpoint = 127.0.0.1:8081',
 	  qr/^\S+broken\.conf:12: error: line is 228 bytes long, at most 198 are allowed/m ],
 );
@@ -82,6 +86,19 @@ for my $c (@cases) {
 	my $r = $t->run($t->meshd_bin, '-t', '-c', $f);
 	is($r->{code}, 1, "meshd -t rejects: $what");
 	like($r->{err}, $re, "$what: file, line and message");
+}
+
+# A hash_key nothing goes by: valid, with a warning naming its line.
+for my $w (
+	[ 'lb = round_robin', "lb = round_robin\nhash_key = header:X-User\n",
+	  qr/^\S+warn\.conf:14: warning: cluster "local" sets hash_key, but lb = round_robin goes by none: ignored \[unused-hash-key\]$/m ],
+    ) {
+	my ($what, $lines, $re) = @$w;
+	(my $text = $good) =~ s/^(endpoint = 127\.0\.0\.1:8081\n)/$1$lines/m;
+	$text =~ s/protocol = http/protocol = tcp/ if $what =~ /tcp/;
+	my $r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('warn.conf', $text));
+	is($r->{code}, 0, "meshd -t accepts hash_key with $what");
+	like($r->{err}, $re, "and warns that it is ignored ($what)");
 }
 
 # Two errors, both reported.
