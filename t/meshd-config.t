@@ -92,6 +92,8 @@ for my $c (@cases) {
 for my $w (
 	[ 'lb = round_robin', "lb = round_robin\nhash_key = header:X-User\n",
 	  qr/^\S+warn\.conf:14: warning: cluster "local" sets hash_key, but lb = round_robin goes by none: ignored \[unused-hash-key\]$/m ],
+	[ 'a tcp listener', "lb = maglev\nhash_key = cookie:sid\n",
+	  qr/^\S+warn\.conf:14: warning: hash_key = cookie:sid of cluster "local" is ignored for tcp listener "inbound" \(line 6\): connections hash by their source address \[unused-hash-key\]$/m ],
     ) {
 	my ($what, $lines, $re) = @$w;
 	(my $text = $good) =~ s/^(endpoint = 127\.0\.0\.1:8081\n)/$1$lines/m;
@@ -100,11 +102,15 @@ for my $w (
 	is($r->{code}, 0, "meshd -t accepts hash_key with $what");
 	like($r->{err}, $re, "and warns that it is ignored ($what)");
 }
+(my $hashed = $good) =~ s/^(endpoint = 127\.0\.0\.1:8081\n)/${1}lb = ring_hash\nhash_key = header:X-User\n/m;
+my $r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('hashed.conf', $hashed));
+is($r->{code}, 0, 'meshd -t accepts ring_hash by a header');
+unlike($r->{err}, qr/warning/, 'without a warning');
 
 # Two errors, both reported.
 (my $two = $good) =~ s/protocol = http/protocol = udp/;
 $two =~ s/cluster = local/klaster = local/;
-my $r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('two.conf', $two));
+$r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('two.conf', $two));
 my @lines = grep { /: error: / } split /\n/, $r->{err};
 is(scalar @lines, 2, 'every error of a file in one run') or diag $r->{err};
 
@@ -120,7 +126,14 @@ like($r->{err}, qr{registry\.conf:4: error: unknown key "wieght"; did you mean "
 $r = $t->run($t->meshd_bin, '-V');
 is($r->{code}, 0, 'meshd -V');
 like($r->{out}, qr/^meshd \d+\.\d+\.\d+$/m, 'version');
-like($r->{out}, qr/^modules: .*\bround_robin\b/m, 'lists the round_robin module');
+# Every load balancer, unless configure left it out.
+my $flags = defined $ENV{MSH_BUILDDIR} && -x "$ENV{MSH_BUILDDIR}/config.status"
+    ? $t->run("$ENV{MSH_BUILDDIR}/config.status", '--config')->{out} : '';
+for my $m (qw(round_robin random least_request peak_ewma ring_hash maglev)) {
+	(my $switch = "--without-lb-$m") =~ tr/_/-/;
+	next if $flags =~ /\Q$switch\E/;
+	like($r->{out}, qr/^modules: .*\b$m\b/m, "lists the $m module");
+}
 
 # Usage errors exit 2.
 is($t->run($t->meshd_bin)->{code}, 2, 'no -c: usage');
