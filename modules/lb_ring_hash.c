@@ -13,7 +13,9 @@
  * the keys whose nearest point came or went. POINTS_PER_WEIGHT per unit
  * of weight (weights divided by their greatest common divisor first),
  * fewer when the ring would exceed MAX_POINTS; that shrinking moves more
- * keys than the bound says, and only happens past 2048 units of weight.
+ * keys than the bound says, and only happens past 1024 units of weight.
+ * 256 points each give 1024 for four endpoints of weight 1, Envoy's
+ * smallest ring: each endpoint's share of the keys within a few percent.
  */
 #include "config.h"
 
@@ -24,7 +26,7 @@
 #include "module.h"
 #include "snapshot-t.h"
 
-#define POINTS_PER_WEIGHT	128
+#define POINTS_PER_WEIGHT	256
 #define MAX_POINTS		(1 << 18)
 #define MAX_SKIP		64	/* the most attempts told apart */
 
