@@ -77,7 +77,9 @@ struct msh_hash_key {
 int	msh_parse_hash_key(const char *s, struct msh_hash_key *k,
 	    const char **err);
 
-/* The text form msh_parse_hash_key reads. */
+/* The text form msh_parse_hash_key reads, at most this long. */
+#define MSH_HASH_KEY_STRLEN	(sizeof("header:") + MSH_NAME_MAX)
+
 void	msh_hash_key_format(const struct msh_hash_key *k, char *buf,
 	    size_t len);
 

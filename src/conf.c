@@ -460,7 +460,7 @@ static void
 check_lb(struct msh_conf *conf, struct msh_cluster_conf *cl,
     struct msh_diag *d)
 {
-	char key[MSH_NAME_MAX + 16];
+	char key[MSH_HASH_KEY_STRLEN];
 	size_t i;
 
 	if (cl->lb == NULL) {
