@@ -325,6 +325,27 @@ check_cycles(struct mc_mesh *m, struct msh_diag *d)
 	free(w.path);
 }
 
+/* A hash_key callers' balancers will not go by (mc_hash_key_value says
+ * what they will). */
+static void
+check_hash_key(struct mc_service *s, struct msh_diag *d)
+{
+	char key[MSH_HASH_KEY_STRLEN];
+
+	if (s->hash_key_at.line == 0)
+		return;
+	msh_hash_key_format(&s->hash_key, key, sizeof(key));
+	if (!s->lb->hashed)
+		msh_diag_warning(d, "unused-hash-key", s->hash_key_at.file,
+		    s->hash_key_at.line, "service \"%s\" sets hash_key, but "
+		    "lb = %s goes by none: ignored", s->name, s->lb->name);
+	else if (s->protocol == MC_TCP && s->hash_key.by != MSH_HASH_SOURCE)
+		msh_diag_warning(d, "unused-hash-key", s->hash_key_at.file,
+		    s->hash_key_at.line, "hash_key = %s of service \"%s\" is "
+		    "ignored: its protocol is tcp, whose connections hash by "
+		    "their source address", key, s->name);
+}
+
 void
 mc_check(struct mc_mesh *m, struct msh_diag *d)
 {
@@ -353,6 +374,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 		INHERIT(buffer_size);
 		INHERIT(request_timeout);
 #undef INHERIT
+		check_hash_key(s, d);
 	}
 	if (m->nservices > 1)
 		qsort(m->services, m->nservices, sizeof(*m->services), by_name);

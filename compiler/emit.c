@@ -108,10 +108,22 @@ put_cluster_timeouts(FILE *fp, const struct mc_service *to)
 		put_duration(fp, "request_timeout", to->request_timeout);
 }
 
+const char *
+mc_hash_key_value(const struct mc_service *s, char *buf, size_t len)
+{
+	if (!s->lb->hashed)
+		return NULL;
+	if (s->protocol == MC_TCP)
+		snprintf(buf, len, "source");
+	else
+		msh_hash_key_format(&s->hash_key, buf, len);
+	return buf;
+}
+
 static void
 emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
-	char hex[65], addr[MSH_ADDR_STRLEN];
+	char hex[65], addr[MSH_ADDR_STRLEN], key[MSH_HASH_KEY_STRLEN];
 	struct msh_addr app = s->app_address;
 	size_t i;
 
@@ -150,8 +162,10 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
-		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = round_robin\n",
-		    dep->name, dep->name);
+		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = %s\n",
+		    dep->name, dep->name, dep->lb->name);
+		if (mc_hash_key_value(dep, key, sizeof(key)) != NULL)
+			fprintf(fp, "hash_key = %s\n", key);
 		put_cluster_timeouts(fp, dep);
 	}
 }

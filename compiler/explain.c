@@ -95,6 +95,17 @@ put_outbound_port(FILE *fp, const struct mc_service *s, const char *dep)
 	    dep, "outbound_port", number(v, s->local_port));
 }
 
+/* How callers pick s's instances: lb, and hash_key where it goes by one. */
+static void
+put_lb(FILE *fp, const struct mc_service *s, const char *dep)
+{
+	char v[MSH_HASH_KEY_STRLEN];
+
+	put(fp, &s->lb_at, dep, "lb", s->lb->name);
+	if (mc_hash_key_value(s, v, sizeof(v)) != NULL)
+		put(fp, &s->hash_key_at, dep, "hash_key", v);
+}
+
 static void
 explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
@@ -129,6 +140,7 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	    duration(v, s->response_timeout));
 	put(fp, &s->request_timeout_at, NULL, "request_timeout",
 	    timeout(v, s->request_timeout));
+	put_lb(fp, s, NULL);
 	put(fp, &s->client_timeout_at, NULL, "client_timeout",
 	    duration(v, s->client_timeout));
 	put(fp, &s->keepalive_timeout_at, NULL, "keepalive_timeout",
@@ -158,6 +170,7 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		    duration(v, d->response_timeout));
 		put(fp, &d->request_timeout_at, d->name, "request_timeout",
 		    timeout(v, d->request_timeout));
+		put_lb(fp, d, d->name);
 	}
 }
 

@@ -27,6 +27,13 @@ enum mc_protocol {
 	MC_TCP,
 };
 
+/* A load balancer meshd may have (parse.c lists them): meshc cannot see
+ * which ones a given meshd was built with. */
+struct mc_lb {
+	const char	*name;
+	int		 hashed;	/* goes by hash_key */
+};
+
 /* What a sidecar's listeners are set to: a service's own values or the
  * mesh's (struct mc_mesh has the same, as defaults). */
 #define MC_LISTEN_FIELDS \
@@ -61,6 +68,8 @@ struct mc_service {
 	uint64_t	  connect_timeout;	/* ms, to its instances */
 	uint64_t	  response_timeout;	/* ms, from its instances */
 	int		  forwarded_for;	/* on its inbound listener */
+	const struct mc_lb *lb;		/* callers pick its instances with */
+	struct msh_hash_key hash_key;	/* for lb->hashed */
 	MC_LISTEN_FIELDS
 	struct mc_dep	 *deps;
 	size_t		  ndeps;
@@ -80,6 +89,8 @@ struct mc_service {
 	struct mc_origin  connect_timeout_at;
 	struct mc_origin  response_timeout_at;
 	struct mc_origin  forwarded_for_at;
+	struct mc_origin  lb_at;
+	struct mc_origin  hash_key_at;
 };
 
 struct mc_mesh {
@@ -136,6 +147,11 @@ int	mc_explain(FILE *fp, const struct mc_mesh *m, const char *name,
  * buf. */
 const char *mc_format_duration(char *buf, size_t len, uint64_t ms);
 const char *mc_format_size(char *buf, size_t len, uint64_t bytes);
+
+/* The hash_key callers' balancer for s goes by, as meshd.conf writes it
+ * (tcp: source, whatever s says), in buf; NULL if its lb goes by none. */
+const char *mc_hash_key_value(const struct mc_service *s, char *buf,
+	    size_t len);
 
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);
 

@@ -38,6 +38,8 @@ enum mc_kind {
 	MC_V_SIZE,		/* uint64_t bytes, min to max */
 	MC_V_COUNT,		/* unsigned, min to max */
 	MC_V_FLAG,
+	MC_V_LB,		/* const struct mc_lb *, from mc_lbs */
+	MC_V_HASH_KEY,		/* struct msh_hash_key */
 };
 
 struct mc_directive {
@@ -90,6 +92,8 @@ static const struct mc_directive directives[] = {
 	SERVICE("connect_timeout", MC_V_DURATION, connect_timeout),
 	SERVICE("response_timeout", MC_V_DURATION, response_timeout),
 	SERVICE("forwarded_for", MC_V_FLAG, forwarded_for),
+	SERVICE("lb", MC_V_LB, lb),
+	SERVICE("hash_key", MC_V_HASH_KEY, hash_key),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
 	    offsetof(struct mc_service, deps), 0, 0, 0 },
 };
@@ -97,6 +101,19 @@ static const struct mc_directive directives[] = {
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
 static const char *const section_names[] = { "mesh", "service" };
+
+/* meshd's load balancers (modules/lb_*.c), the first the default. A meshd
+ * built without one refuses a config that names it, at load. */
+static const struct mc_lb mc_lbs[] = {
+	{ "round_robin", 0 },
+	{ "random", 0 },
+	{ "least_request", 0 },
+	{ "peak_ewma", 0 },
+	{ "ring_hash", 1 },
+	{ "maglev", 1 },
+};
+
+#define NLBS	(sizeof(mc_lbs) / sizeof(mc_lbs[0]))
 
 /* Includes nest at most this deep: a guard against includes that reach
  * ever new files (a loop is caught at once). */
@@ -183,6 +200,7 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 	m->services[m->nservices++] = s;
 	s->at = (struct mc_origin){ c->file, line };
 	s->protocol = MC_HTTP;
+	s->lb = &mc_lbs[0];
 	msh_parse_ip("127.0.0.1", &s->app_address, &err);
 	c->service = s;
 }
@@ -282,9 +300,10 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	    (char *)c->mesh : (char *)c->service;
 	void *field = base + dir->offset;
 	struct mc_origin *seen = (struct mc_origin *)(base + dir->at_offset);
-	const char *err = NULL;
+	const char *err = NULL, *names[NLBS];
 	unsigned long ul;
-	char ref[4096];
+	char ref[4096], why[256];
+	size_t i;
 
 	if (dir->at_offset != 0 && seen->line != 0) {
 		msh_diag_error(c->diag, "duplicate", c->file, line,
@@ -338,6 +357,27 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	case MC_V_COUNT:
 		if (msh_parse_uint(value, dir->min, dir->max, &ul, &err) == 0)
 			*(unsigned *)field = ul;
+		break;
+	case MC_V_LB:
+		for (i = 0; i < NLBS && strcmp(value, mc_lbs[i].name); i++)
+			;
+		if (i < NLBS) {
+			*(const struct mc_lb **)field = &mc_lbs[i];
+			break;
+		}
+		for (i = 0; i < NLBS; i++)
+			names[i] = mc_lbs[i].name;
+		if ((err = msh_spell_suggest(value, names, NLBS)) != NULL)
+			snprintf(why, sizeof(why), "unknown load balancer; did "
+			    "you mean \"%s\"?", err);
+		else
+			snprintf(why, sizeof(why), "unknown load balancer, "
+			    "expected round_robin, random, least_request, "
+			    "peak_ewma, ring_hash or maglev");
+		err = why;
+		break;
+	case MC_V_HASH_KEY:
+		msh_parse_hash_key(value, field, &err);
 		break;
 	case MC_V_DEPS:
 		c->at = (struct mc_origin){ c->file, line };

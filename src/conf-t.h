@@ -27,6 +27,7 @@ enum msh_value_kind {
 	MSH_V_SIZE,		/* uint64_t bytes, min to max */
 	MSH_V_COUNT,		/* unsigned, min to max */
 	MSH_V_LB,		/* const struct msh_module * */
+	MSH_V_HASH_KEY,		/* struct msh_hash_key */
 	MSH_V_FLAG,		/* int, on or off */
 	MSH_V_RETRY_ON,		/* struct msh_retry_on */
 	MSH_V_LIMIT,		/* unsigned, min to max, or off: 0 */
@@ -112,6 +113,7 @@ struct msh_cluster_conf {
 	char			 service[MSH_NAME_MAX + 1];
 	char			*labels;	/* a subset of service's: or NULL */
 	const struct msh_module	*lb;
+	struct msh_hash_key	 hash_key;	/* for lb->lb->hashed */
 	uint64_t		 connect_timeout;	/* ms */
 	uint64_t		 response_timeout;	/* ms */
 	uint64_t		 request_timeout;	/* ms, 0: off */
@@ -142,6 +144,7 @@ struct msh_cluster_conf {
 	unsigned		 service_line;
 	unsigned		 labels_line;
 	unsigned		 lb_line;
+	unsigned		 hash_key_line;
 	unsigned		 connect_timeout_line;
 	unsigned		 response_timeout_line;
 	unsigned		 request_timeout_line;

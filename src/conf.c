@@ -52,6 +52,7 @@ const struct msh_directive msh_core_directives[] = {
 	CLUSTER("service", MSH_V_NAME, service),
 	CLUSTER("labels", MSH_V_LABELS, labels),
 	CLUSTER("lb", MSH_V_LB, lb),
+	CLUSTER("hash_key", MSH_V_HASH_KEY, hash_key),
 	CLUSTER("connect_timeout", MSH_V_DURATION, connect_timeout),
 	CLUSTER("response_timeout", MSH_V_DURATION, response_timeout),
 	CLUSTER("request_timeout", MSH_V_DURATION_OFF, request_timeout),
@@ -461,6 +462,9 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			err = "no such load balancer module in this build "
 			    "(meshd -V lists them)";
 		break;
+	case MSH_V_HASH_KEY:
+		msh_parse_hash_key(value, field, &err);
+		break;
 	}
 	if (err != NULL) {
 		msh_diag_error(c->diag, "bad-value", c->conf->file, line,
@@ -505,6 +509,47 @@ find_cluster(struct msh_conf *conf, const char *name)
 		if (strcmp(conf->clusters[i].name, name) == 0)
 			return &conf->clusters[i];
 	return NULL;
+}
+
+/*
+ * A cluster's balancer and its hash_key: a key the balancer does not go
+ * by, or that a tcp listener cannot read (no header, no cookie: tcp
+ * connections hash by their source address), is ignored with a warning.
+ */
+static void
+check_lb(struct msh_conf *conf, struct msh_cluster_conf *cl,
+    struct msh_diag *d)
+{
+	char key[MSH_HASH_KEY_STRLEN];
+	size_t i;
+
+	if (cl->lb == NULL) {
+		/* Built --without-lb-round-robin, and no lb = line. */
+		msh_diag_error(d, "missing-key", conf->file, cl->line,
+		    "cluster \"%s\" needs an lb: this meshd has no "
+		    "round_robin (meshd -V lists its balancers)", cl->name);
+		return;
+	}
+	if (cl->hash_key_line == 0)
+		return;
+	msh_hash_key_format(&cl->hash_key, key, sizeof(key));
+	if (!cl->lb->lb->hashed) {
+		msh_diag_warning(d, "unused-hash-key", conf->file,
+		    cl->hash_key_line, "cluster \"%s\" sets hash_key, but "
+		    "lb = %s goes by none: ignored", cl->name, cl->lb->name);
+		return;
+	}
+	if (cl->hash_key.by == MSH_HASH_SOURCE)
+		return;
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].protocol == MSH_PROTO_TCP &&
+		    strcmp(conf->listeners[i].cluster, cl->name) == 0)
+			msh_diag_warning(d, "unused-hash-key", conf->file,
+			    cl->hash_key_line, "hash_key = %s of cluster "
+			    "\"%s\" is ignored for tcp listener \"%s\" (line "
+			    "%u): connections hash by their source address",
+			    key, cl->name, conf->listeners[i].name,
+			    conf->listeners[i].line);
 }
 
 /* What only the whole file shows: missing keys, references, clashes. */
@@ -556,6 +601,7 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 	for (i = 0; i < conf->nclusters; i++) {
 		struct msh_cluster_conf *cl = &conf->clusters[i];
 
+		check_lb(conf, cl, d);
 		if (cl->endpoint_line && cl->service_line)
 			msh_diag_error(d, "endpoints-and-service",
 			    f, cl->service_line,

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "http1.h"
+#include "lb.h"
 #include "log.h"
 #include "outlier.h"
 #include "pool.h"
@@ -205,13 +206,21 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
 int
 msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 {
-	struct msh_pick p = { .worker = c->w->id };
+	struct msh_pick p = { .worker = c->w->id, .rng = &c->w->rng };
 	const struct msh_endpoint *e, *first = NULL;
 	const struct msh_cluster *cl;
 	unsigned n;
 	int panic;
 
 	cl = msh_outlier_view(c->cluster, c->w->id, &panic);
+	/* The key once per request: by a retry, the head it was read from
+	 * has left the input buffer. */
+	if (cl->lb->hashed && c->tries == 0)
+		c->has_hash = msh_lb_request_hash(&cl->conf->hash_key,
+		    c->l->conf->protocol == MSH_PROTO_HTTP ? &c->msg : NULL,
+		    &c->peer, &c->hash);
+	p.hash = c->hash;
+	p.has_hash = c->has_hash;
 	/* A retry starts where the last pick left off. */
 	p.attempt = c->tries > 0 ? c->tries - 1 : 0;
 	for (n = 0; n < cl->nendpoints; n++, p.attempt++) {

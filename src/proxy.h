@@ -54,6 +54,7 @@ struct msh_conn {
 	struct event		  *retry_timer;	/* backoff before a retry */
 	unsigned		   tries;	/* of this request, so far */
 	unsigned		   counted;	/* COUNTED_: in the breaker's */
+	uint64_t		   hash;	/* its balancer's key, if has_hash */
 	uint64_t		   read_timeout;	/* ms the client's is set to */
 	struct timeval		   head_start;	/* first byte of a head */
 	uint64_t		   sent_us;	/* request head handed over */
@@ -63,6 +64,7 @@ struct msh_conn {
 	unsigned		   reused:1;	/* up came from the pool */
 	unsigned		   retried:1;
 	unsigned		   idempotent:1;	/* the request's method */
+	unsigned		   has_hash:1;
 	unsigned		   head_request:1;
 	unsigned		   client_http10:1;
 	unsigned		   upgrade:1;	/* the request asked for one */

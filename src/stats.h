@@ -66,7 +66,7 @@ struct msh_stats_line {
 	/* Endpoint sets: the worker's view of the endpoint. */
 	_Atomic uint64_t active;	/* requests in flight */
 	_Atomic uint64_t latency_us;	/* peak EWMA of response times, 0: none */
-	uint64_t	 latency_at_us;	/* when it was last updated */
+	uint64_t	 latency_at_us;	/* last updated: CLOCK_MONOTONIC */
 	unsigned	 consecutive_5xx;	/* and failures to answer */
 	unsigned	 consecutive_gateway;	/* 502-504, failures to answer */
 	/* Cluster sets: the retry budget's window, one slot a second. */
