@@ -17,6 +17,7 @@
 #include "health.h"
 #include "http1.h"
 #include "log.h"
+#include "outlier.h"
 
 /* The most of a response head a check reads: the status is what counts. */
 #define HEAD_MAX	16384
@@ -110,6 +111,7 @@ record(struct msh_health_checker *ck, enum msh_check_result r,
 		atomic_store(&s->health, MSH_HC_HEALTHY);
 		if (was != MSH_HC_UNHEALTHY)
 			return;
+		msh_outlier_changed();
 		s->health_to_healthy++;
 		msh_log(MSH_LOG_NOTICE, "cluster %s: endpoint %s is healthy "
 		    "again (%u checks passed in a row)", s->name, s->endpoint,
@@ -123,6 +125,7 @@ record(struct msh_health_checker *ck, enum msh_check_result r,
 	    s->health_failures < ck->conf->unhealthy)
 		return;
 	atomic_store(&s->health, MSH_HC_UNHEALTHY);
+	msh_outlier_changed();
 	s->health_to_unhealthy++;
 	msh_log(MSH_LOG_WARNING, "cluster %s: endpoint %s is unhealthy: %s "
 	    "(%u checks failed in a row)", s->name, s->endpoint, why,
@@ -358,7 +361,9 @@ msh_health_sync(struct event_base *base, const struct msh_snapshot *s)
 		for (j = 0; j < c->nendpoints; j++) {
 			struct msh_stats *st = c->endpoints[j].stats;
 
-			atomic_store(&st->health, MSH_HC_UNKNOWN);
+			if (atomic_exchange(&st->health, MSH_HC_UNKNOWN) ==
+			    MSH_HC_UNHEALTHY)
+				msh_outlier_changed();
 			st->health_passes = st->health_failures = 0;
 		}
 	}

@@ -14,7 +14,7 @@ use MeshTest;
 
 my $t = MeshTest->new;
 $t->require_binaries('meshd');
-my ($h, $ha, $hb, $hdead, $hhang, $hc) = map { $t->host($_) } 1 .. 6;
+my ($h, $ha, $hb, $hdead, $hhang, $hc, $hd, $he) = map { $t->host($_) } 1 .. 8;
 my $port = $t->free_port($ha);
 my $dead_port = $t->free_port($hdead);	# nobody listens there
 $t->start_backend(name => 'a', listen => "$ha:$port", quiet => 1);
@@ -23,8 +23,10 @@ $t->start_backend(name => 'b', listen => "$hb:$port", quiet => 1,
 $t->start_backend(name => 'c', listen => "$hc:$port", quiet => 1);
 $t->start_backend(name => 'hang', listen => "$hhang:$port", quiet => 1,
     hang => 1);
+$t->start_backend(name => "$_->[0]", listen => "$_->[1]:$port", quiet => 1,
+    status => 503) for [ 'd', $hd ], [ 'e', $he ];
 
-my %l = map { $_ => $t->free_port($h) } qw(web tcp hang all reg admin);
+my %l = map { $_ => $t->free_port($h) } qw(web tcp hang all panic nopanic reg admin);
 my $admin = "$h:$l{admin}";
 my $reg = $t->path('registry.conf');
 
@@ -100,6 +102,33 @@ health_check = http /status/503
 health_interval = 100ms
 health_host = health.example:8080
 
+[listener panic]
+address = $h:$l{panic}
+protocol = http
+cluster = panic
+
+[cluster panic]
+endpoint = $ha:$port
+endpoint = $hd:$port
+endpoint = $he:$port
+health_check = http /
+health_interval = 100ms
+retries = 0
+
+[listener nopanic]
+address = $h:$l{nopanic}
+protocol = http
+cluster = nopanic
+
+[cluster nopanic]
+endpoint = $ha:$port
+endpoint = $hd:$port
+endpoint = $he:$port
+health_check = http /
+health_interval = 100ms
+panic_threshold = off
+retries = 0
+
 [listener reg]
 address = $h:$l{reg}
 protocol = http
@@ -152,6 +181,10 @@ my $spread = sub {
 	return \%seen;
 };
 
+# Before any check decides: a request each, so that workers cache their
+# view of the panic clusters (health changes must refresh it).
+$spread->($_, 2) for qw(panic nopanic);
+
 # An http check that gets 503: unhealthy after 3 in a row.
 $wait_health->('web', "$hb:$port", 0);
 pass('web: b (503) is unhealthy');
@@ -197,6 +230,17 @@ $wait_health->('all', "$ha:$port", 0);
 pass('all: its only endpoint is unhealthy (/status/503)');
 is_deeply($spread->('all', 5), { a => 5 }, 'and still takes the traffic');
 
+# Unhealthy endpoints count as unavailable for panic_threshold: with 1
+# of 3 healthy (33% < 50%) all take traffic; with the threshold off, not.
+for my $c (qw(panic nopanic)) {
+	$wait_health->($c, "$_:$port", 0) for $hd, $he;
+}
+my $seen = $spread->('panic', 9);
+is_deeply($seen, { a => 3, 'status 503' => 6 },
+    'panic: 2 of 3 unhealthy, all three take traffic') or diag explain $seen;
+is_deeply($spread->('nopanic', 9), { a => 9 },
+    'panic_threshold = off: only the healthy one does');
+
 # A reload keeps the state: b stays unhealthy, with no new transition,
 # and new settings apply.
 my $gen = $m->('meshd_config_generation');
@@ -221,7 +265,7 @@ is($m->($to->('web', "$hb:$port", 'healthy')), 1, 'one transition to healthy');
 cmp_ok($m->($checks->('web', "$hb:$port", 'ok')), '>=', 2, 'after 2 passes');
 like($t->log_text('meshd'), qr/notice: cluster web: endpoint \Q$hb:$port\E is healthy again \(2 checks passed in a row\)$/m,
     'logged');
-my $seen = $spread->('web', 20);
+$seen = $spread->('web', 20);
 ok(($seen->{b} // 0) >= 5 && ($seen->{a} // 0) >= 5 && keys %$seen == 2,
     'traffic reaches b again') or diag explain $seen;
 
