@@ -34,6 +34,9 @@ enum msh_value_kind {
 	MSH_V_LABELS,		/* char *, key=value list */
 	MSH_V_TEXT,		/* char *, non-empty */
 	MSH_V_TEXT_LIST,	/* repeatable: struct msh_text_list */
+	MSH_V_HEALTH_CHECK,	/* struct msh_health_check */
+	MSH_V_STATUS_LIST,	/* struct msh_status_list */
+	MSH_V_HOST,		/* char[MSH_HOST_MAX + 1], for a Host field */
 };
 
 struct msh_text_list {
@@ -54,6 +57,49 @@ struct msh_retry_on {
 	unsigned	 bits;
 	unsigned short	 status[MSH_RETRY_STATUSES_MAX];
 	unsigned	 nstatus;
+};
+
+/* Active health checks: what a check is. */
+enum msh_health_kind {
+	MSH_HEALTH_CHECK_OFF,
+	MSH_HEALTH_CHECK_TCP,		/* a connect */
+	MSH_HEALTH_CHECK_HTTP,		/* a GET of path, and its status */
+};
+
+#define MSH_HEALTH_PATH_MAX	192
+#define MSH_HOST_MAX		255
+#define MSH_STATUS_RANGES_MAX	8
+
+struct msh_health_check {
+	enum msh_health_kind	 kind;
+	char			 path[MSH_HEALTH_PATH_MAX + 1];
+};
+
+/* Statuses as ranges: "200-399, 404" is 200..399 and 404..404. */
+struct msh_status_list {
+	unsigned short	 lo[MSH_STATUS_RANGES_MAX];
+	unsigned short	 hi[MSH_STATUS_RANGES_MAX];
+	unsigned	 n;
+};
+
+/* A cluster's health check settings, whole: a checker keeps a copy. */
+struct msh_health_conf {
+	struct msh_health_check	 check;
+	uint64_t		 interval;	/* ms, between checks */
+	uint64_t		 timeout;	/* ms, for one check */
+	uint64_t		 jitter;	/* ms, the most added */
+	unsigned		 healthy;	/* passes in a row */
+	unsigned		 unhealthy;	/* failures in a row */
+	struct msh_status_list	 status;	/* that pass a check */
+	char			 host[MSH_HOST_MAX + 1]; /* "": address */
+	unsigned		 check_line;
+	unsigned		 interval_line;
+	unsigned		 timeout_line;
+	unsigned		 jitter_line;
+	unsigned		 healthy_line;
+	unsigned		 unhealthy_line;
+	unsigned		 status_line;
+	unsigned		 host_line;
 };
 
 enum msh_section_kind {
@@ -140,6 +186,8 @@ struct msh_cluster_conf {
 	unsigned		 max_pending;
 	unsigned		 max_requests;
 	unsigned		 max_retries;
+	/* Active health checks. */
+	struct msh_health_conf	 health;
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
 	unsigned		 labels_line;

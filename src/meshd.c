@@ -23,6 +23,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "module.h"
@@ -178,6 +179,7 @@ install(struct msh_snapshot *s, struct msh_registry *reg)
 	msh_snapshot_unref(old);
 	msh_registry_free(&g.reg);
 	g.reg = *reg;
+	msh_health_sync(g.base, s);
 }
 
 static void registry_changed(void *arg);
@@ -450,6 +452,7 @@ run(int daemon)
 	if (msh_admin_start(g.base, admin_fd, &conf->admin, &g.admin) != 0)
 		return 1;
 	follow_registry(s->conf);
+	msh_health_sync(g.base, s);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(g.base, sigs[i], on_signal, NULL);
 		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) != 0)
@@ -471,6 +474,7 @@ run(int daemon)
 	event_base_dispatch(g.base);
 
 	msh_workers_join();
+	msh_health_stop();
 	msh_admin_stop();
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);

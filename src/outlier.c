@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include "health.h"
 #include "log.h"
 #include "outlier.h"
 #include "snapshot-t.h"
@@ -87,8 +88,8 @@ eject(const struct msh_cluster *c, const struct msh_endpoint *e,
 	    (unsigned long long)ms, n, why, times);
 }
 
-/* Percent of c's endpoints available; *until lowered to the end of the
- * first ejection to end. */
+/* Percent of c's endpoints available: neither ejected nor unhealthy;
+ * *until lowered to the end of the first ejection to end. */
 static unsigned
 available(const struct msh_cluster *c, uint64_t now, uint64_t *until)
 {
@@ -101,7 +102,7 @@ available(const struct msh_cluster *c, uint64_t now, uint64_t *until)
 		if (u > now) {
 			if (u < *until)
 				*until = u;
-		} else
+		} else if (msh_health_ok(&c->endpoints[i]))
 			n++;
 	}
 	return c->nendpoints ? n * 100 / c->nendpoints : 0;

@@ -15,6 +15,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "health.h"
 #include "http1.h"
 #include "lb.h"
 #include "log.h"
@@ -199,9 +200,9 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
 
 /*
  * The balancer's pick among the endpoints msh_outlier_view allows,
- * passed over while ejected (unless in panic) or the one a retry avoids,
- * as long as another pick is neither: better an endpoint that may fail
- * than none.
+ * passed over while ejected or unhealthy (unless in panic) or the one a
+ * retry avoids, as long as another pick is neither: better an endpoint
+ * that may fail than none.
  */
 int
 msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
@@ -230,7 +231,7 @@ msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 			first = e;
 		/* By address: the local view's endpoints are copies. */
 		if ((avoid == NULL || !msh_addr_equal(&e->addr, &avoid->addr)) &&
-		    (panic || !msh_outlier_ejected(e))) {
+		    (panic || (!msh_outlier_ejected(e) && msh_health_ok(e)))) {
 			first = e;
 			break;
 		}
