@@ -154,10 +154,13 @@ read_more(struct msh_conn *c, struct bufferevent *bev)
 }
 
 static void
-stop_request_timer(struct msh_conn *c)
+stop_timers(struct msh_conn *c)
 {
 	if (c->request_timer != NULL)
 		event_del(c->request_timer);
+	/* A retry waiting out its backoff is moot once the exchange ends. */
+	if (c->retry_timer != NULL)
+		event_del(c->retry_timer);
 }
 
 /* Output that will never be sent: the stage is left empty. */
@@ -328,7 +331,7 @@ static void
 close_when_flushed(struct msh_conn *c)
 {
 	drop_upstream(c);
-	stop_request_timer(c);
+	stop_timers(c);
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	msh_set_timeouts(c->client, 0, c->l->conf->client_timeout);
@@ -407,7 +410,7 @@ answer(struct msh_conn *c, unsigned status, const char *fields,
 		close_when_flushed(c);
 		return;
 	}
-	stop_request_timer(c);
+	stop_timers(c);
 	drop_upstream(c);
 	next_request(c);
 }
@@ -640,7 +643,7 @@ finish_exchange(struct msh_conn *c)
 {
 	struct msh_upconn *u = c->up;
 
-	stop_request_timer(c);
+	stop_timers(c);
 	c->up = NULL;
 	if (u != NULL) {
 		if (c->msg.keep_alive && c->req_done &&
@@ -689,7 +692,7 @@ switch_protocols(struct msh_conn *c, size_t n)
 	struct msh_http_msg *m = &c->msg;
 	struct head o;
 
-	stop_request_timer(c);
+	stop_timers(c);
 	count_response(c, 101, 1);
 	head_begin(c, &o);
 	put_status_line(&o, m);
