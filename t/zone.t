@@ -115,7 +115,9 @@ sub spread {
 }
 
 # The sidecar is in zone a: a1 and a2 take it all.
-is_deeply(spread('app', 20), { a1 => 10, a2 => 10 }, 'zone a only');
+# Round robin on one worker keeps the shares exact, so the tolerance over
+# these thousands of requests is none.
+is_deeply(spread('app', 2000), { a1 => 1000, a2 => 1000 }, 'zone a only');
 
 # a2 goes down: ejected, zone a is 50% available, under 60%: all zones.
 $t->stop('a2', signal => 'KILL');
@@ -123,8 +125,8 @@ my $seen = spread('app', 31);
 is($seen->{'status 502'} // 0, 0, 'no request failed (the one to a2 was retried)');
 is($m->("meshd_endpoint_ejections_total{cluster=\"app\",endpoint=\"$a2:$port\"}"),
     1, 'a2 ejected');
-my $after = spread('app', 30);
-is_deeply($after, { a1 => 10, b1 => 10, b2 => 10 },
+my $after = spread('app', 3000);
+is_deeply($after, { a1 => 1000, b1 => 1000, b2 => 1000 },
     'then a1, b1 and b2 share evenly, a2 left out');
 
 # Panic: one of two ejected is 50% available, under panic_threshold 60%:
@@ -149,7 +151,7 @@ $t->wait_generation($admin, 2);
 like($t->http_get("http://$admin/clusters")->{content},
     qr/^  endpoint \Q$a2:$port\E .* ejections=1 ejected_ms=\d+$/m,
     'after a reload a2 is still ejected');
-is_deeply(spread('app', 30), { a1 => 10, b1 => 10, b2 => 10 },
+is_deeply(spread('app', 3000), { a1 => 1000, b1 => 1000, b2 => 1000 },
     'and still left out');
 is($m->("meshd_endpoint_ejections_total{cluster=\"app\",endpoint=\"$a2:$port\"}"),
     $ej, 'its counters carried over');
