@@ -37,6 +37,7 @@ enum msh_value_kind {
 	MSH_V_HEALTH_CHECK,	/* struct msh_health_check */
 	MSH_V_STATUS_LIST,	/* struct msh_status_list */
 	MSH_V_HOST,		/* char[MSH_HOST_MAX + 1], for a Host field */
+	MSH_V_TLS_MODE,		/* enum msh_tls_mode */
 };
 
 struct msh_text_list {
@@ -102,6 +103,13 @@ struct msh_health_conf {
 	unsigned		 host_line;
 };
 
+enum msh_tls_mode {
+	MSH_TLS_OFF,
+	MSH_TLS_STRICT,		/* TLS with a verified client certificate */
+	MSH_TLS_PERMISSIVE,	/* that, or plaintext, on one port */
+	MSH_TLS_ON,		/* clusters: originate TLS */
+};
+
 enum msh_section_kind {
 	MSH_SEC_MESHD,
 	MSH_SEC_LISTENER,
@@ -137,6 +145,7 @@ struct msh_listener_conf {
 	uint64_t		max_header_size; /* line and fields, bytes */
 	unsigned		max_headers;
 	uint64_t		buffer_size;	/* bytes held per direction */
+	enum msh_tls_mode	tls;
 	int			forwarded_for;	/* X-Forwarded-For/-Proto */
 	int			via;
 	unsigned		address_line;
@@ -148,6 +157,7 @@ struct msh_listener_conf {
 	unsigned		max_header_size_line;
 	unsigned		max_headers_line;
 	unsigned		buffer_size_line;
+	unsigned		tls_line;
 	unsigned		forwarded_for_line;
 	unsigned		via_line;
 };
@@ -163,6 +173,8 @@ struct msh_cluster_conf {
 	uint64_t		 connect_timeout;	/* ms */
 	uint64_t		 response_timeout;	/* ms */
 	uint64_t		 request_timeout;	/* ms, 0: off */
+	enum msh_tls_mode	 tls;		/* MSH_TLS_ON: originate TLS */
+	char			*tls_peer;	/* the URI SAN its endpoints need */
 	/* Passive outlier detection: failures in a row, 0: off. */
 	unsigned		 outlier_5xx;
 	unsigned		 outlier_gateway;
@@ -196,6 +208,8 @@ struct msh_cluster_conf {
 	unsigned		 connect_timeout_line;
 	unsigned		 response_timeout_line;
 	unsigned		 request_timeout_line;
+	unsigned		 tls_line;
+	unsigned		 tls_peer_line;
 	unsigned		 outlier_5xx_line;
 	unsigned		 outlier_gateway_line;
 	unsigned		 ejection_time_line;
@@ -266,12 +280,22 @@ struct msh_conf {
 	unsigned		  workers;
 	struct msh_addr		  admin;
 	char			 *log;
+	char			 *tls_cert;	/* this sidecar's identity */
+	char			 *tls_key;
+	char			 *tls_ca;	/* the mesh's CA, for peers */
+	char			 *tls_ciphers;	/* TLS 1.2 */
+	char			 *tls_groups;
 	uint64_t		  drain_timeout;
 	unsigned		  service_line;
 	unsigned		  registry_line;
 	unsigned		  workers_line;
 	unsigned		  admin_line;
 	unsigned		  log_line;
+	unsigned		  tls_cert_line;
+	unsigned		  tls_key_line;
+	unsigned		  tls_ca_line;
+	unsigned		  tls_ciphers_line;
+	unsigned		  tls_groups_line;
 	unsigned		  drain_timeout_line;
 
 	struct msh_listener_conf *listeners;

@@ -34,6 +34,11 @@ const struct msh_directive msh_core_directives[] = {
 	MESHD("admin", MSH_V_ADDR, admin),
 	MESHD("log", MSH_V_PATH, log),
 	MESHD("drain_timeout", MSH_V_DURATION, drain_timeout),
+	MESHD("tls_cert", MSH_V_PATH, tls_cert),
+	MESHD("tls_key", MSH_V_PATH, tls_key),
+	MESHD("tls_ca", MSH_V_PATH, tls_ca),
+	MESHD("tls_ciphers", MSH_V_TEXT, tls_ciphers),
+	MESHD("tls_groups", MSH_V_TEXT, tls_groups),
 	LISTENER("address", MSH_V_ADDR, address),
 	LISTENER("protocol", MSH_V_PROTOCOL, protocol),
 	LISTENER("cluster", MSH_V_NAME, cluster),
@@ -48,6 +53,7 @@ const struct msh_directive msh_core_directives[] = {
 	    MSH_V_SIZE, buffer_size, 16384, 64 * 1024 * 1024),
 	LISTENER("forwarded_for", MSH_V_FLAG, forwarded_for),
 	LISTENER("via", MSH_V_FLAG, via),
+	LISTENER("tls", MSH_V_TLS_MODE, tls),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
 	CLUSTER("service", MSH_V_NAME, service),
 	CLUSTER("labels", MSH_V_LABELS, labels),
@@ -56,6 +62,8 @@ const struct msh_directive msh_core_directives[] = {
 	CLUSTER("connect_timeout", MSH_V_DURATION, connect_timeout),
 	CLUSTER("response_timeout", MSH_V_DURATION, response_timeout),
 	CLUSTER("request_timeout", MSH_V_DURATION_OFF, request_timeout),
+	CLUSTER("tls", MSH_V_TLS_MODE, tls),
+	CLUSTER("tls_peer", MSH_V_TEXT, tls_peer),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf,
 	    "outlier_consecutive_5xx", MSH_V_COUNT, outlier_5xx, 0, 1000),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf,
@@ -556,6 +564,24 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);
 		break;
+	case MSH_V_TLS_MODE: {
+		/* Listeners take strict, permissive or off; clusters on or
+		 * off. */
+		enum msh_tls_mode *mode = field;
+
+		if (strcmp(value, "off") == 0)
+			*mode = MSH_TLS_OFF;
+		else if (c->section == MSH_SEC_CLUSTER)
+			*mode = strcmp(value, "on") == 0 ? MSH_TLS_ON :
+			    (err = "expected on or off", MSH_TLS_OFF);
+		else if (strcmp(value, "strict") == 0)
+			*mode = MSH_TLS_STRICT;
+		else if (strcmp(value, "permissive") == 0)
+			*mode = MSH_TLS_PERMISSIVE;
+		else
+			err = "expected strict, permissive or off";
+		break;
+	}
 	case MSH_V_TEXT:
 		if (value[0] == '\0')
 			err = "expected a value";
@@ -693,6 +719,8 @@ check_lb(struct msh_conf *conf, struct msh_cluster_conf *cl,
 }
 
 /* What only the whole file shows: missing keys, references, clashes. */
+static void check_tls(struct msh_conf *, struct msh_diag *);
+
 static void
 check_conf(struct msh_conf *conf, struct msh_diag *d)
 {
@@ -764,6 +792,34 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 	}
 	for (i = 0; i < conf->nroutes; i++)
 		msh_route_compile(conf, &conf->routes[i], d);
+	check_tls(conf, d);
+}
+
+/* TLS anywhere needs the sidecar's certificate, key and the mesh CA. */
+static void
+check_tls(struct msh_conf *conf, struct msh_diag *d)
+{
+	unsigned line = 0;
+	size_t i;
+
+	for (i = 0; i < conf->nlisteners && line == 0; i++)
+		if (conf->listeners[i].tls != MSH_TLS_OFF)
+			line = conf->listeners[i].tls_line;
+	for (i = 0; i < conf->nclusters && line == 0; i++)
+		if (conf->clusters[i].tls != MSH_TLS_OFF)
+			line = conf->clusters[i].tls_line;
+	for (i = 0; i < conf->nclusters; i++)
+		if (conf->clusters[i].tls_peer_line &&
+		    conf->clusters[i].tls == MSH_TLS_OFF)
+			msh_diag_error(d, "missing-key", conf->file,
+			    conf->clusters[i].tls_peer_line, "cluster \"%s\" "
+			    "names its peers' identity but has tls = off",
+			    conf->clusters[i].name);
+	if (line == 0)
+		return;
+	if (!conf->tls_cert_line || !conf->tls_key_line || !conf->tls_ca_line)
+		msh_diag_error(d, "missing-key", conf->file, line,
+		    "TLS needs tls_cert, tls_key and tls_ca in [meshd]");
 }
 
 /* meshd -a: this host's address stands for loopback and wildcard. */
@@ -872,6 +928,7 @@ msh_conf_unref(struct msh_conf *conf)
 	for (i = 0; i < conf->nclusters; i++) {
 		free(conf->clusters[i].endpoint.addrs);
 		free(conf->clusters[i].labels);
+		free(conf->clusters[i].tls_peer);
 	}
 	for (i = 0; i < conf->nroutes; i++)
 		free_route(&conf->routes[i]);
@@ -880,6 +937,11 @@ msh_conf_unref(struct msh_conf *conf)
 	free(conf->listeners);
 	free(conf->registry);
 	free(conf->log);
+	free(conf->tls_cert);
+	free(conf->tls_key);
+	free(conf->tls_ca);
+	free(conf->tls_ciphers);
+	free(conf->tls_groups);
 	free(conf->file);
 	free(conf);
 }

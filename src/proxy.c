@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +14,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "health.h"
@@ -25,6 +27,7 @@
 #include "route.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 
@@ -38,6 +41,8 @@ static void upstream_read(struct bufferevent *, void *);
 static void upstream_write(struct bufferevent *, void *);
 static void upstream_event(struct bufferevent *, short, void *);
 static void next_request(struct msh_conn *);
+static void peeked(evutil_socket_t, short, void *);
+static void start_client(struct msh_conn *, int, int);
 static void end_request(struct msh_conn *);
 static int retry(struct msh_conn *, unsigned, unsigned);
 static void set_response_timeout(struct msh_conn *, uint64_t);
@@ -110,7 +115,7 @@ msh_send(struct msh_worker *w, struct bufferevent *bev)
 
 	if (evbuffer_get_length(w->stage) == 0)
 		return;
-	if (evbuffer_get_length(out) == 0)
+	if (evbuffer_get_length(out) == 0 && !msh_bev_tls(bev))
 		(void)evbuffer_write(w->stage, bufferevent_getfd(bev));
 	if (evbuffer_get_length(w->stage) > 0)
 		evbuffer_add_buffer(out, w->stage);
@@ -134,7 +139,7 @@ read_more(struct msh_conn *c, struct bufferevent *bev)
 	ssize_t r;
 	int i, n;
 
-	if (have < 4096 || have >= c->l->conf->buffer_size)
+	if (have < 4096 || have >= c->l->conf->buffer_size || msh_bev_tls(bev))
 		return;
 	room = c->l->conf->buffer_size - have;
 	if (room > READ_MORE)
@@ -174,6 +179,10 @@ void
 msh_conn_free(struct msh_conn *c)
 {
 	TAILQ_REMOVE(&c->w->conns, c, link);
+	if (c->peek != NULL) {
+		event_free(c->peek);
+		close(c->peek_fd);
+	}
 	end_request(c);
 	msh_endpoint_release(c);
 	msh_splice_free(c);	/* its events watch the sockets freed next */
@@ -839,12 +848,80 @@ send_request(struct msh_conn *c)
 	pump_request_body(c);
 }
 
+/* TLS to c->ep: connect(2) ourselves, then let the TLS bufferevent
+ * take the socket; the handshake follows the connection, both within
+ * connect_timeout. */
+static void
+connect_tls(struct msh_conn *c, bufferevent_event_cb on_event)
+{
+	const struct msh_cluster *cl = c->cluster;
+	int fd;
+
+	fd = socket(c->ep->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&c->ep->addr.ss,
+	    c->ep->addr.len) != 0 && errno != EINPROGRESS)) {
+		if (fd >= 0)
+			close(fd);
+		c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
+		on_event(c->up->bev, BEV_EVENT_ERROR, c);
+		return;
+	}
+	c->up = msh_upconn_new_tls(c->w->pool, &c->ep->addr, fd,
+	    msh_tls_client(c->snap->tls));
+	if (c->counted & COUNTED_CONNECTION) {
+		c->counted &= ~COUNTED_CONNECTION;
+		c->up->owner = cl->stats;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->up->bev, 1);
+	bufferevent_setcb(c->up->bev, NULL, NULL, on_event, c);
+	msh_set_timeouts(c->up->bev, cl->conf->connect_timeout,
+	    cl->conf->connect_timeout);
+}
+
+int
+msh_bev_tls(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+/* Is u's peer the one c's cluster names? id gets who it is. */
+static int
+peer_is(const struct msh_conn *c, const struct msh_upconn *u, char *id,
+    size_t len)
+{
+	const char *want = c->cluster->conf->tls_peer;
+	SSL *ssl;
+
+	id[0] = '\0';
+	if (want == NULL || (ssl = bufferevent_openssl_get_ssl(u->bev)) ==
+	    NULL)
+		return 1;
+	return msh_tls_peer_id(ssl, id, len) == 0 && strcmp(id, want) == 0;
+}
+
+int
+msh_upstream_verified(struct msh_conn *c)
+{
+	char id[512];
+
+	if (peer_is(c, c->up, id, sizeof(id)))
+		return 1;
+	msh_log(MSH_LOG_WARNING, "cluster %s: %s is \"%s\", not %s",
+	    c->cluster->conf->name, c->ep->name, id, c->cluster->conf->tls_peer);
+	return 0;
+}
+
 void
 msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
 {
 	const struct msh_cluster *cl = c->cluster;
 
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
+	if (cl->conf->tls == MSH_TLS_ON) {
+		connect_tls(c, on_event);
+		return;
+	}
 	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
 	if (c->counted & COUNTED_CONNECTION) {
 		/* The connection holds its count from now on. */
@@ -861,9 +938,17 @@ msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
 static void
 connect_upstream(struct msh_conn *c, int use_pool)
 {
-	struct msh_upconn *u;
+	struct msh_upconn *u = NULL;
+	char id[512];
 
-	if (use_pool && (u = msh_pool_take(c->w->pool, &c->ep->addr)) != NULL) {
+	if (use_pool && (u = msh_pool_take(c->w->pool, &c->ep->addr,
+	    c->cluster->conf->tls == MSH_TLS_ON)) != NULL &&
+	    !peer_is(c, u, id, sizeof(id))) {
+		/* Pooled for another cluster, whose peer this is not. */
+		msh_pool_put(u);
+		u = NULL;
+	}
+	if (u != NULL) {
 		c->up = u;
 		c->reused = 1;
 		send_request(c);
@@ -1331,6 +1416,9 @@ client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	if (what & BEV_EVENT_CONNECTED)
+		return;		/* a TLS client's handshake is done */
+
 	/* A client that ends its side after a whole request (a half-close)
 	 * still gets the answer, as HAProxy gives it; then the connection
 	 * closes. */
@@ -1398,6 +1486,8 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		c->counted &= ~COUNTED_PENDING;
 		breaker_release(c->cluster->stats, COUNTED_PENDING);
 	}
+	if ((what & BEV_EVENT_CONNECTED) && !msh_upstream_verified(c))
+		what = BEV_EVENT_ERROR;	/* not the peer it should be */
 	if (what & BEV_EVENT_CONNECTED) {
 		msh_set_nodelay(bufferevent_getfd(bev));
 		send_request(c);
@@ -1484,13 +1574,66 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
 	c->snap = w->snap;
 	msh_snapshot_ref(c->snap);
 	c->l = l;
-	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->client == NULL)
-		abort();
-	msh_set_nodelay(fd);
 	TAILQ_INSERT_TAIL(&w->conns, c, link);
 	w->nconns++;
 	msh_stats_inc(l->stats, w->id, MSH_C_CONNECTIONS);
+	msh_set_nodelay(fd);
+	if (l->conf->tls == MSH_TLS_PERMISSIVE) {
+		/* TLS or plaintext: the first byte tells (a handshake
+		 * record starts with 22). */
+		struct timeval tv = { l->conf->client_timeout / 1000,
+		    l->conf->client_timeout % 1000 * 1000 };
+
+		c->peek_fd = fd;
+		if ((c->peek = event_new(w->base, fd, EV_READ, peeked, c)) ==
+		    NULL || event_add(c->peek, &tv) != 0)
+			abort();
+		return;
+	}
+	start_client(c, fd, l->conf->tls == MSH_TLS_STRICT);
+}
+
+static void
+peeked(evutil_socket_t fd, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+	unsigned char b;
+	ssize_t n;
+
+	event_free(c->peek);
+	c->peek = NULL;
+	n = (what & EV_READ) ? recv(fd, &b, 1, MSG_PEEK) : -1;
+	if (n != 1) {
+		/* Closed, failed or silent for client_timeout. */
+		c->peek_fd = -1;
+		close(fd);
+		msh_conn_free(c);
+		return;
+	}
+	c->peek_fd = -1;
+	start_client(c, fd, b == 22);
+}
+
+/* The client connection as a bufferevent, TLS or not, and its protocol
+ * under way. */
+static void
+start_client(struct msh_conn *c, int fd, int tls)
+{
+	struct msh_worker *w = c->w;
+	struct msh_listener *l = c->l;
+
+	if (tls) {
+		c->client = bufferevent_openssl_socket_new(w->base, fd,
+		    msh_tls_server(c->snap->tls), BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (c->client != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->client,
+			    1);
+	} else
+		c->client = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (c->client == NULL)
+		abort();
 	if (l->conf->protocol == MSH_PROTO_TCP) {
 		msh_tcp_start(c);
 		return;
@@ -1509,8 +1652,8 @@ msh_proxy_drain(struct msh_worker *w)
 
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		if (c->state == MSH_CONN_IDLE &&
-		    evbuffer_get_length(bufferevent_get_input(c->client)) == 0)
+		if (c->client == NULL || (c->state == MSH_CONN_IDLE &&
+		    evbuffer_get_length(bufferevent_get_input(c->client)) == 0))
 			msh_conn_free(c);
 		else
 			c->close_after = 1;

@@ -74,6 +74,8 @@ struct msh_conn {
 	unsigned		   client_eof:1;	/* tcp */
 	unsigned		   up_eof:1;		/* tcp */
 	struct msh_splice	  *splice;	/* a tunnel's pipes, or NULL */
+	struct event		  *peek;	/* tls = permissive: first byte */
+	int			   peek_fd;
 };
 
 /* A connection accepted on l by worker w. */
@@ -116,6 +118,13 @@ void	msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms,
  * cluster's connect timeout. on_event gets BEV_EVENT_CONNECTED or the
  * failure (at once if connect(2) fails at once). */
 void	msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event);
+
+/* Is bev TLS? Then its socket is not to be read or written directly. */
+int	msh_bev_tls(struct bufferevent *bev);
+
+/* A TLS upstream just connected: is its peer the identity the cluster
+ * names (tls_peer)? Logged if not. */
+int	msh_upstream_verified(struct msh_conn *c);
 
 /* TCP_NODELAY on a proxied socket (fd < 0: nothing). */
 void	msh_set_nodelay(int fd);

@@ -15,6 +15,7 @@
 
 struct msh_stats;
 struct msh_sockets;
+struct msh_tls;
 
 struct msh_endpoint {
 	struct msh_addr	  addr;
@@ -62,6 +63,7 @@ struct msh_snapshot {
 	unsigned		 nworkers;
 	struct msh_conf		*conf;		/* a reference */
 	char			*zone;		/* the sidecar's, from the registry */
+	struct msh_tls		*tls;		/* or NULL: no TLS anywhere */
 	struct msh_listener	*listeners;
 	size_t			 nlisteners;
 	struct msh_cluster	*clusters;

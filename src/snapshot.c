@@ -9,6 +9,7 @@
 #include "registry.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tls.h"
 
 static void
 add_endpoint(struct msh_cluster *c, const struct msh_addr *a, unsigned weight,
@@ -141,12 +142,19 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 {
 	static const struct msh_registry none;
 	struct msh_snapshot *s;
+	unsigned before;
 	size_t i, j;
 
 	if (reg == NULL)
 		reg = &none;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		abort();
+	before = d->errors;
+	if ((s->tls = msh_tls_new(conf, d)) == NULL && d->errors > before) {
+		msh_conf_unref(conf);
+		free(s);
+		return NULL;
+	}
 	atomic_init(&s->refs, 1);
 	s->generation = generation;
 	s->nworkers = nworkers;
@@ -229,6 +237,7 @@ msh_snapshot_unref(struct msh_snapshot *s)
 		free(c->views);
 	}
 	free(s->zone);
+	msh_tls_free(s->tls);
 	free(s->listeners);
 	free(s->clusters);
 	msh_conf_unref(s->conf);
