@@ -320,8 +320,9 @@ compile_rewrites(struct compiling *c)
 		    "prefix matches one with path" : "expected a path");
 	} else if (rc->rewrite_prefix_line)
 		r->rewrite = rc->rewrite_prefix;
+	/* "Name:value" grows to "Name: value\r\n": 3 bytes more. */
 	for (i = 0, n = 0; i < rc->add_header.n; i++)
-		n += strlen(rc->add_header.items[i]) + 2;
+		n += strlen(rc->add_header.items[i]) + 3;
 	if ((p = r->added = malloc(n + 1)) == NULL)
 		abort();
 	for (i = 0; i < rc->add_header.n; i++) {

@@ -82,6 +82,7 @@ path = /api/
 rewrite_prefix = /internal/
 add_header = X-Route: api
 add_header = X-Team: core
+add_header = X-Tight:v
 remove_header = X-Secret
 cluster = raw
 
@@ -133,6 +134,7 @@ while (defined(my $l = <$peer>)) { $head .= $l; last if $l eq "\r\n" }
 like($head, qr{^GET /internal/users\?id=7 HTTP/1\.1\r\n}, 'rewrite_prefix keeps the rest and the query');
 like($head, qr/^X-Route: api\r$/m, 'add_header');
 like($head, qr/^X-Team: core\r$/m, 'add_header, twice');
+like($head, qr/^X-Tight: v\r$/m, 'add_header without a space after the colon');
 unlike($head, qr/X-Secret/i, 'remove_header');
 like($head, qr/^X-Keep: k\r$/m, 'other fields pass');
 print $peer "HTTP/1.1 204 No Content\r\n\r\n";
