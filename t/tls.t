@@ -150,7 +150,7 @@ my $r = $t->run({ timeout => 20, stdin => "" }, 'openssl', 's_client', '-connect
     '-key', "$dir/client.key", '-alpn', 'http/1.1', '-verify_return_error');
 like($r->{out}, qr/Verify return code: 0 \(ok\)/, 'openssl s_client verifies b');
 like($r->{out}, qr/ALPN protocol: http\/1\.1/, 'ALPN http/1.1');
-like($r->{out}, qr/Protocol\s*:\s*TLSv1\.3/, 'TLS 1.3');
+like($r->{out}, qr/^New, TLSv1\.3,/m, 'TLS 1.3');
 
 # a → b over mTLS, b's identity checked.
 ($rc, $code, $body) = curl("http://$h:$p{out}/");
