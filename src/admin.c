@@ -15,6 +15,7 @@
 #include "outlier.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 static struct evhttp *http;
@@ -158,6 +159,20 @@ metrics(struct evhttp_request *req)
 	    "start, +1 per change applied; 0 without a registry.");
 	evbuffer_add_printf(b, "meshd_registry_generation %llu\n",
 	    (unsigned long long)registry_gen);
+	metric_head(b, "meshd_tls_certificate_expiry_timestamp_seconds",
+	    "gauge", "When the sidecar's certificate in use expires.");
+	if (s->tls != NULL)
+		evbuffer_add_printf(b, "meshd_tls_certificate_expiry_timestamp_"
+		    "seconds{path=\"%s\"} %lld\n", s->conf->tls_cert,
+		    (long long)msh_tls_expires(s->tls));
+	metric_head(b, "meshd_tls_reloads_total", "counter",
+	    "Certificates and keys loaded again after their files changed.");
+	evbuffer_add_printf(b, "meshd_tls_reloads_total %llu\n",
+	    (unsigned long long)state->tls_reloads);
+	metric_head(b, "meshd_tls_reload_failures_total", "counter",
+	    "Changed TLS files that did not load: the ones in use stayed.");
+	evbuffer_add_printf(b, "meshd_tls_reload_failures_total %llu\n",
+	    (unsigned long long)state->tls_failures);
 	metric_head(b, "meshd_registry_updates_total", "counter",
 	    "Changes of the registry file read (by the watch or a reload).");
 	evbuffer_add_printf(b, "meshd_registry_updates_total %llu\n",

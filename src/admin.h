@@ -19,6 +19,8 @@ struct msh_admin_state {
 	uint64_t		 registry_updates;	/* attempted */
 	uint64_t		 registry_failures;
 	uint64_t		 registry_vanished;	/* services kept */
+	uint64_t		 tls_reloads;		/* after a file changed */
+	uint64_t		 tls_failures;
 	int			 draining;
 };
 

@@ -35,6 +35,10 @@
 
 /* Changes to the registry file this close together are read once. */
 #define REGISTRY_SETTLE_MS	2
+/* A certificate and its key are replaced one after the other: wait for
+ * both before loading them. */
+#define TLS_SETTLE_MS		200
+#define TLS_FILES		3	/* tls_cert, tls_key, tls_ca */
 
 static struct {
 	char			*conf_file;	/* absolute, for reloads */
@@ -49,6 +53,7 @@ static struct {
 	struct event		*drain_timer;
 	struct msh_registry	 reg;		/* the view in force */
 	struct msh_watch	*watch;		/* of the registry file */
+	struct msh_watch	*tls_watch[TLS_FILES];
 } g;
 
 static void
@@ -167,19 +172,76 @@ read_registry(const struct msh_conf *conf, struct msh_registry *reg,
 	return r;
 }
 
-/* Serve s from now on; reg, which it was built from, is the view in
- * force. */
+/* Serve s from now on. */
 static void
-install(struct msh_snapshot *s, struct msh_registry *reg)
+publish(struct msh_snapshot *s)
 {
 	struct msh_snapshot *old = g.admin.snap;
 
 	msh_workers_publish(s);
 	g.admin.snap = s;
 	msh_snapshot_unref(old);
+	msh_health_sync(g.base, s);
+}
+
+/* A TLS file changed: the same config and view with the files loaded
+ * anew. Connections keep the certificates they were made with. */
+static void
+tls_changed(void *arg)
+{
+	struct msh_diag d = { .sink = msh_log_diag };
+	struct msh_snapshot *old = g.admin.snap, *s;
+
+	(void)arg;
+	msh_conf_ref(old->conf);
+	s = msh_snapshot_build(old->conf, &g.reg, old, g.nworkers,
+	    old->generation, 0, &d);
+	if (s == NULL) {
+		g.admin.tls_failures++;
+		msh_log(MSH_LOG_ERROR, "TLS files changed but do not load: "
+		    "the certificates in use stay");
+		return;
+	}
+	s->registry_generation = old->registry_generation;
+	publish(s);
+	g.admin.tls_reloads++;
+	msh_log(MSH_LOG_NOTICE, "TLS files reloaded");
+}
+
+/* Watch the TLS files the config in force names, if any. */
+static void
+follow_tls(const struct msh_conf *conf)
+{
+	const char *path[TLS_FILES] = { conf->tls_cert, conf->tls_key,
+	    conf->tls_ca };
+	const char *err;
+	int i;
+
+	for (i = 0; i < TLS_FILES; i++) {
+		if (g.tls_watch[i] != NULL && (path[i] == NULL ||
+		    strcmp(msh_watch_path(g.tls_watch[i]), path[i]) != 0)) {
+			msh_watch_free(g.tls_watch[i]);
+			g.tls_watch[i] = NULL;
+		}
+		if (g.tls_watch[i] != NULL || path[i] == NULL ||
+		    g.admin.snap->tls == NULL)
+			continue;
+		g.tls_watch[i] = msh_watch_new(g.base, path[i], TLS_SETTLE_MS,
+		    tls_changed, NULL, &err);
+		if (g.tls_watch[i] == NULL)
+			msh_log(MSH_LOG_ERROR, "cannot watch %s: %s; it is read "
+			    "on reloads only", path[i], err);
+	}
+}
+
+/* Serve s from now on; reg, which it was built from, is the view in
+ * force. */
+static void
+install(struct msh_snapshot *s, struct msh_registry *reg)
+{
+	publish(s);
 	msh_registry_free(&g.reg);
 	g.reg = *reg;
-	msh_health_sync(g.base, s);
 }
 
 static void registry_changed(void *arg);
@@ -283,6 +345,7 @@ reload(void)
 	}
 	install(s, &reg);
 	follow_registry(s->conf);
+	follow_tls(s->conf);
 	msh_log(MSH_LOG_NOTICE, "reloaded: config generation %llu",
 	    (unsigned long long)s->generation);
 	return;
@@ -452,6 +515,7 @@ run(int daemon)
 	if (msh_admin_start(g.base, admin_fd, &conf->admin, &g.admin) != 0)
 		return 1;
 	follow_registry(s->conf);
+	follow_tls(s->conf);
 	msh_health_sync(g.base, s);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(g.base, sigs[i], on_signal, NULL);
@@ -483,6 +547,8 @@ run(int daemon)
 		event_free(g.drain_timer);
 	close(g.exit_fd);
 	msh_watch_free(g.watch);
+	for (i = 0; i < TLS_FILES; i++)
+		msh_watch_free(g.tls_watch[i]);
 	msh_registry_free(&g.reg);
 	msh_snapshot_unref(g.admin.snap);
 	msh_stats_free_all();

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -20,6 +21,7 @@
 struct msh_tls {
 	SSL_CTX	*server;
 	SSL_CTX	*client;
+	time_t	 expires;	/* the sidecar's certificate's notAfter */
 };
 
 static const unsigned char alpn[] = "\x08http/1.1";
@@ -69,6 +71,14 @@ new_ctx(const struct msh_conf *conf, int server, struct msh_diag *d)
 		    why());
 		goto fail;
 	}
+	/* An expired certificate would fail every handshake: better keep
+	 * the last good one and say why. */
+	if (X509_cmp_current_time(X509_get0_notAfter(
+	    SSL_CTX_get0_certificate(ctx))) <= 0) {
+		msh_diag_error(d, "tls", conf->file, conf->tls_cert_line,
+		    "the certificate %s has expired", conf->tls_cert);
+		goto fail;
+	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, conf->tls_key, SSL_FILETYPE_PEM)
 	    != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		msh_diag_error(d, "tls", conf->file, conf->tls_key_line,
@@ -116,6 +126,7 @@ struct msh_tls *
 msh_tls_new(const struct msh_conf *conf, struct msh_diag *d)
 {
 	struct msh_tls *t;
+	struct tm tm;
 	size_t i;
 	int need = 0;
 
@@ -132,7 +143,16 @@ msh_tls_new(const struct msh_conf *conf, struct msh_diag *d)
 		msh_tls_free(t);
 		return NULL;
 	}
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(SSL_CTX_get0_certificate(
+	    t->server)), &tm) == 1)
+		t->expires = timegm(&tm);
 	return t;
+}
+
+time_t
+msh_tls_expires(const struct msh_tls *t)
+{
+	return t->expires;
 }
 
 void

@@ -9,6 +9,7 @@
 #define MSH_TLS_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -21,6 +22,9 @@ struct msh_tls;
  * NULL with errors on d (file and line) if its files do not load. */
 struct msh_tls *msh_tls_new(const struct msh_conf *conf, struct msh_diag *d);
 void	msh_tls_free(struct msh_tls *t);
+
+/* When the sidecar's certificate expires (seconds since the epoch). */
+time_t	msh_tls_expires(const struct msh_tls *t);
 
 /* A new connection's TLS state: accepting, or connecting. */
 SSL	*msh_tls_server(struct msh_tls *t);

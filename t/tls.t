@@ -31,7 +31,7 @@ sub ca {
 	    '-out', $t->path("$name.crt"), '-days', '2', '-subj', "/CN=$name");
 }
 sub cert {
-	my ($name, $ca, $id) = @_;
+	my ($name, $ca, $id, $days) = @_;
 	$t->write_file("$name.ext", "subjectAltName = URI:$id, IP:$h, IP:$hb\n"
 	    . "extendedKeyUsage = serverAuth, clientAuth\n"
 	    . "basicConstraints = CA:FALSE\n");
@@ -40,7 +40,7 @@ sub cert {
 	    '-out', $t->path("$name.csr"), '-subj', "/CN=$name");
 	openssl('x509', '-req', '-in', $t->path("$name.csr"), '-CA',
 	    $t->path("$ca.crt"), '-CAkey', $t->path("$ca.key"), '-CAcreateserial',
-	    '-out', $t->path("$name.crt"), '-days', '2', '-extfile',
+	    '-out', $t->path("$name.crt"), '-days', $days // 2, '-extfile',
 	    $t->path("$name.ext"));
 }
 ca('ca');
@@ -178,5 +178,61 @@ my $nokey = $t->write_file('nokey.conf', MeshTest::slurp($bconf) =~
 $r = $t->run($t->meshd_bin, '-t', '-c', $nokey);
 like($r->{err}, qr/nokey\.conf:5: error: cannot use the key \S+a\.key with the certificate/,
     'a key that is not the certificate\'s');
+
+# Rotation under load: b's certificate and key are renamed over the old
+# ones while wrk calls b through a; b loads them without a reload, and
+# no request fails.
+my $bm = sub { $t->metrics("$hb:$badmin")->{$_[0]} // 0 };
+like(join(' ', keys %{ $t->metrics("$hb:$badmin") }),
+    qr/meshd_tls_certificate_expiry_timestamp_seconds\{path="\Q$dir\E\/b\.crt"\}/,
+    'the certificate\'s expiry on /metrics');
+my $expiry = $bm->("meshd_tls_certificate_expiry_timestamp_seconds{path=\"$dir/b.crt\"}");
+cmp_ok($expiry, '>', time, 'in the future');
+$t->spawn(name => 'wrk', cmd => ['wrk', '-t', '1', '-c', '10', '-d', '30s',
+    "http://$h:$p{out}/"]);
+my $m0 = $t->metrics("$h:$p{admin}")->{'meshd_cluster_requests_total{cluster="b"}'} // 0;
+$t->wait_for(sub { ($t->metrics("$h:$p{admin}")->{'meshd_cluster_requests_total{cluster="b"}'} // 0) > $m0 + 200 },
+    what => 'wrk to get going');
+cert('b2', 'ca', 'spiffe://test/service/b', 3);
+rename $t->path('b2.crt'), "$dir/b.crt" or die $!;
+rename $t->path('b2.key'), "$dir/b.key" or die $!;
+cmp_ok($t->wait_metric("$hb:$badmin", 'meshd_tls_reloads_total', 1), '>=', 1,
+    'b loaded its new certificate (once for each file watched that changed)');
+cmp_ok($bm->("meshd_tls_certificate_expiry_timestamp_seconds{path=\"$dir/b.crt\"}"),
+    '>', $expiry, 'the new expiry (a day later) on /metrics');
+$r = $t->run({ timeout => 20, stdin => "" }, 'openssl', 's_client', '-connect',
+    "$hb:$bport", '-CAfile', "$dir/ca.crt", '-cert', "$dir/client.crt",
+    '-key', "$dir/client.key");
+like($r->{out}, qr/^\s*0 s:\s*CN\s*=\s*b2$/m, 'new handshakes get it');
+my $n = $t->metrics("$h:$p{admin}")->{'meshd_cluster_requests_total{cluster="b"}'};
+$t->wait_for(sub { $t->metrics("$h:$p{admin}")->{'meshd_cluster_requests_total{cluster="b"}'} > $n + 200 },
+    what => 'more requests after the rotation');
+$t->signal('wrk', 'INT');
+$t->wait_exit('wrk');
+my $out = $t->log_text('wrk');
+like($out, qr/\d+ requests in/, 'wrk ran');
+unlike($out, qr/Socket errors|Non-2xx/, 'no request failed across the rotation')
+    or diag $out;
+
+# A broken certificate, then an expired one: the one in use stays.
+$t->write_file('junk.crt', "-----BEGIN CERTIFICATE-----\nnot one\n");
+rename $t->path('junk.crt'), "$dir/b.crt" or die $!;
+is($t->wait_metric("$hb:$badmin", 'meshd_tls_reload_failures_total', 1), 1,
+    'a broken certificate is counted');
+like($t->log_text('b'), qr/b\.conf:\d+: error: cannot load the certificate \S+b\.crt: .*\[tls\]/,
+    'and logged with its path and why');
+cert('old', 'ca', 'spiffe://test/service/b', 0);
+rename $t->path('old.key'), "$dir/b.key" or die $!;
+rename $t->path('old.crt'), "$dir/b.crt" or die $!;
+$t->wait_for(sub { $t->log_text('b') =~ /has expired/ },
+    what => 'the expired certificate to be refused');
+like($t->log_text('b'), qr/b\.conf:\d+: error: the certificate \S+b\.crt has expired \[tls\]/,
+    'an expired certificate is refused, with its path');
+($rc, $code, $body) = curl("http://$h:$p{out}/");
+is($code, 200, 'a still reaches b');
+$r = $t->run({ timeout => 20, stdin => "" }, 'openssl', 's_client', '-connect',
+    "$hb:$bport", '-CAfile', "$dir/ca.crt", '-cert', "$dir/client.crt",
+    '-key', "$dir/client.key");
+like($r->{out}, qr/^\s*0 s:\s*CN\s*=\s*b2$/m, 'with the last good certificate');
 
 $t->done_testing;
