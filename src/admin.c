@@ -49,6 +49,7 @@ family(struct evbuffer *b, const char *name, const char *help,
 		[MSH_STATS_LISTENER] = "listener",
 		[MSH_STATS_CLUSTER] = "cluster",
 		[MSH_STATS_ENDPOINT] = "cluster",
+		[MSH_STATS_RULE] = "listener",
 	};
 	struct msh_stats *s;
 
@@ -262,6 +263,14 @@ metrics(struct evhttp_request *req)
 		evbuffer_add_printf(b, "meshd_cluster_ejected_endpoints{"
 		    "cluster=\"%s\"} %u\n", s->clusters[i].conf->name,
 		    msh_outlier_count(&s->clusters[i]));
+	metric_head(b, "meshd_rule_matches_total", "counter",
+	    "Requests (connections for tcp) each rule decided.");
+	for (st = msh_stats_all(); st != NULL; st = st->next)
+		if (st->kind == MSH_STATS_RULE)
+			evbuffer_add_printf(b, "meshd_rule_matches_total{"
+			    "listener=\"%s\",rule=\"%s\"} %llu\n", st->name,
+			    st->endpoint, (unsigned long long)msh_stats_sum(st,
+			    MSH_C_REQUESTS));
 	metric_head(b, "meshd_endpoint_active_requests", "gauge",
 	    "Requests in flight at each endpoint (connections for tcp).");
 	for (st = msh_stats_all(); st != NULL; st = st->next)

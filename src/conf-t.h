@@ -38,6 +38,7 @@ enum msh_value_kind {
 	MSH_V_STATUS_LIST,	/* struct msh_status_list */
 	MSH_V_HOST,		/* char[MSH_HOST_MAX + 1], for a Host field */
 	MSH_V_TLS_MODE,		/* enum msh_tls_mode */
+	MSH_V_RULE_ACTION,	/* enum msh_rule_action */
 };
 
 struct msh_text_list {
@@ -115,6 +116,7 @@ enum msh_section_kind {
 	MSH_SEC_LISTENER,
 	MSH_SEC_CLUSTER,
 	MSH_SEC_ROUTE,
+	MSH_SEC_RULE,
 	MSH_SEC_COUNT,
 };
 
@@ -269,6 +271,27 @@ struct msh_route_conf {
 	unsigned		 add_header_line;
 	unsigned		 remove_header_line;
 	struct msh_route	*compiled;
+	int			 match_only;	/* a rule's: no action */
+};
+
+enum msh_rule_action {
+	MSH_RULE_ALLOW,
+	MSH_RULE_DENY,
+};
+
+struct msh_rule;
+
+/* [rule NAME]: who may call what on a listener (route.h). The match keys
+ * are a route's, without its actions. */
+struct msh_rule_conf {
+	struct msh_route_conf	 match;		/* its name, line, listener */
+	enum msh_rule_action	 action;
+	char			*identity;	/* callers' URIs, a list */
+	char			*source;	/* networks, a list of CIDRs */
+	unsigned		 action_line;
+	unsigned		 identity_line;
+	unsigned		 source_line;
+	struct msh_rule		*compiled;
 };
 
 struct msh_conf {
@@ -304,6 +327,8 @@ struct msh_conf {
 	size_t			  nclusters;
 	struct msh_route_conf	 *routes;	/* in the file's order */
 	size_t			  nroutes;
+	struct msh_rule_conf	 *rules;	/* in the file's order */
+	size_t			  nrules;
 };
 
 #endif

@@ -13,7 +13,7 @@
 #include "spell.h"
 
 const char *const msh_section_names[MSH_SEC_COUNT] = {
-	"meshd", "listener", "cluster", "route",
+	"meshd", "listener", "cluster", "route", "rule",
 };
 
 #define RANGED(sec, type, k, kind, f, lo, hi) \
@@ -26,6 +26,8 @@ const char *const msh_section_names[MSH_SEC_COUNT] = {
 	ROW(MSH_SEC_CLUSTER, struct msh_cluster_conf, k, kind, f)
 #define ROUTE(k, kind, f) \
 	ROW(MSH_SEC_ROUTE, struct msh_route_conf, k, kind, f)
+#define RULE(k, kind, f) \
+	ROW(MSH_SEC_RULE, struct msh_rule_conf, k, kind, f)
 
 const struct msh_directive msh_core_directives[] = {
 	MESHD("service", MSH_V_NAME, service),
@@ -121,6 +123,14 @@ const struct msh_directive msh_core_directives[] = {
 	ROUTE("rewrite_prefix", MSH_V_TEXT, rewrite_prefix),
 	ROUTE("add_header", MSH_V_TEXT_LIST, add_header),
 	ROUTE("remove_header", MSH_V_TEXT_LIST, remove_header),
+	RULE("listener", MSH_V_NAME, match.listener),
+	RULE("action", MSH_V_RULE_ACTION, action),
+	RULE("identity", MSH_V_TEXT, identity),
+	RULE("source", MSH_V_TEXT, source),
+	RULE("path", MSH_V_TEXT, match.path),
+	RULE("path_exact", MSH_V_TEXT, match.path_exact),
+	RULE("path_regex", MSH_V_TEXT, match.path_regex),
+	RULE("method", MSH_V_TEXT, match.method),
 	{ 0, NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -255,6 +265,24 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		l->max_headers = 100;
 		l->buffer_size = 256 * 1024;
 		c->target = l;
+	} else if (i == MSH_SEC_RULE) {
+		struct msh_rule_conf *r;
+		size_t k;
+
+		for (k = 0; k < conf->nrules; k++)
+			if (strcmp(conf->rules[k].match.name, arg) == 0) {
+				msh_diag_error(c->diag, "duplicate",
+				    conf->file, line,
+				    "rule \"%s\" is defined twice (first "
+				    "at line %u)", arg, conf->rules[k].match.line);
+				return;
+			}
+		conf->rules = grow(conf->rules, &conf->nrules, sizeof(*r));
+		r = &conf->rules[conf->nrules - 1];
+		snprintf(r->match.name, sizeof(r->match.name), "%s", arg);
+		r->match.line = line;
+		r->match.match_only = 1;
+		c->target = r;
 	} else if (i == MSH_SEC_ROUTE) {
 		struct msh_route_conf *r;
 		size_t k;
@@ -582,6 +610,14 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			err = "expected strict, permissive or off";
 		break;
 	}
+	case MSH_V_RULE_ACTION:
+		if (strcmp(value, "allow") == 0)
+			*(enum msh_rule_action *)field = MSH_RULE_ALLOW;
+		else if (strcmp(value, "deny") == 0)
+			*(enum msh_rule_action *)field = MSH_RULE_DENY;
+		else
+			err = "expected allow or deny";
+		break;
 	case MSH_V_TEXT:
 		if (value[0] == '\0')
 			err = "expected a value";
@@ -792,6 +828,8 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 	}
 	for (i = 0; i < conf->nroutes; i++)
 		msh_route_compile(conf, &conf->routes[i], d);
+	for (i = 0; i < conf->nrules; i++)
+		msh_rule_compile(conf, &conf->rules[i], d);
 	check_tls(conf, d);
 }
 
@@ -933,6 +971,13 @@ msh_conf_unref(struct msh_conf *conf)
 	for (i = 0; i < conf->nroutes; i++)
 		free_route(&conf->routes[i]);
 	free(conf->routes);
+	for (i = 0; i < conf->nrules; i++) {
+		free_route(&conf->rules[i].match);
+		msh_rule_free(conf->rules[i].compiled);
+		free(conf->rules[i].identity);
+		free(conf->rules[i].source);
+	}
+	free(conf->rules);
 	free(conf->clusters);
 	free(conf->listeners);
 	free(conf->registry);

@@ -43,6 +43,7 @@ static void upstream_event(struct bufferevent *, short, void *);
 static void next_request(struct msh_conn *);
 static void peeked(evutil_socket_t, short, void *);
 static void start_client(struct msh_conn *, int, int);
+static void tls_accepted(struct bufferevent *, short, void *);
 static void end_request(struct msh_conn *);
 static int retry(struct msh_conn *, unsigned, unsigned);
 static void set_response_timeout(struct msh_conn *, uint64_t);
@@ -183,6 +184,7 @@ msh_conn_free(struct msh_conn *c)
 		event_free(c->peek);
 		close(c->peek_fd);
 	}
+	free(c->peer_id);
 	end_request(c);
 	msh_endpoint_release(c);
 	msh_splice_free(c);	/* its events watch the sockets freed next */
@@ -879,6 +881,47 @@ connect_tls(struct msh_conn *c, bufferevent_event_cb on_event)
 	    cl->conf->connect_timeout);
 }
 
+/* The client's identity, the URI of its certificate ("" if it has none,
+ * NULL without TLS), read once per connection. */
+static const char *
+peer_identity(struct msh_conn *c)
+{
+	char id[512];
+	SSL *ssl;
+
+	if (c->peer_id != NULL)
+		return c->peer_id;
+	if ((ssl = bufferevent_openssl_get_ssl(c->client)) == NULL)
+		return NULL;
+	if (msh_tls_peer_id(ssl, id, sizeof(id)) != 0)
+		id[0] = '\0';
+	if ((c->peer_id = strdup(id)) == NULL)
+		abort();
+	return c->peer_id;
+}
+
+int
+msh_authorized(struct msh_conn *c, const struct msh_http_msg *m)
+{
+	const struct msh_listener *l = c->l;
+	const char *id;
+	size_t i;
+
+	if (l->nrules == 0)
+		return 1;
+	id = peer_identity(c);
+	for (i = 0; i < l->nrules; i++)
+		if (msh_rule_match(l->rules[i], m, id, &c->peer)) {
+			msh_stats_inc(l->rule_stats[i], c->w->id,
+			    MSH_C_REQUESTS);
+			if (l->rules[i]->action == MSH_RULE_ALLOW)
+				return 1;
+			break;
+		}
+	msh_stats_inc(l->stats, c->w->id, MSH_C_ERR_FORBIDDEN);
+	return 0;
+}
+
 int
 msh_bev_tls(struct bufferevent *bev)
 {
@@ -1322,6 +1365,13 @@ request_head(struct msh_conn *c)
 	c->retried = 0;
 	c->idempotent = idempotent(m);
 	msh_body_init(&c->reqbody, m);
+	/* Before anything reaches the cluster, or a byte of the body is
+	 * read. */
+	if (!msh_authorized(c, m)) {
+		evbuffer_drain(in, n);
+		answer(c, 403, "", "Forbidden\n");
+		return;
+	}
 	c->cluster = c->l->cluster;
 	if ((c->route = find_route(c)) != NULL) {
 		int i = msh_route_cluster(c->route->compiled,
@@ -1614,6 +1664,18 @@ peeked(evutil_socket_t fd, short what, void *arg)
 	start_client(c, fd, b == 22);
 }
 
+static void
+tls_accepted(struct bufferevent *bev, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		msh_conn_free(c);
+		return;
+	}
+	msh_tcp_start(c);
+}
+
 /* The client connection as a bufferevent, TLS or not, and its protocol
  * under way. */
 static void
@@ -1634,6 +1696,14 @@ start_client(struct msh_conn *c, int fd, int tls)
 		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->client == NULL)
 		abort();
+	if (l->conf->protocol == MSH_PROTO_TCP && tls && l->nrules > 0) {
+		/* The rules want the client's identity: the handshake first. */
+		bufferevent_setcb(c->client, NULL, NULL, tls_accepted, c);
+		msh_set_timeouts(c->client, l->conf->client_timeout,
+		    l->conf->client_timeout);
+		bufferevent_enable(c->client, EV_READ | EV_WRITE);
+		return;
+	}
 	if (l->conf->protocol == MSH_PROTO_TCP) {
 		msh_tcp_start(c);
 		return;

@@ -76,6 +76,7 @@ struct msh_conn {
 	struct msh_splice	  *splice;	/* a tunnel's pipes, or NULL */
 	struct event		  *peek;	/* tls = permissive: first byte */
 	int			   peek_fd;
+	char			  *peer_id;	/* the TLS client's URI, once read */
 };
 
 /* A connection accepted on l by worker w. */
@@ -118,6 +119,10 @@ void	msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms,
  * cluster's connect timeout. on_event gets BEV_EVENT_CONNECTED or the
  * failure (at once if connect(2) fails at once). */
 void	msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event);
+
+/* May c make this request (m), or this connection (m NULL, tcp), by its
+ * listener's rules? Counted per rule; no rules, yes. */
+int	msh_authorized(struct msh_conn *c, const struct msh_http_msg *m);
 
 /* Is bev TLS? Then its socket is not to be read or written directly. */
 int	msh_bev_tls(struct bufferevent *bev);

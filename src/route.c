@@ -2,6 +2,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 
+#include <netinet/in.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,6 +364,7 @@ msh_route_compile(struct msh_conf *conf, struct msh_route_conf *rc,
 {
 	struct compiling c = { .conf = conf, .rc = rc, .d = d };
 	const struct msh_listener_conf *l = NULL;
+	const char *what = rc->match_only ? "rule" : "route";
 	struct msh_route *r;
 	size_t i;
 
@@ -374,19 +376,23 @@ msh_route_compile(struct msh_conf *conf, struct msh_route_conf *rc,
 			l = &conf->listeners[i];
 	if (rc->listener_line == 0)
 		msh_diag_error(d, "missing-key", conf->file, rc->line,
-		    "route \"%s\" needs a listener", rc->name);
+		    "%s \"%s\" needs a listener", what, rc->name);
 	else if (l == NULL)
 		msh_diag_error(d, "unknown-listener", conf->file,
-		    rc->listener_line, "route \"%s\" is for unknown listener "
-		    "\"%s\"", rc->name, rc->listener);
-	else if (l->protocol != MSH_PROTO_HTTP)
+		    rc->listener_line, "%s \"%s\" is for unknown listener "
+		    "\"%s\"", what, rc->name, rc->listener);
+	else if (l->protocol != MSH_PROTO_HTTP && (!rc->match_only ||
+	    rc->path_line || rc->path_exact_line || rc->path_regex_line ||
+	    rc->method_line))
 		msh_diag_error(d, "bad-value", conf->file, rc->listener_line,
-		    "route \"%s\" is for listener \"%s\", which is not "
-		    "protocol = http", rc->name, rc->listener);
+		    "%s \"%s\" is for listener \"%s\", which is not "
+		    "protocol = http%s", what, rc->name, rc->listener,
+		    rc->match_only ? ": it can only match identity and "
+		    "source" : "");
 	if (!!rc->path_line + !!rc->path_exact_line + !!rc->path_regex_line > 1)
 		msh_diag_error(d, "bad-value", conf->file, rc->line,
-		    "route \"%s\" sets more than one of path, path_exact and "
-		    "path_regex", rc->name);
+		    "%s \"%s\" sets more than one of path, path_exact and "
+		    "path_regex", what, rc->name);
 	else if (rc->path_line || rc->path_exact_line) {
 		r->path_kind = rc->path_line ? PATH_PREFIX : PATH_EXACT;
 		r->path = rc->path_line ? rc->path : rc->path_exact;
@@ -413,8 +419,172 @@ msh_route_compile(struct msh_conf *conf, struct msh_route_conf *rc,
 	add_fields(&c, FIELD_REGEX, "header_regex", &rc->header_regex);
 	add_fields(&c, FIELD_PRESENT, "header_present", &rc->header_present);
 	add_fields(&c, FIELD_ABSENT, "header_absent", &rc->header_absent);
+	if (rc->match_only)
+		return;
 	compile_action(&c);
 	compile_rewrites(&c);
+}
+
+/* A network: an address and how many of its leading bits count. */
+struct net {
+	struct msh_addr	 addr;
+	unsigned	 bits;
+};
+
+struct msh_rule {
+	char		**ids;
+	size_t		  nids;
+	struct net	 *nets;
+	size_t		  nnets;
+};
+
+struct rule_compiling {
+	struct compiling c;
+	struct msh_rule	*rule;
+};
+
+static int
+add_identity(void *arg, const char *word)
+{
+	struct rule_compiling *rc = arg;
+	struct msh_rule *r = rc->rule;
+
+	if (strstr(word, "://") == NULL) {
+		bad(&rc->c, "expected URIs such as spiffe://mesh/service/web");
+		return -1;
+	}
+	r->ids = more(r->ids, r->nids, sizeof(char *));
+	if ((r->ids[r->nids++] = strdup(word)) == NULL)
+		abort();
+	return 0;
+}
+
+static const unsigned char *
+addr_bytes(const struct msh_addr *a, unsigned *max)
+{
+	if (a->ss.ss_family == AF_INET6) {
+		*max = 128;
+		return ((const struct sockaddr_in6 *)&a->ss)->sin6_addr.s6_addr;
+	}
+	*max = 32;
+	return (const unsigned char *)
+	    &((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr;
+}
+
+static int
+add_network(void *arg, const char *word)
+{
+	struct rule_compiling *rc = arg;
+	struct msh_rule *r = rc->rule;
+	char ip[64];
+	const char *slash = strchr(word, '/'), *err;
+	unsigned long bits;
+	unsigned max;
+	struct net n;
+	size_t len = slash ? (size_t)(slash - word) : strlen(word);
+
+	if (len >= sizeof(ip))
+		goto bad;
+	memcpy(ip, word, len);
+	ip[len] = '\0';
+	if (msh_parse_ip(ip, &n.addr, &err) != 0)
+		goto bad;
+	addr_bytes(&n.addr, &max);
+	if (slash == NULL)
+		bits = max;
+	else if (msh_parse_uint(slash + 1, 0, max, &bits, &err) != 0)
+		goto bad;
+	n.bits = bits;
+	r->nets = more(r->nets, r->nnets, sizeof(*r->nets));
+	r->nets[r->nnets++] = n;
+	return 0;
+bad:
+	bad(&rc->c, "expected networks such as 10.0.0.0/8 or 2001:db8::/32");
+	return -1;
+}
+
+void
+msh_rule_compile(struct msh_conf *conf, struct msh_rule_conf *rc,
+    struct msh_diag *d)
+{
+	struct rule_compiling c = { .c = { .conf = conf, .rc = &rc->match,
+	    .d = d } };
+
+	msh_route_compile(conf, &rc->match, d);
+	if ((c.rule = rc->compiled = calloc(1, sizeof(*c.rule))) == NULL)
+		abort();
+	if (rc->action_line == 0)
+		msh_diag_error(d, "missing-key", conf->file, rc->match.line,
+		    "rule \"%s\" needs an action: allow or deny",
+		    rc->match.name);
+	if (rc->identity_line) {
+		c.c.key = "identity";
+		c.c.value = rc->identity;
+		c.c.line = rc->identity_line;
+		msh_split_list(rc->identity, add_identity, &c);
+	}
+	if (rc->source_line) {
+		c.c.key = "source";
+		c.c.value = rc->source;
+		c.c.line = rc->source_line;
+		msh_split_list(rc->source, add_network, &c);
+	}
+}
+
+void
+msh_rule_free(struct msh_rule *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nids; i++)
+		free(r->ids[i]);
+	free(r->ids);
+	free(r->nets);
+	free(r);
+}
+
+static int
+in_network(const struct net *n, const struct msh_addr *a)
+{
+	const unsigned char *x, *y;
+	unsigned max, bits = n->bits, i;
+
+	if (a->ss.ss_family != n->addr.ss.ss_family)
+		return 0;
+	x = addr_bytes(&n->addr, &max);
+	y = addr_bytes(a, &max);
+	for (i = 0; bits >= 8; i++, bits -= 8)
+		if (x[i] != y[i])
+			return 0;
+	return bits == 0 || ((x[i] ^ y[i]) & (0xff << (8 - bits))) == 0;
+}
+
+int
+msh_rule_match(const struct msh_rule_conf *rc, const struct msh_http_msg *m,
+    const char *peer_id, const struct msh_addr *peer)
+{
+	const struct msh_rule *r = rc->compiled;
+	size_t i;
+
+	if (m != NULL && !msh_route_match(rc->match.compiled, m))
+		return 0;
+	if (r->nids > 0) {
+		for (i = 0; i < r->nids; i++)
+			if (peer_id != NULL && strcmp(r->ids[i], peer_id) == 0)
+				break;
+		if (i == r->nids)
+			return 0;
+	}
+	if (r->nnets > 0) {
+		for (i = 0; i < r->nnets; i++)
+			if (in_network(&r->nets[i], peer))
+				break;
+		if (i == r->nnets)
+			return 0;
+	}
+	return 1;
 }
 
 void

@@ -24,6 +24,19 @@ void	msh_route_compile(struct msh_conf *conf, struct msh_route_conf *r,
 
 void	msh_route_free(struct msh_route *r);
 
+/*
+ * Rules: who may call what on a listener. The first of a listener's rules
+ * that matches a request (or, for tcp, a connection: m is NULL) decides,
+ * allow or deny; when a listener has rules and none matches, deny.
+ * peer_id is the caller's TLS identity (NULL without TLS).
+ */
+void	msh_rule_compile(struct msh_conf *conf, struct msh_rule_conf *r,
+	    struct msh_diag *d);
+void	msh_rule_free(struct msh_rule *r);
+int	msh_rule_match(const struct msh_rule_conf *r,
+	    const struct msh_http_msg *m, const char *peer_id,
+	    const struct msh_addr *peer);
+
 /* The path of m's target (origin or absolute form), without the query;
  * *len 0 if it has none. */
 const char *msh_route_path(const struct msh_http_msg *m, size_t *len);

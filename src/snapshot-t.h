@@ -52,6 +52,9 @@ struct msh_listener {
 	struct msh_cluster		*cluster;	/* no route matched */
 	const struct msh_route_conf	**routes;	/* in the file's order */
 	size_t				 nroutes;
+	const struct msh_rule_conf	**rules;	/* in the file's order */
+	struct msh_stats		**rule_stats;	/* each rule's counts */
+	size_t				 nrules;
 	struct msh_sockets		*sockets;	/* NULL under meshd -t */
 	struct msh_stats		*stats;
 };

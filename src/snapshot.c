@@ -185,6 +185,19 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 		for (j = 0; j < conf->nroutes; j++)
 			if (strcmp(conf->routes[j].listener, lc->name) == 0)
 				l->routes[l->nroutes++] = &conf->routes[j];
+		if ((l->rules = calloc(conf->nrules + 1,
+		    sizeof(*l->rules))) == NULL || (l->rule_stats =
+		    calloc(conf->nrules + 1, sizeof(*l->rule_stats))) == NULL)
+			abort();
+		for (j = 0; j < conf->nrules; j++) {
+			const struct msh_rule_conf *r = &conf->rules[j];
+
+			if (strcmp(r->match.listener, lc->name) != 0)
+				continue;
+			l->rule_stats[l->nrules] = msh_stats_get(MSH_STATS_RULE,
+			    lc->name, r->match.name);
+			l->rules[l->nrules++] = r;
+		}
 		l->stats = msh_stats_get(MSH_STATS_LISTENER, lc->name, NULL);
 		s->nlisteners++;
 		if (flags & MSH_SNAPSHOT_NO_SOCKETS)
@@ -222,6 +235,8 @@ msh_snapshot_unref(struct msh_snapshot *s)
 	for (i = 0; i < s->nlisteners; i++) {
 		msh_sockets_unref(s->listeners[i].sockets);
 		free(s->listeners[i].routes);
+		free(s->listeners[i].rules);
+		free(s->listeners[i].rule_stats);
 	}
 	for (i = 0; i < s->nclusters; i++) {
 		struct msh_cluster *c = &s->clusters[i], *l = c->local;

@@ -10,7 +10,7 @@ const char *const msh_error_causes[MSH_C_COUNT - MSH_C_ERR_FIRST] = {
 	"bad_request", "bad_body", "uri_too_long", "header_too_large",
 	"unknown_coding", "bad_version", "client_timeout", "no_endpoint",
 	"connect_failed", "connect_timeout", "bad_response", "upstream_closed",
-	"response_timeout", "request_timeout", "overload",
+	"response_timeout", "request_timeout", "overload", "forbidden",
 };
 
 const char *const msh_check_results[MSH_CHECK_RESULTS] = {

@@ -45,6 +45,7 @@ enum msh_counter {
 	MSH_C_ERR_RESPONSE_TIMEOUT,	/* 504 */
 	MSH_C_ERR_REQUEST_TIMEOUT,	/* 504, or 408 while the body comes */
 	MSH_C_ERR_OVERLOAD,		/* 503: a circuit breaker's limit */
+	MSH_C_ERR_FORBIDDEN,		/* 403: the listener's rules */
 	MSH_C_COUNT,
 };
 
@@ -79,6 +80,7 @@ enum msh_stats_kind {
 	MSH_STATS_LISTENER,
 	MSH_STATS_CLUSTER,
 	MSH_STATS_ENDPOINT,
+	MSH_STATS_RULE,		/* name: the listener; endpoint: the rule */
 };
 
 #define MSH_BUDGET_WINDOW	10	/* seconds */

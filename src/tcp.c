@@ -443,6 +443,10 @@ msh_tcp_start(struct msh_conn *c)
 
 	c->state = MSH_CONN_TUNNEL;
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);
+	if (!msh_authorized(c, NULL)) {
+		msh_conn_free(c);
+		return;
+	}
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
 	if (msh_endpoint_take(c, NULL) != 0) {
 		msh_conn_free(c);

@@ -51,6 +51,7 @@ cert('client', 'ca', 'spiffe://test/service/client');
 cert('stranger', 'other-ca', 'spiffe://test/service/client');
 
 my %p = map { $_ => $t->free_port($h) } qw(strict permissive out wrong admin);
+my $tcpin = $t->free_port($hb);
 my $bport = $t->free_port($hb);
 my $badmin = $t->free_port($hb);
 my $dir = $t->dir;
@@ -76,8 +77,46 @@ protocol = http
 cluster = local
 tls = permissive
 
+[listener tcpin]
+address = $hb:$tcpin
+protocol = tcp
+cluster = local
+tls = strict
+
 [cluster local]
 endpoint = $happ:$app
+
+; Who may call b: the first rule that matches decides; none, 403.
+[rule no-admin]
+listener = inbound
+path = /admin
+action = deny
+
+[rule client-reads]
+listener = inbound
+identity = spiffe://test/service/client
+method = GET, HEAD
+action = allow
+
+[rule a-calls]
+listener = inbound
+identity = spiffe://test/service/a
+action = allow
+
+[rule loopback-plain]
+listener = permissive
+source = 127.0.0.1/32
+action = allow
+
+[rule client-tls]
+listener = permissive
+identity = spiffe://test/service/client
+action = allow
+
+[rule client-tcp]
+listener = tcpin
+identity = spiffe://test/service/client
+action = allow
 EOF
 $t->start_meshd(name => 'b', conf => $bconf, host => $hb, admin => "$hb:$badmin");
 
@@ -152,10 +191,43 @@ like($r->{out}, qr/Verify return code: 0 \(ok\)/, 'openssl s_client verifies b')
 like($r->{out}, qr/ALPN protocol: http\/1\.1/, 'ALPN http/1.1');
 like($r->{out}, qr/^New, TLSv1\.3,/m, 'TLS 1.3');
 
+# Authorization on b, by identity, path, method and source network.
+my $posts = sub { scalar(() = $t->log_text('app') =~ /^.*POST \/(?:secret|ok).*$/mg) };
+$before = $posts->();
+($rc, $code, $body) = curl(@mine, '-X', 'POST', '-d', 'x', "https://$hb:$bport/secret");
+is($code, 403, 'client may GET, not POST: 403');
+is($body, "Forbidden\n", 'with a short body');
+($rc, $code) = curl(@mine, "https://$hb:$bport/admin/x");
+is($code, 403, 'a deny rule first in the file wins over a later allow');
+($rc, $code) = curl('--interface', $h, "http://$hb:$p{permissive}/secret");
+is($code, 403, 'permissive: plaintext from another network, 403');
+($rc, $code) = curl('--interface', $h, @mine, "https://$hb:$p{permissive}/");
+is($code, 200, 'permissive: from there with the client identity, 200');
+my $bmet = $t->metrics("$hb:$badmin");
+is($bmet->{'meshd_rule_matches_total{listener="inbound",rule="no-admin"}'}, 1,
+    'each rule counts what it decided');
+is($bmet->{'meshd_listener_errors_total{listener="inbound",cause="forbidden"}'}, 2,
+    'the 403s counted as forbidden');
+$r = $t->run({ timeout => 20, stdin => "GET / HTTP/1.0\r\n\r\n" }, 'openssl',
+    's_client', '-quiet', '-connect', "$hb:$tcpin", '-CAfile', "$dir/ca.crt",
+    '-cert', "$dir/client.crt", '-key', "$dir/client.key");
+like($r->{out}, qr{^HTTP/1\.1 200 .*\bapp$}ms, 'tcp: the client identity is let through');
+$r = $t->run({ timeout => 20, stdin => "GET / HTTP/1.0\r\n\r\n" }, 'openssl',
+    's_client', '-quiet', '-connect', "$hb:$tcpin", '-CAfile', "$dir/ca.crt",
+    '-cert', "$dir/a.crt", '-key', "$dir/a.key");
+unlike($r->{out}, qr{HTTP/1}, 'tcp: another identity is closed on at once');
+is($t->metrics("$hb:$badmin")->{'meshd_listener_errors_total{listener="tcpin",cause="forbidden"}'},
+    1, 'and counted');
+
 # a → b over mTLS, b's identity checked.
 ($rc, $code, $body) = curl("http://$h:$p{out}/");
 is($code, 200, 'a reaches b over mTLS');
 is($body, "app\n", '... and b\'s app answers');
+($rc, $code) = curl('-X', 'POST', '-d', 'x', "http://$h:$p{out}/ok");
+is($code, 200, 'a may POST to b (rule a-calls)');
+($rc, $code) = curl("http://$h:$p{out}/admin");
+is($code, 403, 'but not reach /admin');
+is($posts->(), $before + 1, 'the app saw only the POST that was allowed');
 my $m = $t->metrics("$h:$p{admin}");
 ($rc, $code, $body) = curl("http://$h:$p{out}/again");
 is($t->metrics("$h:$p{admin}")->{'meshd_cluster_connections_total{cluster="b"}'},
