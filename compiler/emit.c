@@ -25,24 +25,13 @@ base_name(const char *path)
 	return slash != NULL ? slash + 1 : path;
 }
 
-/* Milliseconds in the largest unit that divides them: 5000 -> "5s". */
 static void
 put_duration(FILE *fp, const char *key, uint64_t ms)
 {
-	static const struct {
-		const char	*unit;
-		uint64_t	 ms;
-	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
-	size_t i;
+	char text[MSH_DURATION_STRLEN];
 
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (ms > 0 && ms % units[i].ms == 0) {
-			fprintf(fp, "%s = %llu%s\n", key,
-			    (unsigned long long)(ms / units[i].ms), units[i].unit);
-			return;
-		}
-	}
-	fprintf(fp, "%s = %llums\n", key, (unsigned long long)ms);
+	msh_format_duration(ms, text, sizeof(text));
+	fprintf(fp, "%s = %s\n", key, text);
 }
 
 /* Sizes as they were most likely written: in m or k when exact. */
