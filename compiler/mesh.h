@@ -107,6 +107,16 @@ void	mc_check(struct mc_mesh *m, struct msh_diag *d);
 /* Write DIR/<service>.conf for every service, atomically. */
 int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 
+/*
+ * The service graph of a checked mesh on stdout: Graphviz DOT, or SVG
+ * through dot when dot (its path) is not NULL. Returns -1, reported, if it
+ * cannot be written or dot fails.
+ */
+int	mc_graph(const struct mc_mesh *m, const char *dot, struct msh_diag *d);
+
+/* Graphviz's dot, searched in PATH, into buf; -1 if there is none. */
+int	mc_graph_find_dot(char *buf, size_t len);
+
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);
 
 void	mc_free(struct mc_mesh *m);
