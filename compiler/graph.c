@@ -167,9 +167,10 @@ mc_graph_find_dot(char *buf, size_t len)
 	}
 }
 
-/* The DOT through "dot -Tsvg", which writes the SVG to our stdout. */
+/* The DOT through "dot -Tsvg", which writes the SVG to out's fd. */
 static int
-put_svg(const struct mc_mesh *m, const char *dot, struct msh_diag *d)
+put_svg(const struct mc_mesh *m, FILE *out, const char *dot,
+    struct msh_diag *d)
 {
 	char *argv[] = { "dot", "-Tsvg", NULL };
 	posix_spawn_file_actions_t fa;
@@ -182,8 +183,10 @@ put_svg(const struct mc_mesh *m, const char *dot, struct msh_diag *d)
 		return -1;
 	}
 	if ((err = posix_spawn_file_actions_init(&fa)) == 0) {
-		/* dup2 clears close-on-exec on dot's stdin only. */
-		if ((err = posix_spawn_file_actions_adddup2(&fa, fds[0], 0)) == 0)
+		/* dup2 clears close-on-exec on dot's stdin and stdout only. */
+		if ((err = posix_spawn_file_actions_adddup2(&fa, fds[0], 0)) == 0 &&
+		    (err = posix_spawn_file_actions_adddup2(&fa, fileno(out),
+		    1)) == 0)
 			err = posix_spawn(&pid, dot, &fa, NULL, argv, environ);
 		posix_spawn_file_actions_destroy(&fa);
 	}
@@ -234,19 +237,20 @@ put_svg(const struct mc_mesh *m, const char *dot, struct msh_diag *d)
 }
 
 int
-mc_graph(const struct mc_mesh *m, const char *dot, struct msh_diag *d)
+mc_graph(const struct mc_mesh *m, FILE *out, const char *dot,
+    struct msh_diag *d)
 {
 	errno = 0;
 	if (dot != NULL) {
-		/* Nothing is written to stdout before dot's SVG. */
-		if (fflush(stdout) == 0)
-			return put_svg(m, dot, d);
+		/* Nothing of ours may follow or precede dot's SVG. */
+		if (fflush(out) == 0)
+			return put_svg(m, out, dot, d);
 	} else {
-		put_dot(stdout, m);
-		if (fflush(stdout) == 0 && !ferror(stdout))
+		put_dot(out, m);
+		if (fflush(out) == 0 && !ferror(out))
 			return 0;
 	}
-	msh_diag_error(d, "io", NULL, 0, "cannot write to standard output: %s",
+	msh_diag_error(d, "io", NULL, 0, "cannot write the graph: %s",
 	    strerror(errno != 0 ? errno : EIO));
 	return -1;
 }

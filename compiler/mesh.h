@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "diag.h"
 #include "value.h"
@@ -101,6 +102,11 @@ struct mc_mesh {
 /* Read FILE into m; every problem goes to d. Returns -1 if unreadable. */
 int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);
 
+/* The same for a mesh in memory (len bytes, no NUL needed); file names it
+ * in diagnostics and must outlive m. */
+int	mc_parse_buffer(struct mc_mesh *m, const char *file, const char *buf,
+	    size_t len, struct msh_diag *d);
+
 /* Mesh-wide checks; assigns outbound ports. */
 void	mc_check(struct mc_mesh *m, struct msh_diag *d);
 
@@ -108,11 +114,12 @@ void	mc_check(struct mc_mesh *m, struct msh_diag *d);
 int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 
 /*
- * The service graph of a checked mesh on stdout: Graphviz DOT, or SVG
- * through dot when dot (its path) is not NULL. Returns -1, reported, if it
- * cannot be written or dot fails.
+ * The service graph of a checked mesh on out: Graphviz DOT, or SVG through
+ * dot when dot (its path) is not NULL. Returns -1, reported, if it cannot
+ * be written or dot fails.
  */
-int	mc_graph(const struct mc_mesh *m, const char *dot, struct msh_diag *d);
+int	mc_graph(const struct mc_mesh *m, FILE *out, const char *dot,
+	    struct msh_diag *d);
 
 /* Graphviz's dot, searched in PATH, into buf; -1 if there is none. */
 int	mc_graph_find_dot(char *buf, size_t len);

@@ -146,7 +146,7 @@ main(int argc, char **argv)
 	if (!msh_diag_failed(&diag) && compile)
 		mc_emit(&mesh, outdir, &diag);
 	if (!msh_diag_failed(&diag) && graph)
-		mc_graph(&mesh, svg ? dot : NULL, &diag);
+		mc_graph(&mesh, stdout, svg ? dot : NULL, &diag);
 	mc_free(&mesh);
 	if (json)
 		fputs(njson ? "\n]\n" : "[]\n", stdout);

@@ -374,20 +374,18 @@ read_whole(const char *file, char **buf, size_t *len, struct msh_diag *d)
 		msh_diag_error(d, "io",
 		    file, 0, "read error: %s", strerror(errno));
 		fclose(fp);
+		free(*buf);
+		*buf = NULL;
 		return -1;
 	}
 	fclose(fp);
 	return 0;
 }
 
-int
-mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
+/* An empty mesh with the defaults every key starts from. */
+static void
+init_mesh(struct mc_mesh *m, const char *file)
 {
-	struct parse_ctx c = { .mesh = m, .diag = d };
-	char *buf;
-	size_t len;
-	int r;
-
 	memset(m, 0, sizeof(*m));
 	m->file = file;
 	m->admin_port = 15000;
@@ -403,10 +401,31 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	m->max_headers = 100;
 	m->buffer_size = 256 * 1024;
 	m->drain_timeout = 30000;
-	if (read_whole(file, &buf, &len, d) != 0)
-		return -1;
+}
+
+int
+mc_parse_buffer(struct mc_mesh *m, const char *file, const char *buf,
+    size_t len, struct msh_diag *d)
+{
+	struct parse_ctx c = { .mesh = m, .diag = d };
+
+	init_mesh(m, file);
 	EVP_Digest(buf, len, m->digest, NULL, EVP_sha256(), NULL);
-	r = msh_ini_parse_buffer(file, buf, len, on_value, &c, d);
+	return msh_ini_parse_buffer(file, buf, len, on_value, &c, d);
+}
+
+int
+mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
+{
+	char *buf;
+	size_t len;
+	int r;
+
+	if (read_whole(file, &buf, &len, d) != 0) {
+		init_mesh(m, file);
+		return -1;
+	}
+	r = mc_parse_buffer(m, file, buf, len, d);
 	free(buf);
 	return r;
 }
