@@ -111,6 +111,16 @@ for my $case (qw(all-errors unknown-dependency)) {
 my $r = $t->meshc('graph', $t->path('nonexistent.conf'));
 is("$r->{code} $r->{out}", '1 ', 'an unreadable file: exit 1, no graph');
 
+# A graph that cannot be written is an error.
+SKIP: {
+	skip '/dev/full is missing', 2 unless -c '/dev/full';
+	$r = $t->run('sh', '-c', 'exec "$0" graph "$1" > /dev/full',
+	    $t->meshc_bin, "$src/conf/example/mesh.conf");
+	is($r->{code}, 1, 'stdout full: exit 1');
+	is($r->{err}, "error: cannot write the graph: No space left on device "
+	    . "[io]\n", 'stdout full: says so');
+}
+
 # A warning (a cycle) leaves the graph whole, unless -Werror.
 my $cyc = $t->write_file('cycle/mesh.conf', <<'EOF');
 [mesh]
