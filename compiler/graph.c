@@ -153,14 +153,16 @@ mc_graph_find_dot(char *buf, size_t len)
 	if (path == NULL)
 		path = "/bin:/usr/bin";
 	for (p = path;; p = end + 1) {
+		int n;
+
 		end = strchrnul(p, ':');
 		/* An empty entry is the current directory. */
 		if (end == p)
-			snprintf(buf, len, "./dot");
+			n = snprintf(buf, len, "./dot");
 		else
-			snprintf(buf, len, "%.*s/dot", (int)(end - p), p);
-		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(buf, X_OK) == 0)
+			n = snprintf(buf, len, "%.*s/dot", (int)(end - p), p);
+		if (n >= 0 && (size_t)n < len && stat(buf, &st) == 0 &&
+		    S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
 			return 0;
 		if (*end == '\0')
 			return -1;
