@@ -25,27 +25,6 @@ base_name(const char *path)
 	return slash != NULL ? slash + 1 : path;
 }
 
-/* Milliseconds in the largest unit that divides them: 5000 -> "5s". */
-const char *
-mc_format_duration(char *buf, size_t len, uint64_t ms)
-{
-	static const struct {
-		const char	*unit;
-		uint64_t	 ms;
-	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
-	size_t i;
-
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (ms > 0 && ms % units[i].ms == 0) {
-			snprintf(buf, len, "%llu%s",
-			    (unsigned long long)(ms / units[i].ms), units[i].unit);
-			return buf;
-		}
-	}
-	snprintf(buf, len, "%llums", (unsigned long long)ms);
-	return buf;
-}
-
 /* Sizes as they were most likely written: in m or k when exact. */
 const char *
 mc_format_size(char *buf, size_t len, uint64_t bytes)
@@ -63,9 +42,9 @@ mc_format_size(char *buf, size_t len, uint64_t bytes)
 static void
 put_duration(FILE *fp, const char *key, uint64_t ms)
 {
-	char v[32];
+	char v[MSH_DURATION_STRLEN];
 
-	fprintf(fp, "%s = %s\n", key, mc_format_duration(v, sizeof(v), ms));
+	fprintf(fp, "%s = %s\n", key, msh_format_duration(ms, v, sizeof(v)));
 }
 
 static void

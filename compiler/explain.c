@@ -51,7 +51,7 @@ number(char *buf, unsigned long long n)
 static const char *
 duration(char *buf, uint64_t ms)
 {
-	return mc_format_duration(buf, VALUE_MAX, ms);
+	return msh_format_duration(ms, buf, VALUE_MAX);
 }
 
 /* A duration, or off (0) where a key allows it. */

@@ -117,6 +117,18 @@ struct mc_mesh {
 /* Read FILE into m; every problem goes to d. Returns -1 if unreadable. */
 int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);
 
+/* mc_parse_buffer's flags. */
+#define MC_PARSE_NO_INCLUDE	0x1	/* include = is an error, no file is
+					 * read: for untrusted bytes */
+
+/*
+ * The same for a mesh in memory (len bytes, no NUL needed) that file names
+ * in diagnostics and origins (m keeps a copy). Included files are found
+ * relative to file's directory, unless flags has MC_PARSE_NO_INCLUDE.
+ */
+int	mc_parse_buffer(struct mc_mesh *m, const char *file, const char *buf,
+	    size_t len, unsigned flags, struct msh_diag *d);
+
 /* Mesh-wide checks; assigns outbound ports. */
 void	mc_check(struct mc_mesh *m, struct msh_diag *d);
 
@@ -132,9 +144,19 @@ int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 int	mc_explain(FILE *fp, const struct mc_mesh *m, const char *name,
 	    struct msh_diag *d);
 
-/* Values as meshd.conf and mesh.conf write them: "5s", "256k". Return
- * buf. */
-const char *mc_format_duration(char *buf, size_t len, uint64_t ms);
+/*
+ * The service graph of a checked mesh on out: Graphviz DOT, or SVG through
+ * dot when dot (its path) is not NULL. Returns -1, reported, if it cannot
+ * be written or dot fails.
+ */
+int	mc_graph(const struct mc_mesh *m, FILE *out, const char *dot,
+	    struct msh_diag *d);
+
+/* Graphviz's dot, searched in PATH, into buf; -1 if there is none. */
+int	mc_graph_find_dot(char *buf, size_t len);
+
+/* A size as meshd.conf and mesh.conf write it: "256k". Returns buf.
+ * (Durations: msh_format_duration, shared with meshd.) */
 const char *mc_format_size(char *buf, size_t len, uint64_t bytes);
 
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);

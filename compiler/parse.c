@@ -111,6 +111,7 @@ struct parse_ctx {
 	struct msh_diag		*diag;
 	EVP_MD_CTX		*digest;	/* of every file, as read */
 	const struct parse_ctx	*parent;	/* the includer, NULL: none */
+	unsigned		 flags;		/* MC_PARSE_* */
 	unsigned		 depth;		/* includers above */
 	const char		*file;	/* being read, one of m->files */
 	dev_t			 dev;	/* and what it is: include loops */
@@ -492,7 +493,7 @@ include_file(struct parse_ctx *c, const char *path, unsigned line)
 	 * is untouched when it ends. */
 	sub = (struct parse_ctx){
 		.mesh = c->mesh, .diag = c->diag, .digest = c->digest,
-		.parent = c, .depth = c->depth + 1,
+		.parent = c, .depth = c->depth + 1, .flags = c->flags,
 		.file = add_file(c->mesh, path),
 		.dev = st.st_dev, .ino = st.st_ino,
 	};
@@ -537,6 +538,13 @@ include(struct parse_ctx *c, const char *pattern, unsigned line)
 	glob_t g;
 	int r;
 
+	/* Before anything touches the file system: bytes from anywhere
+	 * (the fuzz target) must not make meshc read files. */
+	if (c->flags & MC_PARSE_NO_INCLUDE) {
+		msh_diag_error(c->diag, "include", c->file, line,
+		    "include is not allowed here");
+		return;
+	}
 	if (pattern[0] == '\0') {
 		msh_diag_error(c->diag, "include", c->file, line,
 		    "include needs a file name or a pattern");
@@ -605,18 +613,13 @@ add_file(struct mc_mesh *m, const char *name)
 	return m->files[m->nfiles++];
 }
 
-int
-mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
+/* An empty mesh with the defaults every key starts from, and file, the
+ * one given, as its first file. */
+static void
+init_mesh(struct mc_mesh *m, const char *file)
 {
-	struct parse_ctx c = { .mesh = m, .diag = d };
-	struct stat st;
-	const char *what;
-	char *buf;
-	size_t len;
-	int r;
-
 	memset(m, 0, sizeof(*m));
-	c.file = add_file(m, file);
+	add_file(m, file);
 	m->admin_port = 15000;
 	m->outbound_port_base = 15001;
 	m->workers = 1;
@@ -630,13 +633,23 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	m->max_headers = 100;
 	m->buffer_size = 256 * 1024;
 	m->drain_timeout = 30000;
-	if (read_whole(file, &buf, &len, &st, &what) != 0) {
-		msh_diag_error(d, "io", c.file, 0, "%s: %s", what,
-		    strerror(errno));
-		return -1;
+}
+
+/* The text of the mesh's first file, and through it every file it
+ * includes; st: what the first file is, NULL for a buffer that is none. */
+static int
+parse_top(struct mc_mesh *m, const char *buf, size_t len,
+    const struct stat *st, unsigned flags, struct msh_diag *d)
+{
+	struct parse_ctx c = {
+		.mesh = m, .diag = d, .flags = flags, .file = m->files[0],
+	};
+	int r;
+
+	if (st != NULL) {
+		c.dev = st->st_dev;
+		c.ino = st->st_ino;
 	}
-	c.dev = st.st_dev;
-	c.ino = st.st_ino;
 	if ((c.digest = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(c.digest, EVP_sha256(), NULL) != 1) {
 		fputs("meshc: cannot set up SHA-256\n", stderr);
@@ -645,6 +658,33 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	r = parse_file(&c, buf, len);
 	EVP_DigestFinal_ex(c.digest, m->digest, NULL);
 	EVP_MD_CTX_free(c.digest);
+	return r;
+}
+
+int
+mc_parse_buffer(struct mc_mesh *m, const char *file, const char *buf,
+    size_t len, unsigned flags, struct msh_diag *d)
+{
+	init_mesh(m, file);
+	return parse_top(m, buf, len, NULL, flags, d);
+}
+
+int
+mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
+{
+	struct stat st;
+	const char *what;
+	char *buf;
+	size_t len;
+	int r;
+
+	init_mesh(m, file);
+	if (read_whole(file, &buf, &len, &st, &what) != 0) {
+		msh_diag_error(d, "io", m->files[0], 0, "%s: %s", what,
+		    strerror(errno));
+		return -1;
+	}
+	r = parse_top(m, buf, len, &st, 0, d);
 	free(buf);
 	return r;
 }

@@ -89,6 +89,26 @@ bad:
 	return -1;
 }
 
+const char *
+msh_format_duration(uint64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms > 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%llu%s",
+			    (unsigned long long)(ms / units[i].ms), units[i].unit);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
 int
 msh_parse_timeout(const char *s, int off, uint64_t *ms, const char **err)
 {

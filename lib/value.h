@@ -29,6 +29,13 @@ int	msh_parse_port(const char *s, unsigned *out, const char **err);
  * (seconds) and HAProxy (milliseconds) read bare numbers differently. */
 int	msh_parse_duration(const char *s, uint64_t *ms, const char **err);
 
+/* Longest text of a duration: "18446744073709551615ms". */
+#define MSH_DURATION_STRLEN	24
+
+/* ms as msh_parse_duration reads it back, in the largest unit that divides
+ * it: 5000 -> "5s", 1500 -> "1500ms", 0 -> "0ms". Returns buf. */
+const char *msh_format_duration(uint64_t ms, char *buf, size_t len);
+
 /* A timeout: a duration longer than 0, or "off" (0) where off is allowed. */
 int	msh_parse_timeout(const char *s, int off, uint64_t *ms,
 	    const char **err);

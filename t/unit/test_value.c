@@ -124,6 +124,43 @@ test_duration(void **state)
 	assert_int_equal(ms, 1);
 }
 
+/* Formatted durations read back as the same ms, in the largest unit. */
+static void
+format_round_trip(uint64_t ms, const char *text)
+{
+	char buf[MSH_DURATION_STRLEN];
+	const char *err = NULL;
+	uint64_t back = 1;
+
+	msh_format_duration(ms, buf, sizeof(buf));
+	assert_string_equal(buf, text);
+	assert_int_equal(msh_parse_duration(buf, &back, &err), 0);
+	assert_int_equal(back, ms);
+}
+
+static void
+test_format_duration(void **state)
+{
+	format_round_trip(0, "0ms");
+	format_round_trip(1, "1ms");
+	format_round_trip(250, "250ms");
+	format_round_trip(1500, "1500ms");
+	format_round_trip(5000, "5s");
+	format_round_trip(90000, "90s");
+	format_round_trip(120000, "2m");
+	format_round_trip(3600000, "1h");
+	format_round_trip(129600000, "36h");
+	format_round_trip(3660000, "61m");
+	/* The longest text fits MSH_DURATION_STRLEN. */
+	format_round_trip(UINT64_MAX / 1000, "18446744073709551ms");
+	{
+		char buf[MSH_DURATION_STRLEN];
+
+		msh_format_duration(UINT64_MAX, buf, sizeof(buf));
+		assert_string_equal(buf, "18446744073709551615ms");
+	}
+}
+
 static void
 test_ip(void **state)
 {
@@ -394,6 +431,7 @@ main(void)
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_port),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_ip),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_addr_format),
