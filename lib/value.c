@@ -132,6 +132,100 @@ msh_parse_timeout(const char *s, int off, uint64_t *ms, const char **err)
 }
 
 int
+msh_parse_limit(const char *s, unsigned long min, unsigned long max,
+    unsigned *out, const char **err)
+{
+	static char phrase[80];
+	unsigned long v;
+
+	if (strcmp(s, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (msh_parse_uint(s, min, max, &v, err) != 0) {
+		snprintf(phrase, sizeof(phrase),
+		    "expected a number from %lu to %lu, or off", min, max);
+		*err = phrase;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} retry_names[] = {
+	{ "connect-failure", MSH_RETRY_CONNECT_FAILURE },
+	{ "refused", MSH_RETRY_REFUSED },
+	{ "reset", MSH_RETRY_RESET },
+	{ "5xx", MSH_RETRY_5XX },
+	{ "gateway-error", MSH_RETRY_GATEWAY_ERROR },
+};
+
+#define NRETRY_NAMES	(sizeof(retry_names) / sizeof(retry_names[0]))
+
+struct retry_parse {
+	struct msh_retry_on	*on;
+	const char		*err;
+};
+
+static int
+add_retry_on(void *arg, const char *word)
+{
+	struct retry_parse *r = arg;
+	unsigned long code;
+	const char *err;
+	size_t i;
+
+	for (i = 0; i < NRETRY_NAMES; i++)
+		if (strcmp(word, retry_names[i].name) == 0) {
+			r->on->bits |= retry_names[i].bit;
+			return 0;
+		}
+	if (msh_parse_uint(word, 100, 599, &code, &err) != 0) {
+		r->err = "expected connect-failure, refused, reset, 5xx, "
+		    "gateway-error or status codes (100-599)";
+		return -1;
+	}
+	if (r->on->nstatus == MSH_RETRY_STATUSES_MAX) {
+		r->err = "at most 8 status codes";
+		return -1;
+	}
+	r->on->status[r->on->nstatus++] = code;
+	return 0;
+}
+
+int
+msh_parse_retry_on(const char *s, struct msh_retry_on *on, const char **err)
+{
+	struct retry_parse r = { .on = on };
+
+	memset(on, 0, sizeof(*on));
+	if (msh_split_list(s, add_retry_on, &r) != 0 || r.err != NULL) {
+		*err = r.err != NULL ? r.err : "expected a list";
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+msh_format_retry_on(const struct msh_retry_on *on, char *buf, size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NRETRY_NAMES; i++)
+		if (on->bits & retry_names[i].bit)
+			used += snprintf(buf + used, used < len ? len - used : 0,
+			    "%s%s", used ? ", " : "", retry_names[i].name);
+	for (i = 0; i < on->nstatus; i++)
+		used += snprintf(buf + used, used < len ? len - used : 0,
+		    "%s%u", used ? ", " : "", on->status[i]);
+	return buf;
+}
+
+int
 msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
     const char **err)
 {

@@ -40,6 +40,38 @@ const char *msh_format_duration(uint64_t ms, char *buf, size_t len);
 int	msh_parse_timeout(const char *s, int off, uint64_t *ms,
 	    const char **err);
 
+/* A limit: a whole number from min to max, or "off" (0). */
+int	msh_parse_limit(const char *s, unsigned long min, unsigned long max,
+	    unsigned *out, const char **err);
+
+/* What a retry is for (retry_on): failures (bits) and listed statuses. */
+#define MSH_RETRY_CONNECT_FAILURE	0x01	/* refused, unreachable, timeout */
+#define MSH_RETRY_REFUSED		0x02	/* connection refused only */
+#define MSH_RETRY_RESET			0x04	/* closed before a response */
+#define MSH_RETRY_5XX			0x08	/* 5xx, or no response at all */
+#define MSH_RETRY_GATEWAY_ERROR		0x10	/* 502-504, or no response */
+#define MSH_RETRY_STATUSES_MAX		8
+
+struct msh_retry_on {
+	unsigned	 bits;
+	unsigned short	 status[MSH_RETRY_STATUSES_MAX];
+	unsigned	 nstatus;
+};
+
+/* "connect-failure, 5xx, 409": the conditions connect-failure, refused,
+ * reset, 5xx and gateway-error, and up to MSH_RETRY_STATUSES_MAX status
+ * codes (100-599), as a list (msh_split_list). Replaces all of *on. */
+int	msh_parse_retry_on(const char *s, struct msh_retry_on *on,
+	    const char **err);
+
+/* Longest text of a retry_on: every condition and 8 statuses. */
+#define MSH_RETRY_ON_STRLEN	96
+
+/* on as msh_parse_retry_on reads it back: the conditions in the order
+ * above, then the statuses as listed, ", " between. Returns buf. */
+const char *msh_format_retry_on(const struct msh_retry_on *on, char *buf,
+	    size_t len);
+
 /* A size in bytes: "16384", "16k", "1m" (as nginx reads sizes), from min
  * to max bytes. */
 int	msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,

@@ -32,20 +32,6 @@ enum msh_value_kind {
 	MSH_V_LIMIT,		/* unsigned, min to max, or off: 0 */
 };
 
-/* What a retry is for: failures (bits) and listed statuses. */
-#define MSH_RETRY_CONNECT_FAILURE	0x01	/* refused, unreachable, timeout */
-#define MSH_RETRY_REFUSED		0x02	/* connection refused only */
-#define MSH_RETRY_RESET			0x04	/* closed before a response */
-#define MSH_RETRY_5XX			0x08	/* 5xx, or no response at all */
-#define MSH_RETRY_GATEWAY_ERROR		0x10	/* 502-504, or no response */
-#define MSH_RETRY_STATUSES_MAX		8
-
-struct msh_retry_on {
-	unsigned	 bits;
-	unsigned short	 status[MSH_RETRY_STATUSES_MAX];
-	unsigned	 nstatus;
-};
-
 enum msh_section_kind {
 	MSH_SEC_MESHD,
 	MSH_SEC_LISTENER,

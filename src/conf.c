@@ -245,59 +245,6 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 	c->section = i;
 }
 
-static const struct {
-	const char	*name;
-	unsigned	 bit;
-} retry_names[] = {
-	{ "connect-failure", MSH_RETRY_CONNECT_FAILURE },
-	{ "refused", MSH_RETRY_REFUSED },
-	{ "reset", MSH_RETRY_RESET },
-	{ "5xx", MSH_RETRY_5XX },
-	{ "gateway-error", MSH_RETRY_GATEWAY_ERROR },
-};
-
-struct retry_parse {
-	struct msh_retry_on	*on;
-	const char		*err;
-};
-
-static int
-add_retry_on(void *arg, const char *word)
-{
-	struct retry_parse *r = arg;
-	unsigned long code;
-	const char *err;
-	size_t i;
-
-	for (i = 0; i < sizeof(retry_names) / sizeof(retry_names[0]); i++)
-		if (strcmp(word, retry_names[i].name) == 0) {
-			r->on->bits |= retry_names[i].bit;
-			return 0;
-		}
-	if (msh_parse_uint(word, 100, 599, &code, &err) != 0) {
-		r->err = "expected connect-failure, refused, reset, 5xx, "
-		    "gateway-error or status codes (100-599)";
-		return -1;
-	}
-	if (r->on->nstatus == MSH_RETRY_STATUSES_MAX) {
-		r->err = "at most 8 status codes";
-		return -1;
-	}
-	r->on->status[r->on->nstatus++] = code;
-	return 0;
-}
-
-/* "connect-failure, 5xx, 409": replaces the default list. */
-static void
-parse_retry_on(const char *value, struct msh_retry_on *on, const char **err)
-{
-	struct retry_parse r = { .on = on };
-
-	memset(on, 0, sizeof(*on));
-	if (msh_split_list(value, add_retry_on, &r) != 0 || r.err != NULL)
-		*err = r.err != NULL ? r.err : "expected a list";
-}
-
 static void
 set_value(struct load_ctx *c, const struct msh_directive *d,
     const char *section, const char *value, unsigned line)
@@ -369,18 +316,13 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			*(unsigned *)field = ul;
 		break;
 	case MSH_V_LIMIT:
-		if (strcmp(value, "off") == 0)
-			*(unsigned *)field = 0;
-		else if (msh_parse_uint(value, d->min, d->max, &ul, &err) == 0)
-			*(unsigned *)field = ul;
-		else
-			err = "expected a number from 1 to 1000000, or off";
+		msh_parse_limit(value, d->min, d->max, field, &err);
 		break;
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);
 		break;
 	case MSH_V_RETRY_ON:
-		parse_retry_on(value, field, &err);
+		msh_parse_retry_on(value, field, &err);
 		break;
 	case MSH_V_LB:
 		if ((*(const struct msh_module **)field =

@@ -162,6 +162,70 @@ test_format_duration(void **state)
 }
 
 static void
+test_limit(void **state)
+{
+	const char *err = NULL;
+	unsigned v = 99;
+
+	assert_int_equal(msh_parse_limit("off", 1, 1000000, &v, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(msh_parse_limit("1", 1, 1000000, &v, &err), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(msh_parse_limit("1000000", 1, 1000000, &v, &err), 0);
+	assert_int_equal(v, 1000000);
+	v = 7;
+	assert_int_equal(msh_parse_limit("0", 1, 1000000, &v, &err), -1);
+	assert_string_equal(err, "expected a number from 1 to 1000000, or off");
+	assert_int_equal(v, 7);
+	assert_int_equal(msh_parse_limit("1000001", 1, 1000000, &v, &err), -1);
+	assert_int_equal(msh_parse_limit("Off", 1, 1000000, &v, &err), -1);
+	assert_int_equal(msh_parse_limit("", 1, 10, &v, &err), -1);
+	assert_string_equal(err, "expected a number from 1 to 10, or off");
+}
+
+/* A retry_on reads back from its text as the same value. */
+static void
+retry_on_round_trip(const char *in, const char *text)
+{
+	struct msh_retry_on on, back;
+	char buf[MSH_RETRY_ON_STRLEN];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_retry_on(in, &on, &err), 0);
+	assert_string_equal(msh_format_retry_on(&on, buf, sizeof(buf)), text);
+	assert_int_equal(msh_parse_retry_on(buf, &back, &err), 0);
+	assert_memory_equal(&on, &back, sizeof(on));
+}
+
+static void
+test_retry_on(void **state)
+{
+	struct msh_retry_on on;
+	const char *err = NULL;
+
+	retry_on_round_trip("connect-failure", "connect-failure");
+	retry_on_round_trip("5xx connect-failure, 409",
+	    "connect-failure, 5xx, 409");
+	retry_on_round_trip("gateway-error,reset,refused",
+	    "refused, reset, gateway-error");
+	/* The longest text fits MSH_RETRY_ON_STRLEN. */
+	retry_on_round_trip("599 598 597 596 595 594 593 592 gateway-error "
+	    "5xx reset refused connect-failure", "connect-failure, refused, "
+	    "reset, 5xx, gateway-error, 599, 598, 597, 596, 595, 594, 593, "
+	    "592");
+	assert_int_equal(msh_parse_retry_on("5xx, timeout", &on, &err), -1);
+	assert_string_equal(err, "expected connect-failure, refused, reset, "
+	    "5xx, gateway-error or status codes (100-599)");
+	assert_int_equal(msh_parse_retry_on("600", &on, &err), -1);
+	assert_int_equal(msh_parse_retry_on("500 501 502 503 504 505 506 507 "
+	    "508", &on, &err), -1);
+	assert_string_equal(err, "at most 8 status codes");
+	assert_int_equal(msh_parse_retry_on("", &on, &err), 0);
+	assert_int_equal(on.bits, 0);
+	assert_int_equal(on.nstatus, 0);
+}
+
+static void
 test_ip(void **state)
 {
 	struct msh_addr a;
@@ -432,6 +496,8 @@ main(void)
 		cmocka_unit_test(test_port),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_format_duration),
+		cmocka_unit_test(test_limit),
+		cmocka_unit_test(test_retry_on),
 		cmocka_unit_test(test_ip),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_addr_format),
