@@ -431,3 +431,63 @@ msh_split_list(const char *s, int (*fn)(void *, const char *), void *arg)
 			return r;
 	}
 }
+
+/* An HTTP token character (RFC 9110 5.6.2): what field and cookie names
+ * are made of. */
+static int
+tchar(unsigned char c)
+{
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+int
+msh_parse_hash_key(const char *s, struct msh_hash_key *k, const char **err)
+{
+	static const char phrase[] = "expected source, header:NAME or "
+	    "cookie:NAME";
+	const char *name;
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	if (strcmp(s, "source") == 0)
+		return 0;
+	if (strncmp(s, "header:", 7) == 0) {
+		k->by = MSH_HASH_HEADER;
+		name = s + 7;
+	} else if (strncmp(s, "cookie:", 7) == 0) {
+		k->by = MSH_HASH_COOKIE;
+		name = s + 7;
+	} else {
+		*err = phrase;
+		return -1;
+	}
+	for (i = 0; name[i] != '\0'; i++)
+		if (!tchar(name[i]))
+			break;
+	if (i == 0 || name[i] != '\0' || i > MSH_NAME_MAX) {
+		*err = k->by == MSH_HASH_HEADER ?
+		    "expected a header field name after header: (at most 63 "
+		    "bytes)" : "expected a cookie name after cookie: (at most "
+		    "63 bytes)";
+		memset(k, 0, sizeof(*k));
+		return -1;
+	}
+	memcpy(k->name, name, i + 1);
+	return 0;
+}
+
+void
+msh_hash_key_format(const struct msh_hash_key *k, char *buf, size_t len)
+{
+	switch (k->by) {
+	case MSH_HASH_SOURCE:
+		snprintf(buf, len, "source");
+		break;
+	case MSH_HASH_HEADER:
+		snprintf(buf, len, "header:%s", k->name);
+		break;
+	case MSH_HASH_COOKIE:
+		snprintf(buf, len, "cookie:%s", k->name);
+		break;
+	}
+}

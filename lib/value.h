@@ -98,6 +98,30 @@ int	msh_addr_equal(const struct msh_addr *a, const struct msh_addr *b);
 /* "on" or "off", as nginx writes flags. */
 int	msh_parse_flag(const char *s, int *on, const char **err);
 
+/* What ring_hash and maglev hash a request by (hash_key): a header's
+ * value, a cookie's value, or the client's address (the default: zero). */
+enum msh_hash_by {
+	MSH_HASH_SOURCE,
+	MSH_HASH_HEADER,
+	MSH_HASH_COOKIE,
+};
+
+struct msh_hash_key {
+	enum msh_hash_by by;
+	char		 name[MSH_NAME_MAX + 1];	/* header or cookie */
+};
+
+/* "source", "header:NAME" or "cookie:NAME", NAME an HTTP token of at
+ * most MSH_NAME_MAX bytes. */
+int	msh_parse_hash_key(const char *s, struct msh_hash_key *k,
+	    const char **err);
+
+/* The text form msh_parse_hash_key reads, at most this long. */
+#define MSH_HASH_KEY_STRLEN	(sizeof("header:") + MSH_NAME_MAX)
+
+void	msh_hash_key_format(const struct msh_hash_key *k, char *buf,
+	    size_t len);
+
 /* [a-z0-9][a-z0-9_-]*, at most MSH_NAME_MAX bytes. */
 int	msh_check_name(const char *s, const char **err);
 
