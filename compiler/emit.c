@@ -75,16 +75,32 @@ put_listener(FILE *fp, const struct mc_mesh *m, const struct mc_service *s,
 	    forwarded_for ? "on" : "off", m->via ? "on" : "off");
 }
 
-/* A cluster's timeouts: those of the service it reaches. */
+/* The local application's cluster: the service's own timeouts. Its
+ * other policy keys are for its callers' clusters. */
 static void
-put_cluster_timeouts(FILE *fp, const struct mc_service *to)
+put_local_timeouts(FILE *fp, const struct mc_service *s)
 {
-	put_duration(fp, "connect_timeout", to->connect_timeout);
-	put_duration(fp, "response_timeout", to->response_timeout);
-	if (to->request_timeout == 0)
+	put_duration(fp, "connect_timeout", s->eff.connect_timeout);
+	put_duration(fp, "response_timeout", s->eff.response_timeout);
+	if (s->eff.request_timeout == 0)
 		fputs("request_timeout = off\n", fp);
 	else
-		put_duration(fp, "request_timeout", to->request_timeout);
+		put_duration(fp, "request_timeout", s->eff.request_timeout);
+}
+
+/* A caller's cluster for service to: every policy key, as resolved, so
+ * that the file says all a sidecar does (and meshd's defaults, should
+ * they change, do not change it). */
+static void
+put_policy(FILE *fp, const struct mc_service *to)
+{
+	char v[MC_POLICY_VALUE_STRLEN];
+	size_t i;
+
+	for (i = 0; i < mc_npolicy_keys; i++)
+		if (mc_policy_value(to, &mc_policy_keys[i], v, sizeof(v)) !=
+		    NULL)
+			fprintf(fp, "%s = %s\n", mc_policy_keys[i].key, v);
 }
 
 static void
@@ -125,13 +141,13 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	msh_addr_set_port(&app, s->app_port);
 	msh_addr_format(&app, addr, sizeof(addr));
 	fprintf(fp, "[cluster local]\nendpoint = %s\nlb = round_robin\n", addr);
-	put_cluster_timeouts(fp, s);
+	put_local_timeouts(fp, s);
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
-		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = round_robin\n",
-		    dep->name, dep->name);
-		put_cluster_timeouts(fp, dep);
+		fprintf(fp, "\n[cluster %s]\nservice = %s\n", dep->name,
+		    dep->name);
+		put_policy(fp, dep);
 	}
 }
 

@@ -72,17 +72,17 @@ put_edge_label(FILE *fp, const struct mc_service *from,
 {
 	char connect[MSH_DURATION_STRLEN], t[MSH_DURATION_STRLEN];
 
-	msh_format_duration(to->connect_timeout, connect, sizeof(connect));
+	msh_format_duration(to->eff.connect_timeout, connect, sizeof(connect));
 	fprintf(fp, "connect %s", connect);
 	if (to->protocol == MC_TCP) {
 		msh_format_duration(from->idle_timeout, t, sizeof(t));
 		fprintf(fp, ", idle %s", t);
 		return;
 	}
-	msh_format_duration(to->response_timeout, t, sizeof(t));
+	msh_format_duration(to->eff.response_timeout, t, sizeof(t));
 	fprintf(fp, ", response %s", t);
-	if (to->request_timeout != 0) {
-		msh_format_duration(to->request_timeout, t, sizeof(t));
+	if (to->eff.request_timeout != 0) {
+		msh_format_duration(to->eff.request_timeout, t, sizeof(t));
 		fprintf(fp, ", request %s", t);
 	}
 }

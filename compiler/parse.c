@@ -16,39 +16,8 @@
 #include "mesh.h"
 #include "spell.h"
 
-/*
- * mesh.conf keys are table rows: the section they go in, the value kind,
- * and where the value and its origin are stored.
- */
-enum mc_section {
-	MC_SEC_MESH,
-	MC_SEC_SERVICE,
-};
-
-enum mc_kind {
-	MC_V_STRING,
-	MC_V_NAME,
-	MC_V_PORT,
-	MC_V_WORKERS,
-	MC_V_PROTOCOL,
-	MC_V_IP,
-	MC_V_DEPS,
-	MC_V_DURATION,
-	MC_V_DURATION_OFF,	/* or off: 0 */
-	MC_V_SIZE,		/* uint64_t bytes, min to max */
-	MC_V_COUNT,		/* unsigned, min to max */
-	MC_V_FLAG,
-};
-
-struct mc_directive {
-	enum mc_section	 section;
-	const char	*key;
-	enum mc_kind	 kind;
-	size_t		 offset;	/* of the value in its struct */
-	size_t		 at_offset;	/* of its origin; 0: repeatable */
-	uint64_t	 min, max;	/* MC_V_SIZE, MC_V_COUNT */
-};
-
+/* The keys of [mesh] and [service]; a policy key (policy.c) may stand in
+ * either too, and in [policy NAME]. */
 #define MESH_R(k, kind, f, lo, hi) \
 	{ MC_SEC_MESH, k, kind, offsetof(struct mc_mesh, f), \
 	    offsetof(struct mc_mesh, f##_at), lo, hi }
@@ -68,8 +37,6 @@ static const struct mc_directive directives[] = {
 	MESH("admin_port", MC_V_PORT, admin_port),
 	MESH("outbound_port_base", MC_V_PORT, outbound_port_base),
 	MESH("workers", MC_V_WORKERS, workers),
-	MESH("connect_timeout", MC_V_DURATION, connect_timeout),
-	MESH("response_timeout", MC_V_DURATION, response_timeout),
 	BOTH("client_timeout", MC_V_DURATION, client_timeout),
 	BOTH("keepalive_timeout", MC_V_DURATION, keepalive_timeout),
 	BOTH("idle_timeout", MC_V_DURATION, idle_timeout),
@@ -78,25 +45,26 @@ static const struct mc_directive directives[] = {
 	BOTH_R("max_headers", MC_V_COUNT, max_headers, 1,
 	    MSH_HTTP_HEADERS_LIMIT),
 	BOTH_R("buffer_size", MC_V_SIZE, buffer_size, 16384, 64 * 1024 * 1024),
-	BOTH("request_timeout", MC_V_DURATION_OFF, request_timeout),
 	MESH("via", MC_V_FLAG, via),
 	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
 	MESH("log_dir", MC_V_STRING, log_dir),
+	{ MC_SEC_MESH, "policy", MC_V_POLICIES,
+	    offsetof(struct mc_mesh, policy), 0, 0, 0 },
 	SERVICE("protocol", MC_V_PROTOCOL, protocol),
 	SERVICE("app_address", MC_V_IP, app_address),
 	SERVICE("app_port", MC_V_PORT, app_port),
 	SERVICE("inbound_port", MC_V_PORT, inbound_port),
 	SERVICE("outbound_port", MC_V_PORT, outbound_port),
-	SERVICE("connect_timeout", MC_V_DURATION, connect_timeout),
-	SERVICE("response_timeout", MC_V_DURATION, response_timeout),
 	SERVICE("forwarded_for", MC_V_FLAG, forwarded_for),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
 	    offsetof(struct mc_service, deps), 0, 0, 0 },
+	{ MC_SEC_SERVICE, "policy", MC_V_POLICIES,
+	    offsetof(struct mc_service, policy), 0, 0, 0 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
-static const char *const section_names[] = { "mesh", "service" };
+static const char *const section_names[] = { "mesh", "service", "policy" };
 
 /* Includes nest at most this deep: a guard against includes that reach
  * ever new files (a loop is caught at once). */
@@ -118,8 +86,10 @@ struct parse_ctx {
 	ino_t			 ino;
 	enum mc_section		 section;
 	struct mc_service	*service;
+	struct mc_policy	*policy;
 	int			 skip;	/* in a bad section: say nothing more */
 	struct mc_origin	 at;	/* of the value being read */
+	struct mc_refs		*refs;	/* the list it goes to */
 };
 
 static void		 include(struct parse_ctx *, const char *, unsigned);
@@ -189,6 +159,39 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 }
 
 static void
+begin_policy(struct parse_ctx *c, const char *name, unsigned line)
+{
+	struct mc_mesh *m = c->mesh;
+	struct mc_policy *p, **grown;
+	const char *err;
+	char ref[4096];
+
+	if (msh_check_name(name, &err) != 0) {
+		msh_diag_error(c->diag, "bad-name", c->file, line,
+		    "bad policy name \"%s\": %s", name, err);
+		c->skip = 1;
+		return;
+	}
+	if ((p = mc_find_policy(m, name)) != NULL) {
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "policy \"%s\" is defined twice (first at %s)", name,
+		    mc_origin_ref(&p->at, c->file, ref, sizeof(ref)));
+		c->skip = 1;
+		return;
+	}
+	grown = realloc(m->policies, (m->npolicies + 1) * sizeof(*grown));
+	if (grown == NULL || (p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->name = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	m->policies = grown;
+	m->policies[m->npolicies++] = p;
+	p->at = (struct mc_origin){ c->file, line };
+	c->policy = p;
+}
+
+static void
 begin_section(struct parse_ctx *c, const char *section, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
@@ -197,6 +200,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 
 	c->skip = 0;
 	c->service = NULL;
+	c->policy = NULL;
 	arg = msh_ini_section_name(section, kind, sizeof(kind));
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
@@ -221,6 +225,16 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			c->skip = 1;
 		} else
 			begin_service(c, arg, line);
+		return;
+	}
+	if (strcmp(kind, "policy") == 0) {
+		c->section = MC_SEC_POLICY;
+		if (*arg == '\0') {
+			msh_diag_error(c->diag, "bad-section", c->file, line,
+			    "[policy] needs a name: [policy NAME]");
+			c->skip = 1;
+		} else
+			begin_policy(c, arg, line);
 		return;
 	}
 	suggest = msh_spell_suggest(kind, section_names,
@@ -254,16 +268,36 @@ add_dep(void *arg, const char *name)
 	return 0;
 }
 
+/* policy = NAME, ...: names appended to the list at c->refs. */
+static int
+add_ref(void *arg, const char *name)
+{
+	struct parse_ctx *c = arg;
+	struct mc_refs *refs = c->refs;
+	struct mc_ref *grown;
+
+	grown = realloc(refs->v, (refs->n + 1) * sizeof(*grown));
+	if (grown == NULL || (grown[refs->n].name = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	refs->v = grown;
+	refs->v[refs->n++].at = c->at;
+	return 0;
+}
+
 static void
 unknown_key(struct parse_ctx *c, const char *section, const char *key,
     unsigned line)
 {
-	const char *cand[NDIRECTIVES + 1], *suggest;
+	const char *cand[NDIRECTIVES + 64], *suggest;
 	size_t i, n = 0;
 
 	for (i = 0; i < NDIRECTIVES; i++)
 		if (directives[i].section == c->section)
 			cand[n++] = directives[i].key;
+	for (i = 0; i < mc_npolicy_keys && n < NDIRECTIVES + 63; i++)
+		cand[n++] = mc_policy_keys[i].key;
 	cand[n++] = "include";
 	suggest = msh_spell_suggest(key, cand, n);
 	if (suggest != NULL)
@@ -275,12 +309,55 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 		    "unknown key \"%s\" in [%s]", key, section);
 }
 
+/* The struct dir's value goes in: a policy key goes in the policy keys
+ * of the section being read. */
+static char *
+target(struct parse_ctx *c, const struct mc_directive *dir)
+{
+	if (dir->section != MC_SEC_POLICY)
+		return dir->section == MC_SEC_MESH ?
+		    (char *)c->mesh : (char *)c->service;
+	switch (c->section) {
+	case MC_SEC_MESH:
+		return (char *)&c->mesh->set;
+	case MC_SEC_SERVICE:
+		return (char *)&c->service->set;
+	case MC_SEC_POLICY:
+		break;
+	}
+	return (char *)&c->policy->set;
+}
+
+/* A load balancer of mc_lbs, or a phrase naming the closest one. */
+static void
+parse_lb(const char *value, const struct mc_lb **lb, const char **err)
+{
+	static char why[256];
+	const char *names[16], *suggest;
+	size_t i;
+
+	for (i = 0; i < mc_nlbs; i++) {
+		if (strcmp(value, mc_lbs[i].name) == 0) {
+			*lb = &mc_lbs[i];
+			return;
+		}
+		names[i] = mc_lbs[i].name;
+	}
+	if ((suggest = msh_spell_suggest(value, names, mc_nlbs)) != NULL)
+		snprintf(why, sizeof(why), "unknown load balancer; did you "
+		    "mean \"%s\"?", suggest);
+	else
+		snprintf(why, sizeof(why), "unknown load balancer, expected "
+		    "round_robin, random, least_request, peak_ewma, ring_hash "
+		    "or maglev");
+	*err = why;
+}
+
 static void
 set_value(struct parse_ctx *c, const struct mc_directive *dir,
     const char *section, const char *value, unsigned line)
 {
-	char *base = dir->section == MC_SEC_MESH ?
-	    (char *)c->mesh : (char *)c->service;
+	char *base = target(c, dir);
 	void *field = base + dir->offset;
 	struct mc_origin *seen = (struct mc_origin *)(base + dir->at_offset);
 	const char *err = NULL;
@@ -340,9 +417,27 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		if (msh_parse_uint(value, dir->min, dir->max, &ul, &err) == 0)
 			*(unsigned *)field = ul;
 		break;
+	case MC_V_LIMIT:
+		msh_parse_limit(value, dir->min, dir->max, (unsigned *)field,
+		    &err);
+		break;
+	case MC_V_RETRY_ON:
+		msh_parse_retry_on(value, (struct msh_retry_on *)field, &err);
+		break;
+	case MC_V_LB:
+		parse_lb(value, (const struct mc_lb **)field, &err);
+		break;
+	case MC_V_HASH_KEY:
+		msh_parse_hash_key(value, (struct msh_hash_key *)field, &err);
+		break;
 	case MC_V_DEPS:
 		c->at = (struct mc_origin){ c->file, line };
 		msh_split_list(value, add_dep, c);
+		return;
+	case MC_V_POLICIES:
+		c->at = (struct mc_origin){ c->file, line };
+		c->refs = (struct mc_refs *)field;
+		msh_split_list(value, add_ref, c);
 		return;
 	}
 	if (err != NULL) {
@@ -383,6 +478,13 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		if (directives[i].section == c->section &&
 		    strcmp(directives[i].key, key) == 0) {
 			set_value(c, &directives[i], section, value, line);
+			return;
+		}
+	}
+	/* [mesh], [service] and [policy] all take every policy key. */
+	for (i = 0; i < mc_npolicy_keys; i++) {
+		if (strcmp(mc_policy_keys[i].key, key) == 0) {
+			set_value(c, &mc_policy_keys[i], section, value, line);
 			return;
 		}
 	}
@@ -623,9 +725,8 @@ init_mesh(struct mc_mesh *m, const char *file)
 	m->admin_port = 15000;
 	m->outbound_port_base = 15001;
 	m->workers = 1;
-	m->connect_timeout = 5000;
-	m->response_timeout = 60000;
-	/* meshd's own defaults (meshd.conf(5)), written out in full. */
+	/* meshd's own defaults (meshd.conf(5)), written out in full; the
+	 * policy keys' are in policy.c. */
 	m->client_timeout = 60000;
 	m->keepalive_timeout = 60000;
 	m->idle_timeout = 3600000;
@@ -689,6 +790,16 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	return r;
 }
 
+static void
+free_refs(struct mc_refs *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->v[i].name);
+	free(r->v);
+}
+
 void
 mc_free(struct mc_mesh *m)
 {
@@ -700,10 +811,17 @@ mc_free(struct mc_mesh *m)
 		for (j = 0; j < s->ndeps; j++)
 			free(s->deps[j].name);
 		free(s->deps);
+		free_refs(&s->policy);
 		free(s->name);
 		free(s);
 	}
 	free(m->services);
+	for (i = 0; i < m->npolicies; i++) {
+		free(m->policies[i]->name);
+		free(m->policies[i]);
+	}
+	free(m->policies);
+	free_refs(&m->policy);
 	for (i = 0; i < m->nfiles; i++)
 		free(m->files[i]);
 	free(m->files);

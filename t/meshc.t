@@ -93,12 +93,16 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 	    "explain $svc: the settings and where each came from");
 }
 {
-	# Every key of mesh.conf's directive table but the mesh's name (in
-	# no compiled file) is explained: web of conf/example sets them all.
-	my @keys = grep { $_ ne 'name' } MeshTest::slurp("$src/compiler/parse.c")
+	# Every key of mesh.conf's directive tables is explained, but for
+	# the mesh's name and max_retry_amplification (in no compiled file),
+	# and hash_key, which only a hashing balancer shows: web of
+	# conf/example sets them all.
+	my @keys = grep { defined } MeshTest::slurp("$src/compiler/parse.c")
 	    =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"|^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
-	@keys = grep { defined } @keys;
-	cmp_ok(scalar @keys, '>=', 20, 'explain: found the directive table');
+	push @keys, MeshTest::slurp("$src/compiler/policy.c")
+	    =~ /^\s*POLICY(?:_R)?\("(\w+)"/mg;
+	@keys = grep { !/^(?:name|max_retry_amplification|hash_key)$/ } @keys;
+	cmp_ok(scalar @keys, '>=', 40, 'explain: found the directive tables');
 	$r = $t->run({ dir => "$src/conf/example" }, $t->meshc_bin,
 	    'explain', 'web', 'mesh.conf');
 	is($r->{code}, 0, 'explain web of conf/example') or diag $r->{err};
@@ -106,8 +110,19 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 		like($r->{out}, qr/^(?:\S+:\d+|default|assigned)\t\Q$k\E = \S/m,
 		    "explain shows $k");
 	}
-	like($r->{out}, qr/^mesh\.conf:\d+\tcheckout\.connect_timeout = 500ms$/m,
+	like($r->{out}, qr/^mesh\.conf:\d+\tcheckout\.response_timeout = 5s$/m,
 	    'explain: a dependency\'s own setting, from its section');
+	# The line of connect_timeout in [policy fast-fail].
+	my ($n, $section, $line) = (0, '');
+	for (split /\n/, MeshTest::slurp("$src/conf/example/mesh.conf")) {
+		$n++;
+		$section = $1 if /^\[(.*)\]/;
+		$line = $n if $section eq 'policy fast-fail' &&
+		    /^connect_timeout = 500ms/;
+	}
+	ok($line, 'conf/example: fast-fail sets connect_timeout');
+	like($r->{out}, qr/^mesh\.conf:$line\tcheckout\.connect_timeout = 500ms$/m,
+	    'explain: a setting from a policy, with its line in the policy');
 }
 
 # A mesh with errors explains nothing; usage errors exit 2.

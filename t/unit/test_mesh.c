@@ -2,6 +2,10 @@
  * meshc's parser from memory (mc_parse_buffer): includes are followed
  * relative to the name the buffer is given, and refused, without a file
  * being touched, under MC_PARSE_NO_INCLUDE (what the fuzz target uses).
+ *
+ * meshc's policy keys against meshd's [cluster] keys: the same names,
+ * value kinds, ranges and defaults, both ways, so that a key either side
+ * adds or changes without the other fails here.
  */
 #include "config.h"
 
@@ -16,7 +20,10 @@
 
 #include <cmocka.h>
 
+#include "conf.h"
 #include "mesh.h"
+#include "module-t.h"
+#include "module.h"
 
 /* The last diagnostic, kept. */
 struct seen {
@@ -108,12 +115,186 @@ test_include_refused(void **state)
 	remove_part(dir);
 }
 
+/* meshd's [cluster] directive for key, its own or a module's; NULL if
+ * none. */
+static const struct msh_directive *
+meshd_key(const char *key)
+{
+	const struct msh_directive *d;
+	size_t i;
+
+	for (d = msh_core_directives; d->key != NULL; d++)
+		if (d->section == MSH_SEC_CLUSTER && strcmp(d->key, key) == 0)
+			return d;
+	for (i = 0; msh_modules[i] != NULL; i++)
+		for (d = msh_modules[i]->directives; d && d->key; d++)
+			if (d->section == MSH_SEC_CLUSTER &&
+			    strcmp(d->key, key) == 0)
+				return d;
+	return NULL;
+}
+
+/* The meshd kind a meshc policy kind stands for; -1: none yet. */
+static int
+meshd_kind(enum mc_kind k)
+{
+	switch (k) {
+	case MC_V_DURATION:
+		return MSH_V_DURATION;
+	case MC_V_DURATION_OFF:
+		return MSH_V_DURATION_OFF;
+	case MC_V_COUNT:
+		return MSH_V_COUNT;
+	case MC_V_LIMIT:
+		return MSH_V_LIMIT;
+	case MC_V_FLAG:
+		return MSH_V_FLAG;
+	case MC_V_RETRY_ON:
+		return MSH_V_RETRY_ON;
+	case MC_V_LB:
+		return MSH_V_LB;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Keys meshc writes that this meshd does not read yet: hash_key comes
+ * with the balancers that go by it (branch lb). Once meshd has it, this
+ * test compares it like the rest (and wants its kind in meshd_kind).
+ */
+static int
+pending(const char *key)
+{
+	return strcmp(key, "hash_key") == 0 && meshd_key(key) == NULL;
+}
+
+/* A meshd.conf with one cluster at meshd's defaults, loaded. */
+static struct msh_conf *
+load_defaults(void)
+{
+	static const char text[] = "[meshd]\nservice = s\n"
+	    "admin = 127.0.0.1:15000\n[cluster c]\nendpoint = 127.0.0.1:1\n";
+	struct msh_diag d = { 0 };
+	struct msh_conf *conf;
+	char path[4096];
+	FILE *fp;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/test_mesh.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(fp = fdopen(fd, "w"));
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	conf = msh_conf_load(path, NULL, &d);
+	unlink(path);
+	assert_non_null(conf);
+	assert_int_equal(conf->nclusters, 1);
+	return conf;
+}
+
+static void
+test_policy_keys_are_meshd_keys(void **state)
+{
+	struct msh_conf *conf = load_defaults();
+	const struct msh_cluster_conf *cl = &conf->clusters[0];
+	struct mc_policy_set def;
+	size_t i;
+
+	mc_policy_defaults(&def);
+	for (i = 0; i < mc_npolicy_keys; i++) {
+		const struct mc_directive *k = &mc_policy_keys[i];
+		const struct msh_directive *d = meshd_key(k->key);
+		const void *mine = (const char *)&def + k->offset;
+		const void *theirs;
+
+		if (pending(k->key))
+			continue;
+		if (d == NULL)
+			fail_msg("policy key %s is no [cluster] key of meshd",
+			    k->key);
+		if (meshd_kind(k->kind) != (int)d->kind)
+			fail_msg("%s: meshc reads it as kind %d, meshd as %d",
+			    k->key, k->kind, d->kind);
+		if (k->kind == MC_V_COUNT || k->kind == MC_V_LIMIT) {
+			if (k->min != d->min || k->max != d->max)
+				fail_msg("%s: meshc's range is %llu-%llu, "
+				    "meshd's %llu-%llu", k->key,
+				    (unsigned long long)k->min,
+				    (unsigned long long)k->max,
+				    (unsigned long long)d->min,
+				    (unsigned long long)d->max);
+		}
+		theirs = (const char *)cl + d->offset;
+		switch (k->kind) {
+		case MC_V_DURATION:
+		case MC_V_DURATION_OFF:
+			if (*(const uint64_t *)mine != *(const uint64_t *)theirs)
+				fail_msg("%s: meshc's default is %llu ms, "
+				    "meshd's %llu", k->key, (unsigned long long)
+				    *(const uint64_t *)mine, (unsigned long long)
+				    *(const uint64_t *)theirs);
+			break;
+		case MC_V_COUNT:
+		case MC_V_LIMIT:
+			if (*(const unsigned *)mine != *(const unsigned *)theirs)
+				fail_msg("%s: meshc's default is %u, meshd's %u",
+				    k->key, *(const unsigned *)mine,
+				    *(const unsigned *)theirs);
+			break;
+		case MC_V_FLAG:
+			assert_int_equal(*(const int *)mine,
+			    *(const int *)theirs);
+			break;
+		case MC_V_RETRY_ON:
+			assert_memory_equal(mine, theirs,
+			    sizeof(struct msh_retry_on));
+			break;
+		case MC_V_LB:
+			assert_string_equal(
+			    (*(const struct mc_lb *const *)mine)->name,
+			    (*(const struct msh_module *const *)theirs)->name);
+			break;
+		default:
+			fail_msg("%s: no comparison for its kind", k->key);
+		}
+	}
+	msh_conf_unref(conf);
+}
+
+/* The other way: every [cluster] key of meshd but where the endpoints
+ * come from can be set in a policy, so meshc can write it. */
+static void
+test_meshd_keys_are_policy_keys(void **state)
+{
+	const struct msh_directive *d;
+	size_t i, n = 0;
+
+	for (d = msh_core_directives; d->key != NULL; d++) {
+		if (d->section != MSH_SEC_CLUSTER ||
+		    strcmp(d->key, "endpoint") == 0 ||
+		    strcmp(d->key, "service") == 0)
+			continue;
+		for (i = 0; i < mc_npolicy_keys; i++)
+			if (strcmp(mc_policy_keys[i].key, d->key) == 0)
+				break;
+		if (i == mc_npolicy_keys)
+			fail_msg("meshd's [cluster] key %s is no policy key",
+			    d->key);
+		n++;
+	}
+	assert_true(n >= 20);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_include_followed),
 		cmocka_unit_test(test_include_refused),
+		cmocka_unit_test(test_policy_keys_are_meshd_keys),
+		cmocka_unit_test(test_meshd_keys_are_policy_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,172 @@
+#!/usr/bin/perl
+# meshc's policies: [policy NAME] attached with policy = in [mesh] and
+# [service], later names and narrower levels winning key by key; the
+# effective policy of a callee in every caller's [cluster], with every key;
+# explain's origins in the policy sections, across included files; lb and
+# hash_key. The exact diagnostics of each check are cases under
+# t/meshc/errors/ (t/meshc.t).
+use strict;
+use warnings;
+use Test::More;
+use MeshTest;
+
+my $t = MeshTest->new;
+$t->require_binaries('meshc');
+my $src = $t->srcdir;
+
+# The cluster block for service $name in a compiled file's text.
+sub cluster {
+	my ($text, $name) = @_;
+	my ($block) = $text =~ /^(\[cluster \Q$name\E\]\n(?:[^\[\n][^\n]*\n)*)/m;
+	return $block // '';
+}
+
+# Precedence: meshd's defaults < the mesh's policies, in order < [mesh]'s
+# own keys < the service's policies, in order (repeated policy lines
+# append) < [service]'s own keys. Policies may be defined after their use
+# and in included files.
+$t->write_file('prec/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+policy = a, b
+retries = 3
+include = policies.d/*.conf
+
+[policy a]
+retries = 2
+per_try_timeout = 1s
+max_requests = 10
+
+[service web]
+app_port = 8001
+inbound_port = 7001
+depends = orders, search
+
+[service orders]
+app_port = 8002
+inbound_port = 7002
+policy = c
+policy = d
+max_requests = 99
+
+[service search]
+app_port = 8003
+inbound_port = 7003
+EOF
+$t->write_file('prec/policies.d/more.conf', <<'EOF');
+[policy b]
+per_try_timeout = 2s
+retry_on = 5xx, 503
+
+[policy c]
+retries = 5
+outlier_consecutive_5xx = 4
+
+[policy d]
+retries = 6
+max_requests = 50
+EOF
+my $prec = $t->path('prec');
+my $r = $t->run({ dir => $prec }, $t->meshc_bin, 'compile', '-o', 'out',
+    'mesh.conf');
+is($r->{code}, 0, 'precedence: compiles') or diag $r->{err};
+is($r->{err}, '', 'precedence: no diagnostics');
+my $web = MeshTest::slurp("$prec/out/web.conf");
+is(cluster($web, 'orders'), <<'EOF', 'orders: d over c, its own key over d, b over a, every key written');
+[cluster orders]
+service = orders
+lb = round_robin
+connect_timeout = 5s
+response_timeout = 1m
+request_timeout = off
+retries = 6
+retry_on = 5xx, 503
+per_try_timeout = 2s
+retry_backoff = 25ms
+retry_budget = 20
+retry_budget_min = 10
+retry_non_idempotent = off
+max_connections = off
+max_pending = off
+max_requests = 99
+max_retries = off
+outlier_consecutive_5xx = 4
+outlier_consecutive_gateway_errors = 0
+ejection_time = 30s
+max_ejection_time = 5m
+max_ejected_percent = 10
+EOF
+my $search = cluster($web, 'search');
+like($search, qr/^retries = 3$/m, "search: [mesh]'s own key over the mesh's policies");
+like($search, qr/^per_try_timeout = 2s$/m, 'search: b over a');
+like($search, qr/^max_requests = 10$/m, 'search: a where b says nothing');
+like(MeshTest::slurp("$prec/out/orders.conf"),
+    qr/^\[cluster local\]\nendpoint = 127\.0\.0\.1:8002\nlb = round_robin\nconnect_timeout = 5s\nresponse_timeout = 1m\nrequest_timeout = off\n\z/m,
+    "a service's own cluster local takes only its timeouts");
+
+# explain: each key with the line that set it, in the policy's file.
+$r = $t->run({ dir => $prec }, $t->meshc_bin, 'explain', 'web', 'mesh.conf');
+is($r->{code}, 0, 'explain web') or diag $r->{err};
+my $out = $r->{out};
+like($out, qr/^mesh\.conf:4\tpolicy = a\nmesh\.conf:4\tpolicy = b$/m,
+    "explain: the mesh's policies, each with its line");
+like($out, qr/^policies\.d\/more\.conf:10\torders\.retries = 6$/m,
+    'explain: a key from a policy in an included file');
+like($out, qr/^mesh\.conf:23\torders\.max_requests = 99$/m,
+    "explain: the service's own key");
+like($out, qr/^policies\.d\/more\.conf:2\torders\.per_try_timeout = 2s$/m,
+    "explain: a key from the mesh's policy");
+like($out, qr/^policies\.d\/more\.conf:7\torders\.outlier_consecutive_5xx = 4$/m,
+    'explain: a key only the earlier policy sets');
+like($out, qr/^mesh\.conf:5\tsearch\.retries = 3$/m, "explain: [mesh]'s own key");
+like($out, qr/^default\tsearch\.retry_backoff = 25ms$/m, 'explain: a default');
+$r = $t->run({ dir => $prec }, $t->meshc_bin, 'explain', 'orders', 'mesh.conf');
+like($r->{out}, qr/^mesh\.conf:21\tpolicy = c\nmesh\.conf:22\tpolicy = d\n/m,
+    "explain: the service's policies, in order");
+like($r->{out}, qr/^policies\.d\/more\.conf:10\tretries = 6$/m,
+    'explain: the effective policy of the service itself');
+
+# lb and hash_key through a policy: the callee's, in every caller's
+# cluster; a hash_key nothing goes by is a warning at its line.
+my $lbm = $t->write_file('lb/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+[policy sticky]
+lb = ring_hash
+hash_key = cookie:session
+[service web]
+app_port = 8001
+inbound_port = 7001
+depends = carts, feed, stock
+[service carts]
+app_port = 8002
+inbound_port = 7002
+policy = sticky
+[service feed]
+app_port = 8003
+inbound_port = 7003
+policy = sticky
+lb = least_request
+[service stock]
+app_port = 8004
+inbound_port = 7004
+protocol = tcp
+policy = sticky
+EOF
+(my $lbdir = $lbm) =~ s{/mesh\.conf$}{};
+$r = $t->meshc('compile', '-o', $lbdir, $lbm);
+is($r->{code}, 0, 'lb and hash_key from a policy compile') or diag $r->{err};
+is($r->{err}, "$lbm:6: warning: service \"feed\" sets hash_key, but lb = least_request goes by none: ignored [unused-hash-key]\n"
+    . "$lbm:6: warning: hash_key = cookie:session of service \"stock\" is ignored: its protocol is tcp, whose connections hash by their source address [unused-hash-key]\n",
+    'a hash_key a service cannot go by: a warning at its line in the policy');
+$web = MeshTest::slurp("$lbdir/web.conf");
+like($web, qr/^\[cluster carts\]\nservice = carts\nlb = ring_hash\nhash_key = cookie:session\nconnect_timeout/m,
+    "the callee's lb and hash_key");
+like($web, qr/^\[cluster feed\]\nservice = feed\nlb = least_request\nconnect_timeout/m,
+    'no hash_key for a balancer that goes by none');
+like($web, qr/^\[cluster stock\]\nservice = stock\nlb = ring_hash\nhash_key = source\n/m,
+    'tcp hashes by source');
+
+done_testing;
