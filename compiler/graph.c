@@ -1,7 +1,8 @@
 /*
  * meshc graph: the service graph of a checked mesh, in Graphviz DOT or, through
  * dot(1), in SVG. A node per service, an edge per declared dependency,
- * labelled with the timeouts the caller's sidecar applies on that hop.
+ * labelled with the timeouts and, briefly, the rest of the policy the
+ * caller's sidecar applies on that hop.
  * It only reads the model: what mc_check resolved is what it shows.
  */
 #include "config.h"
@@ -13,6 +14,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,33 +61,116 @@ name_cmp(const void *key, const void *elem)
 	return strcmp(key, (*s)->name);
 }
 
+/* An edge label being written: lines of parts, ", " between parts. */
+struct label {
+	FILE	*fp;
+	int	 parts;		/* on the line being written */
+	int	 broken;	/* the next part starts a line */
+};
+
+static void
+put_part(struct label *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+put_part(struct label *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* DOT reads \n in a label as a line break. */
+	if (l->broken)
+		fputs("\\n", l->fp);
+	else if (l->parts > 0)
+		fputs(", ", l->fp);
+	l->broken = 0;
+	l->parts++;
+	va_start(ap, fmt);
+	vfprintf(l->fp, fmt, ap);
+	va_end(ap);
+}
+
+/* The next part, if any, starts a line, unless this one has none. */
+static void
+end_line(struct label *l)
+{
+	if (l->parts > 0)
+		l->broken = 1;
+	l->parts = 0;
+}
+
 /*
  * The label of the edge from a caller to a dependency: what the caller's
  * compiled cluster and outbound listener for it hold (see emit.c), as far
- * as meshd applies it to that protocol. HTTP: the dependency's connect,
- * response and request timeouts (request only when not off). TCP: meshd
- * has no response or request timeout for tunnels; the dependency's
- * connect timeout and the caller's own idle_timeout apply.
+ * as meshd applies it to that protocol, a line for each concern.
+ *
+ * The timeouts: to HTTP, the dependency's connect, response and request
+ * timeouts (request only when not off); to TCP, its connect timeout and
+ * the caller's own idle_timeout, as meshd has no response or request
+ * timeout for tunnels.
+ *
+ * Then, briefly, the rest of its policy, where meshd applies it: HTTP
+ * retries with the per-try timeout and a balancer other than round_robin;
+ * the circuit breaker's limits that are set (HTTP only); outlier ejection
+ * if on. meshc explain has every key.
  */
 static void
 put_edge_label(FILE *fp, const struct mc_service *from,
     const struct mc_service *to)
 {
-	char connect[MSH_DURATION_STRLEN], t[MSH_DURATION_STRLEN];
+	static const struct {
+		const char	*key;
+		size_t		 offset;
+	} limits[] = {
+		{ "max_requests", offsetof(struct mc_policy_set, max_requests) },
+		{ "max_connections",
+		    offsetof(struct mc_policy_set, max_connections) },
+		{ "max_pending", offsetof(struct mc_policy_set, max_pending) },
+		{ "max_retries", offsetof(struct mc_policy_set, max_retries) },
+	};
+	const struct mc_policy_set *p = &to->eff;
+	struct label l = { fp, 0, 0 };
+	char t[MSH_DURATION_STRLEN];
+	int http = to->protocol == MC_HTTP;
+	size_t i;
 
-	msh_format_duration(to->eff.connect_timeout, connect, sizeof(connect));
-	fprintf(fp, "connect %s", connect);
-	if (to->protocol == MC_TCP) {
-		msh_format_duration(from->idle_timeout, t, sizeof(t));
-		fprintf(fp, ", idle %s", t);
-		return;
+	put_part(&l, "connect %s", msh_format_duration(p->connect_timeout, t,
+	    sizeof(t)));
+	if (!http) {
+		put_part(&l, "idle %s", msh_format_duration(from->idle_timeout,
+		    t, sizeof(t)));
+	} else {
+		put_part(&l, "response %s", msh_format_duration(
+		    p->response_timeout, t, sizeof(t)));
+		if (p->request_timeout != 0)
+			put_part(&l, "request %s", msh_format_duration(
+			    p->request_timeout, t, sizeof(t)));
 	}
-	msh_format_duration(to->eff.response_timeout, t, sizeof(t));
-	fprintf(fp, ", response %s", t);
-	if (to->eff.request_timeout != 0) {
-		msh_format_duration(to->eff.request_timeout, t, sizeof(t));
-		fprintf(fp, ", request %s", t);
+	end_line(&l);
+	if (http) {
+		put_part(&l, "retries %u", p->retries);
+		if (p->retries > 0 && p->per_try_timeout != 0)
+			put_part(&l, "per try %s", msh_format_duration(
+			    p->per_try_timeout, t, sizeof(t)));
 	}
+	if (p->lb != &mc_lbs[0])
+		put_part(&l, "lb %s", p->lb->name);
+	end_line(&l);
+	for (i = 0; http && i < sizeof(limits) / sizeof(limits[0]); i++) {
+		unsigned v = *(const unsigned *)((const char *)p +
+		    limits[i].offset);
+
+		if (v != 0)
+			put_part(&l, "%s %u", limits[i].key, v);
+	}
+	end_line(&l);
+	if (p->outlier_5xx != 0 && p->outlier_gateway != 0)
+		put_part(&l, "eject after %u 5xx or %u gateway errors",
+		    p->outlier_5xx, p->outlier_gateway);
+	else if (p->outlier_5xx != 0)
+		put_part(&l, "eject after %u 5xx", p->outlier_5xx);
+	else if (p->outlier_gateway != 0)
+		put_part(&l, "eject after %u gateway errors",
+		    p->outlier_gateway);
 }
 
 /* Services in name order (mc_check sorted them), then each service's

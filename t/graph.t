@@ -86,7 +86,7 @@ digraph "m" {
 	"lonely" [label = "lonely\nhttp :7004"];
 	"zeta" [label = "zeta\nhttp :7001"];
 	"zeta" -> "alpha" [label = "connect 250ms, idle 1h"];
-	"zeta" -> "beta" [label = "connect 5s, response 90s"];
+	"zeta" -> "beta" [label = "connect 5s, response 90s\nretries 1"];
 }
 EOF
 my @files = ($t->write_file('a/mesh.conf', $mesh_a),

@@ -2,8 +2,8 @@
 # meshc's policies: [policy NAME] attached with policy = in [mesh] and
 # [service], later names and narrower levels winning key by key; the
 # effective policy of a callee in every caller's [cluster], with every key;
-# explain's origins in the policy sections, across included files; lb and
-# hash_key. The exact diagnostics of each check are cases under
+# explain's origins in the policy sections, across included files; graph
+# labels; lb and hash_key. The exact diagnostics of each check are cases under
 # t/meshc/errors/ (t/meshc.t).
 use strict;
 use warnings;
@@ -126,6 +126,13 @@ like($r->{out}, qr/^mesh\.conf:21\tpolicy = c\nmesh\.conf:22\tpolicy = d\n/m,
     "explain: the service's policies, in order");
 like($r->{out}, qr/^policies\.d\/more\.conf:10\tretries = 6$/m,
     'explain: the effective policy of the service itself');
+
+# graph: the policy in brief on each edge.
+$r = $t->run({ dir => $prec }, $t->meshc_bin, 'graph', 'mesh.conf');
+like($r->{out}, qr/^\t"web" -> "orders" \[label = "connect 5s, response 1m\\nretries 6, per try 2s\\nmax_requests 99\\neject after 4 5xx"\];$/m,
+    'graph: retries, breaker and outlier on the edge');
+like($r->{out}, qr/^\t"web" -> "search" \[label = "connect 5s, response 1m\\nretries 3, per try 2s\\nmax_requests 10"\];$/m,
+    'graph: no outlier line when it is off');
 
 # lb and hash_key through a policy: the callee's, in every caller's
 # cluster; a hash_key nothing goes by is a warning at its line.
