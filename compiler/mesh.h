@@ -213,6 +213,7 @@ struct mc_mesh {
 	int		  via;			/* every listener */
 	uint64_t	  drain_timeout;	/* ms */
 	char		 *log_dir;
+	unsigned	  max_retry_amplification;	/* 0: off */
 	struct mc_refs	  policy;	/* policy = ..., for every service */
 	struct mc_policy_set set;	/* its policy keys, for every service */
 
@@ -224,6 +225,7 @@ struct mc_mesh {
 	struct mc_origin  via_at;
 	struct mc_origin  drain_timeout_at;
 	struct mc_origin  log_dir_at;
+	struct mc_origin  max_retry_amplification_at;
 
 	struct mc_service **services;	/* sorted by name after checks */
 	size_t		  nservices;
@@ -271,7 +273,8 @@ struct mc_policy *mc_find_policy(const struct mc_mesh *m, const char *name);
  */
 void	mc_resolve_policies(struct mc_mesh *m, struct msh_diag *d);
 
-/* What only resolved policies show: a hash_key nothing goes by. After
+/* What only resolved policies show: hash_key nothing goes by, retry
+ * amplification along call chains, request_timeout budgets. After
  * mc_resolve_policies, with m->services sorted. */
 void	mc_check_policies(struct mc_mesh *m, struct msh_diag *d);
 

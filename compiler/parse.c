@@ -48,6 +48,8 @@ static const struct mc_directive directives[] = {
 	MESH("via", MC_V_FLAG, via),
 	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
 	MESH("log_dir", MC_V_STRING, log_dir),
+	MESH_R("max_retry_amplification", MC_V_LIMIT, max_retry_amplification,
+	    1, 1000000),
 	{ MC_SEC_MESH, "policy", MC_V_POLICIES,
 	    offsetof(struct mc_mesh, policy), 0, 0, 0 },
 	SERVICE("protocol", MC_V_PROTOCOL, protocol),
@@ -725,6 +727,7 @@ init_mesh(struct mc_mesh *m, const char *file)
 	m->admin_port = 15000;
 	m->outbound_port_base = 15001;
 	m->workers = 1;
+	m->max_retry_amplification = 10;
 	/* meshd's own defaults (meshd.conf(5)), written out in full; the
 	 * policy keys' are in policy.c. */
 	m->client_timeout = 60000;

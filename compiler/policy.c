@@ -3,8 +3,9 @@
  * (timeouts, retries, circuit breaking, outlier detection, balancing),
  * the keys of a meshd.conf [cluster]. Named [policy NAME] sections hold
  * them, [mesh] and [service] attach those with policy = NAME and may set
- * the keys themselves; this file has the keys and resolves each service's
- * effective policy.
+ * the keys themselves; this file has the keys, resolves each service's
+ * effective policy and runs the mesh-wide checks only resolved policies
+ * allow: retry amplification along call chains and timeout budgets.
  */
 #include "config.h"
 
@@ -281,6 +282,266 @@ check_hash_key(const struct mc_service *s, struct msh_diag *d)
 		    key, s->name);
 }
 
+/*
+ * Whether a retry of a call to s may follow a try s received: retry_on
+ * has reset, 5xx, gateway-error or a status. Retries on connect-failure
+ * and refused alone resend only tries that never reached it.
+ */
+static int
+retries_reach(const struct mc_service *s)
+{
+	const struct msh_retry_on *on = &s->eff.retry_on;
+
+	return s->eff.retries > 0 && (on->nstatus > 0 || (on->bits &
+	    (MSH_RETRY_RESET | MSH_RETRY_5XX | MSH_RETRY_GATEWAY_ERROR)));
+}
+
+/* How many calls s receives for one call of its caller's application:
+ * meshd retries HTTP, never a TCP connection. */
+static uint64_t
+tries(const struct mc_service *s)
+{
+	if (s->protocol == MC_TCP || !retries_reach(s))
+		return 1;
+	return (uint64_t)s->eff.retries + 1;
+}
+
+/*
+ * Retry amplification. Along a chain a -> b -> c each hop's sidecar may
+ * try a call (retries + 1) times, so one request to a can become the
+ * product of those tries at c (tries(): a hop whose retries never resend
+ * a try the service received counts 1). The services are ordered so that
+ * callers come before callees (depth first, a dependency back to a
+ * service on the path, a cycle already warned of, left out); each then
+ * carries the most calls one request can make to it and through which
+ * caller. A hop that takes that count over the limit is reported once,
+ * at its depends line, with the chain that does it: one warning per hop
+ * at most, however many chains pass it, and linear time.
+ */
+struct amp {
+	const struct mc_mesh	 *m;
+	struct msh_diag		 *d;
+	unsigned char		 *state;	/* 0 new, 1 on path, 2 done */
+	size_t			 *order;	/* finished, callees first */
+	size_t			  norder;
+	uint64_t		 *calls;	/* most calls to it, >= 1 */
+	ssize_t			 *via;		/* the caller that makes them */
+	unsigned char		**back;		/* [i][j]: dep j of i closes
+						 * a cycle */
+};
+
+static void
+amp_visit(struct amp *a, size_t i)
+{
+	const struct mc_service *s = a->m->services[i];
+	size_t j;
+
+	a->state[i] = 1;
+	for (j = 0; j < s->ndeps; j++) {
+		ssize_t k = mc_service_index(a->m, s->deps[j].name);
+
+		if (k < 0 || (size_t)k == i || a->state[k] == 1)
+			a->back[i][j] = 1;
+		else if (a->state[k] == 0)
+			amp_visit(a, k);
+	}
+	a->state[i] = 2;
+	a->order[a->norder++] = i;
+}
+
+static uint64_t
+saturating_mul(uint64_t x, uint64_t y)
+{
+	return y != 0 && x > UINT64_MAX / y ? UINT64_MAX : x * y;
+}
+
+/* "a -> b -> c: 3 x 3" for the chain that ends with the hop from
+ * services[from] to to. */
+static char *
+amp_chain(const struct amp *a, size_t from, const struct mc_service *to)
+{
+	const struct mc_mesh *m = a->m;
+	size_t n = 0, i, len = 0;
+	ssize_t k;
+	size_t *path;
+	char *text, *p;
+
+	if ((path = calloc(m->nservices + 1, sizeof(*path))) == NULL)
+		abort();
+	for (k = from; k >= 0; k = a->via[k])
+		path[n++] = k;
+	for (i = 0; i < n; i++)
+		len += strlen(m->services[path[i]]->name) + 4 + 24;
+	len += strlen(to->name) + 32;
+	if ((text = p = malloc(len)) == NULL)
+		abort();
+	for (i = n; i-- > 0;)
+		p += sprintf(p, "%s -> ", m->services[path[i]]->name);
+	p += sprintf(p, "%s: ", to->name);
+	/* The tries of each hop, the first hop's first. */
+	for (i = n - 1; i-- > 0;)
+		p += sprintf(p, "%llu x ",
+		    (unsigned long long)tries(m->services[path[i]]));
+	sprintf(p, "%llu", (unsigned long long)tries(to));
+	free(path);
+	return text;
+}
+
+static void
+check_amplification(const struct mc_mesh *m, struct msh_diag *d)
+{
+	uint64_t limit = m->max_retry_amplification;
+	struct amp a = { .m = m, .d = d };
+	size_t i, j, n = m->nservices;
+
+	if (limit == 0 || n == 0)
+		return;
+	if ((a.state = calloc(n, 1)) == NULL ||
+	    (a.order = calloc(n, sizeof(*a.order))) == NULL ||
+	    (a.calls = calloc(n, sizeof(*a.calls))) == NULL ||
+	    (a.via = calloc(n, sizeof(*a.via))) == NULL ||
+	    (a.back = calloc(n, sizeof(*a.back))) == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		if ((a.back[i] = calloc(m->services[i]->ndeps + 1, 1)) == NULL)
+			abort();
+		a.calls[i] = 1;
+		a.via[i] = -1;
+	}
+	for (i = 0; i < n; i++)
+		if (a.state[i] == 0)
+			amp_visit(&a, i);
+	/* Callers first: every caller of a service is done before it. */
+	for (i = n; i-- > 0;) {
+		size_t u = a.order[i];
+		const struct mc_service *s = m->services[u];
+
+		for (j = 0; j < s->ndeps; j++) {
+			const struct mc_service *to;
+			uint64_t calls;
+			ssize_t v, root;
+			char *chain;
+
+			if (a.back[u][j])
+				continue;
+			v = mc_service_index(m, s->deps[j].name);
+			to = m->services[v];
+			calls = saturating_mul(a.calls[u], tries(to));
+			if (a.calls[u] <= limit && calls > limit) {
+				for (root = u; a.via[root] >= 0;
+				    root = a.via[root])
+					;
+				chain = amp_chain(&a, u, to);
+				msh_diag_warning(d, "retry-amplification",
+				    s->deps[j].at.file, s->deps[j].at.line,
+				    "retry amplification: one request to "
+				    "\"%s\" can make %llu calls to \"%s\" "
+				    "(%s), more than max_retry_amplification "
+				    "%llu", m->services[root]->name,
+				    (unsigned long long)calls, to->name, chain,
+				    (unsigned long long)limit);
+				free(chain);
+			}
+			if (calls > a.calls[v]) {
+				a.calls[v] = calls;
+				a.via[v] = u;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(a.back[i]);
+	free(a.back);
+	free(a.via);
+	free(a.calls);
+	free(a.order);
+	free(a.state);
+}
+
+/* How long one try of a call to s may wait for its response head: meshd
+ * takes per_try_timeout only when it is shorter than response_timeout. */
+static uint64_t
+try_time(const struct mc_service *s, const char **which)
+{
+	const struct mc_policy_set *p = &s->eff;
+
+	if (p->per_try_timeout != 0 &&
+	    p->per_try_timeout < p->response_timeout) {
+		*which = "per_try_timeout";
+		return p->per_try_timeout;
+	}
+	*which = "response_timeout";
+	return p->response_timeout;
+}
+
+/*
+ * The longest a call to s can take with its retries, backoff aside, and
+ * how, in why: every try its whole try time when a retry may follow a try
+ * s received; else the retries follow failed connections, each up to
+ * connect_timeout, before the one try that connects.
+ */
+static uint64_t
+call_time(const struct mc_service *s, char *why, size_t len)
+{
+	char one[MSH_DURATION_STRLEN], c[MSH_DURATION_STRLEN];
+	const char *which;
+	uint64_t t = try_time(s, &which), n = s->eff.retries, c_total;
+
+	msh_format_duration(t, one, sizeof(one));
+	if (retries_reach(s)) {
+		snprintf(why, len, "%llu tries of %s (%s)",
+		    (unsigned long long)n + 1, one, which);
+		return saturating_mul(t, n + 1);
+	}
+	if (n == 0) {
+		snprintf(why, len, "1 try of %s (%s)", one, which);
+		return t;
+	}
+	msh_format_duration(s->eff.connect_timeout, c, sizeof(c));
+	snprintf(why, len, "1 try of %s (%s) after %llu failed connection%s "
+	    "of %s (connect_timeout)", one, which, (unsigned long long)n,
+	    n == 1 ? "" : "s", c);
+	c_total = saturating_mul(s->eff.connect_timeout, n);
+	return c_total > UINT64_MAX - t ? UINT64_MAX : c_total + t;
+}
+
+/*
+ * Timeout budgets: a service's request_timeout, which its callers' and
+ * its own sidecar apply to a request to it, shorter than what its calls
+ * to a dependency can take with the dependency's retries. Its callers
+ * give up while it still retries. HTTP only: tunnels have neither.
+ */
+static void
+check_budget(const struct mc_mesh *m, const struct mc_service *s,
+    struct msh_diag *d)
+{
+	const struct mc_origin *at = &s->eff.request_timeout_at;
+	char have[MSH_DURATION_STRLEN], need[MSH_DURATION_STRLEN];
+	char why[256], ref[4096];
+	size_t j;
+
+	if (s->protocol != MC_HTTP || s->eff.request_timeout == 0)
+		return;
+	for (j = 0; j < s->ndeps; j++) {
+		const struct mc_dep *dep = &s->deps[j];
+		const struct mc_service *to = mc_find_service(m, dep->name);
+		uint64_t total;
+
+		if (to == NULL || to == s || to->protocol != MC_HTTP)
+			continue;
+		total = call_time(to, why, sizeof(why));
+		if (s->eff.request_timeout >= total)
+			continue;
+		msh_diag_warning(d, "timeout-budget", dep->at.file,
+		    dep->at.line, "timeout budget: requests to \"%s\" time "
+		    "out after %s (request_timeout, %s), but its calls to "
+		    "\"%s\" can take %s: %s", s->name,
+		    msh_format_duration(s->eff.request_timeout, have,
+		    sizeof(have)), mc_origin_ref(at, dep->at.file, ref,
+		    sizeof(ref)), to->name, msh_format_duration(total, need,
+		    sizeof(need)), why);
+	}
+}
+
 void
 mc_check_policies(struct mc_mesh *m, struct msh_diag *d)
 {
@@ -288,4 +549,7 @@ mc_check_policies(struct mc_mesh *m, struct msh_diag *d)
 
 	for (i = 0; i < m->nservices; i++)
 		check_hash_key(m->services[i], d);
+	check_amplification(m, d);
+	for (i = 0; i < m->nservices; i++)
+		check_budget(m, m->services[i], d);
 }

@@ -3,8 +3,9 @@
 # [service], later names and narrower levels winning key by key; the
 # effective policy of a callee in every caller's [cluster], with every key;
 # explain's origins in the policy sections, across included files; graph
-# labels; lb and hash_key. The exact diagnostics of each check are cases under
-# t/meshc/errors/ (t/meshc.t).
+# labels; lb and hash_key; the retry amplification threshold, fan-in,
+# cycles and long chains. The exact diagnostics of each check are cases
+# under t/meshc/errors/ (t/meshc.t).
 use strict;
 use warnings;
 use Test::More;
@@ -175,5 +176,95 @@ like($web, qr/^\[cluster feed\]\nservice = feed\nlb = least_request\nconnect_tim
     'no hash_key for a balancer that goes by none');
 like($web, qr/^\[cluster stock\]\nservice = stock\nlb = ring_hash\nhash_key = source\n/m,
     'tcp hashes by source');
+
+# The amplification threshold: the case of t/meshc/errors makes 18 calls.
+my $amp = MeshTest::slurp("$src/t/meshc/errors/retry-amplification/mesh.conf");
+for ([18, ''], [17, 'more than max_retry_amplification 17'], ['off', '']) {
+	my ($limit, $want) = @$_;
+	(my $text = $amp) =~ s/^(policy = eager)$/$1\nmax_retry_amplification = $limit/m;
+	my $f = $t->write_file("amp-$limit/mesh.conf", $text);
+	$r = $t->meshc('check', $f);
+	is($r->{code}, 0, "max_retry_amplification = $limit");
+	if ($want eq '') {
+		is($r->{err}, '', "max_retry_amplification = $limit: silent");
+	} else {
+		like($r->{err}, qr/\Q$want\E \[retry-amplification\]$/,
+		    "max_retry_amplification = $limit: the warning names it");
+	}
+}
+
+# Two callers reach the hop that goes over: one warning for it, naming
+# the chain that makes the most calls; a cycle is walked once.
+my $fan = $t->write_file('fan/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+retries = 3
+retry_on = 5xx
+[service a]
+app_port = 8001
+inbound_port = 7001
+depends = mid
+[service b]
+app_port = 8002
+inbound_port = 7002
+depends = mid
+[service mid]
+app_port = 8003
+inbound_port = 7003
+depends = low
+[service low]
+app_port = 8004
+inbound_port = 7004
+depends = a
+EOF
+$r = $t->meshc('check', $fan);
+is($r->{err}, "$fan:21: warning: dependency cycle: a -> mid -> low -> a [dependency-cycle]\n"
+    . "$fan:17: warning: retry amplification: one request to \"b\" can make 16 calls to \"low\" (b -> mid -> low: 4 x 4), more than max_retry_amplification 10 [retry-amplification]\n",
+    'fan-in and a cycle: one warning per hop that goes over');
+
+# A long chain: linear, not exponential, and one warning.
+my $chain = "[mesh]\nname = m\nregistry = r.conf\nretries = 1\nretry_on = 5xx\n";
+my $n = 2000;
+for my $i (1 .. $n) {
+	$chain .= sprintf("[service s%04d]\napp_port = %d\ninbound_port = %d\n%s",
+	    $i, 20000 + $i, 40000 + $i,
+	    $i < $n ? sprintf("depends = s%04d\n", $i + 1) : '');
+}
+my $long = $t->write_file('long/mesh.conf', $chain);
+$r = $t->run({ timeout => 20 }, $t->meshc_bin, 'check', $long);
+is($r->{code}, 0, "a chain of $n services checks in time");
+my @warnings = $r->{err} =~ /\[retry-amplification\]$/mg;
+is(scalar @warnings, 1, 'one warning on a long chain');
+like($r->{err}, qr/one request to "s0001" can make 16 calls to "s0005" \(s0001 -> s0002 -> s0003 -> s0004 -> s0005: 2 x 2 x 2 x 2\)/,
+    'where it first goes over');
+
+# meshd retries no TCP connection: a tcp hop counts 1 (4 calls, not 16).
+$r = $t->meshc('check', $t->write_file('tcp/mesh.conf', <<'EOF'));
+[mesh]
+name = m
+registry = r.conf
+retries = 3
+retry_on = 5xx
+[service a]
+app_port = 8001
+inbound_port = 7001
+depends = b
+[service b]
+protocol = tcp
+app_port = 8002
+inbound_port = 7002
+depends = c
+[service c]
+app_port = 8003
+inbound_port = 7003
+EOF
+is($r->{err}, '', 'a tcp hop is not retried: no amplification');
+
+# meshd's default retries (once, on connect-failure) never resend a
+# request a service got: a long default chain is silent.
+(my $plain = $chain) =~ s/^retries = 1\nretry_on = 5xx\n//m;
+$r = $t->meshc('check', $t->write_file('plain/mesh.conf', $plain));
+is($r->{err}, '', 'default retries: no amplification');
 
 done_testing;
