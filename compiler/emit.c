@@ -99,8 +99,9 @@ put_policy(FILE *fp, const struct mc_service *to)
 
 	for (i = 0; i < mc_npolicy_keys; i++)
 		if (mc_policy_value(to, &mc_policy_keys[i], v, sizeof(v)) !=
-		    NULL)
-			fprintf(fp, "%s = %s\n", mc_policy_keys[i].key, v);
+		    NULL)	/* an empty retry_on: no trailing blank */
+			fprintf(fp, "%s =%s%s\n", mc_policy_keys[i].key,
+			    v[0] != '\0' ? " " : "", v);
 }
 
 static void

@@ -259,6 +259,11 @@ extern const size_t mc_npolicy_keys;
 extern const struct mc_lb mc_lbs[];
 extern const size_t mc_nlbs;
 
+/* The balancer named value, or -1 and *err a phrase for the diagnostic
+ * (with the closest name, if one is close). */
+int	mc_parse_lb(const char *value, const struct mc_lb **lb,
+	    const char **err);
+
 /* meshd's own defaults for every policy key (meshd.conf(5)), origins
  * none. */
 void	mc_policy_defaults(struct mc_policy_set *p);

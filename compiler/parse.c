@@ -330,31 +330,6 @@ target(struct parse_ctx *c, const struct mc_directive *dir)
 	return (char *)&c->policy->set;
 }
 
-/* A load balancer of mc_lbs, or a phrase naming the closest one. */
-static void
-parse_lb(const char *value, const struct mc_lb **lb, const char **err)
-{
-	static char why[256];
-	const char *names[16], *suggest;
-	size_t i;
-
-	for (i = 0; i < mc_nlbs; i++) {
-		if (strcmp(value, mc_lbs[i].name) == 0) {
-			*lb = &mc_lbs[i];
-			return;
-		}
-		names[i] = mc_lbs[i].name;
-	}
-	if ((suggest = msh_spell_suggest(value, names, mc_nlbs)) != NULL)
-		snprintf(why, sizeof(why), "unknown load balancer; did you "
-		    "mean \"%s\"?", suggest);
-	else
-		snprintf(why, sizeof(why), "unknown load balancer, expected "
-		    "round_robin, random, least_request, peak_ewma, ring_hash "
-		    "or maglev");
-	*err = why;
-}
-
 static void
 set_value(struct parse_ctx *c, const struct mc_directive *dir,
     const char *section, const char *value, unsigned line)
@@ -427,7 +402,7 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		msh_parse_retry_on(value, (struct msh_retry_on *)field, &err);
 		break;
 	case MC_V_LB:
-		parse_lb(value, (const struct mc_lb **)field, &err);
+		mc_parse_lb(value, (const struct mc_lb **)field, &err);
 		break;
 	case MC_V_HASH_KEY:
 		msh_parse_hash_key(value, (struct msh_hash_key *)field, &err);

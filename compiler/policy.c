@@ -29,7 +29,34 @@ const struct mc_lb mc_lbs[] = {
 	{ "maglev", 1 },
 };
 
-const size_t mc_nlbs = sizeof(mc_lbs) / sizeof(mc_lbs[0]);
+#define NLBS	(sizeof(mc_lbs) / sizeof(mc_lbs[0]))
+
+const size_t mc_nlbs = NLBS;
+
+int
+mc_parse_lb(const char *value, const struct mc_lb **lb, const char **err)
+{
+	static char why[256];
+	const char *names[NLBS], *suggest;
+	size_t i;
+
+	for (i = 0; i < NLBS; i++) {
+		if (strcmp(value, mc_lbs[i].name) == 0) {
+			*lb = &mc_lbs[i];
+			return 0;
+		}
+		names[i] = mc_lbs[i].name;
+	}
+	if ((suggest = msh_spell_suggest(value, names, NLBS)) != NULL)
+		snprintf(why, sizeof(why), "unknown load balancer; did you "
+		    "mean \"%s\"?", suggest);
+	else
+		snprintf(why, sizeof(why), "unknown load balancer, expected "
+		    "round_robin, random, least_request, peak_ewma, ring_hash "
+		    "or maglev");
+	*err = why;
+	return -1;
+}
 
 /*
  * The policy keys, in the order a compiled [cluster] lists them. Names,

@@ -135,6 +135,25 @@ like($r->{out}, qr/^\t"web" -> "orders" \[label = "connect 5s, response 1m\\nret
 like($r->{out}, qr/^\t"web" -> "search" \[label = "connect 5s, response 1m\\nretries 3, per try 2s\\nmax_requests 10"\];$/m,
     'graph: no outlier line when it is off');
 
+# An empty retry_on (retry on nothing) is written as meshd reads it,
+# without a trailing blank, and meshd -t takes it.
+{
+	my $f = $t->write_file('empty/mesh.conf', "[mesh]\nname = m\n"
+	    . "registry = r.conf\nretry_on =\n[service a]\napp_port = 8001\n"
+	    . "inbound_port = 7001\ndepends = b\n[service b]\n"
+	    . "app_port = 8002\ninbound_port = 7002\n");
+	my $dir = $t->path('empty');
+	$r = $t->meshc('compile', '-o', $dir, $f);
+	is($r->{code}, 0, 'an empty retry_on compiles') or diag $r->{err};
+	like(MeshTest::slurp("$dir/a.conf"), qr/^retry_on =\n/m,
+	    'and is written "retry_on =", no trailing blank');
+	if (-x $t->meshd_bin) {
+		$t->write_file('empty/r.conf', '');
+		my $c = $t->run($t->meshd_bin, '-t', '-c', "$dir/a.conf");
+		is($c->{code}, 0, 'meshd -t takes it') or diag $c->{err};
+	}
+}
+
 # lb and hash_key through a policy: the callee's, in every caller's
 # cluster; a hash_key nothing goes by is a warning at its line.
 my $lbm = $t->write_file('lb/mesh.conf', <<'EOF');
