@@ -409,6 +409,76 @@ bad:
 	return -1;
 }
 
+static int
+count_word(void *arg, const char *word)
+{
+	(void)word;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+check_label(void *arg, const char *word)
+{
+	const char *eq = strchr(word, '='), *p;
+
+	if (eq == NULL || eq == word || eq[1] == '\0' ||
+	    strchr(eq + 1, '=') != NULL)
+		return -1;
+	for (p = word; p < eq; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '.' || *p == '-' || *p == '_'))
+			return -1;
+	(void)arg;
+	return 0;
+}
+
+int
+msh_check_labels(const char *s, const char **err)
+{
+	int n = 0;
+
+	if (msh_split_list(s, check_label, NULL) != 0 ||
+	    msh_split_list(s, count_word, &n) != 0 || n == 0) {
+		*err = "expected key=value[, key=value...] with lowercase keys";
+		return -1;
+	}
+	return 0;
+}
+
+struct label_match {
+	const char	*have;
+	int		 missing;
+};
+
+static int
+find_label(void *arg, const char *pair)
+{
+	struct label_match *m = arg;
+	const char *p = m->have;
+	size_t n = strlen(pair);
+
+	/* A whole word of have: at its start or after a separator, ended
+	 * by one or the end. */
+	while ((p = strstr(p, pair)) != NULL) {
+		if ((p == m->have || strchr(", \t", p[-1]) != NULL) &&
+		    (p[n] == '\0' || strchr(", \t", p[n]) != NULL))
+			return 0;
+		p++;
+	}
+	m->missing = 1;
+	return 1;
+}
+
+int
+msh_labels_match(const char *have, const char *want)
+{
+	struct label_match m = { have != NULL ? have : "", 0 };
+
+	msh_split_list(want, find_label, &m);
+	return !m.missing;
+}
+
 int
 msh_split_list(const char *s, int (*fn)(void *, const char *), void *arg)
 {

@@ -126,6 +126,16 @@ void	msh_hash_key_format(const struct msh_hash_key *k, char *buf,
 int	msh_check_name(const char *s, const char **err);
 
 /*
+ * Labels: "key=value, key=value". Keys are lowercase names (letters,
+ * digits, '.', '-', '_'); values are non-empty and hold no space, comma
+ * or '='. msh_check_labels: 0, or -1 with *err set.
+ */
+int	msh_check_labels(const char *s, const char **err);
+
+/* Does have (labels) carry every key=value of want? */
+int	msh_labels_match(const char *have, const char *want);
+
+/*
  * Split a list value ("a, b c") into words, calling fn for each; stops
  * and returns fn's nonzero result.
  */

@@ -9,6 +9,7 @@
 #include <event2/http.h>
 
 #include "admin.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "outlier.h"
@@ -81,6 +82,51 @@ classes(struct evbuffer *b, const char *name, const char *help,
 			    s->name, k + 1, (unsigned long long)msh_stats_sum(s,
 			    MSH_C_1XX + k));
 	}
+}
+
+/* Active health checks: of the endpoints that were ever checked, and
+ * whether those checked now are healthy. */
+static void
+health_metrics(struct evbuffer *b)
+{
+	struct msh_stats *st;
+	int k;
+
+	metric_head(b, "meshd_endpoint_health_checks_total", "counter",
+	    "Active health checks of each endpoint, by result.");
+	for (st = msh_stats_all(); st != NULL; st = st->next) {
+		if (st->kind != MSH_STATS_ENDPOINT || !st->health_checked)
+			continue;
+		for (k = 0; k < MSH_CHECK_RESULTS; k++)
+			evbuffer_add_printf(b,
+			    "meshd_endpoint_health_checks_total{cluster=\"%s\","
+			    "endpoint=\"%s\",result=\"%s\"} %llu\n", st->name,
+			    st->endpoint, msh_check_results[k],
+			    (unsigned long long)st->health_checks[k]);
+	}
+	metric_head(b, "meshd_endpoint_health_transitions_total", "counter",
+	    "Endpoints found unhealthy, and healthy again, by health checks.");
+	for (st = msh_stats_all(); st != NULL; st = st->next) {
+		if (st->kind != MSH_STATS_ENDPOINT || !st->health_checked)
+			continue;
+		evbuffer_add_printf(b, "meshd_endpoint_health_transitions_total{"
+		    "cluster=\"%s\",endpoint=\"%s\",to=\"unhealthy\"} %llu\n"
+		    "meshd_endpoint_health_transitions_total{"
+		    "cluster=\"%s\",endpoint=\"%s\",to=\"healthy\"} %llu\n",
+		    st->name, st->endpoint,
+		    (unsigned long long)st->health_to_unhealthy,
+		    st->name, st->endpoint,
+		    (unsigned long long)st->health_to_healthy);
+	}
+	metric_head(b, "meshd_endpoint_healthy", "gauge",
+	    "1 if health checks let the endpoint take traffic (healthy, or "
+	    "not decided yet), 0 if it is unhealthy; endpoints checked now.");
+	for (st = msh_stats_all(); st != NULL; st = st->next)
+		if (st->kind == MSH_STATS_ENDPOINT && st->checker != NULL)
+			evbuffer_add_printf(b, "meshd_endpoint_healthy{"
+			    "cluster=\"%s\",endpoint=\"%s\"} %d\n", st->name,
+			    st->endpoint, atomic_load(&st->health) !=
+			    MSH_HC_UNHEALTHY);
 }
 
 static void
@@ -209,6 +255,7 @@ metrics(struct evhttp_request *req)
 			    "cluster=\"%s\",endpoint=\"%s\"} %llu\n", st->name,
 			    st->endpoint,
 			    (unsigned long long)msh_stats_active_sum(st));
+	health_metrics(b);
 	reply(req, 200, "OK", b);
 	evbuffer_free(b);
 }
@@ -267,6 +314,10 @@ clusters(struct evhttp_request *req)
 			if (until > now)
 				evbuffer_add_printf(b, " ejected_ms=%llu",
 				    (unsigned long long)(until - now));
+			if (c->conf->health.check.kind != MSH_HEALTH_CHECK_OFF)
+				evbuffer_add_printf(b, " health=%s",
+				    msh_health_name(atomic_load(
+				    &e->stats->health)));
 			evbuffer_add(b, "\n", 1);
 		}
 	}

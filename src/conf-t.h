@@ -27,15 +27,80 @@ enum msh_value_kind {
 	MSH_V_SIZE,		/* uint64_t bytes, min to max */
 	MSH_V_COUNT,		/* unsigned, min to max */
 	MSH_V_LB,		/* const struct msh_module * */
+	MSH_V_HASH_KEY,		/* struct msh_hash_key */
 	MSH_V_FLAG,		/* int, on or off */
 	MSH_V_RETRY_ON,		/* struct msh_retry_on */
 	MSH_V_LIMIT,		/* unsigned, min to max, or off: 0 */
+	MSH_V_LABELS,		/* char *, key=value list */
+	MSH_V_TEXT,		/* char *, non-empty */
+	MSH_V_TEXT_LIST,	/* repeatable: struct msh_text_list */
+	MSH_V_HEALTH_CHECK,	/* struct msh_health_check */
+	MSH_V_STATUS_LIST,	/* struct msh_status_list */
+	MSH_V_HOST,		/* char[MSH_HOST_MAX + 1], for a Host field */
+	MSH_V_TLS_MODE,		/* enum msh_tls_mode */
+};
+
+struct msh_text_list {
+	char		**items;
+	unsigned	 *lines;
+	size_t		  n;
+};
+
+/* Active health checks: what a check is. */
+enum msh_health_kind {
+	MSH_HEALTH_CHECK_OFF,
+	MSH_HEALTH_CHECK_TCP,		/* a connect */
+	MSH_HEALTH_CHECK_HTTP,		/* a GET of path, and its status */
+};
+
+#define MSH_HEALTH_PATH_MAX	192
+#define MSH_HOST_MAX		255
+#define MSH_STATUS_RANGES_MAX	8
+
+struct msh_health_check {
+	enum msh_health_kind	 kind;
+	char			 path[MSH_HEALTH_PATH_MAX + 1];
+};
+
+/* Statuses as ranges: "200-399, 404" is 200..399 and 404..404. */
+struct msh_status_list {
+	unsigned short	 lo[MSH_STATUS_RANGES_MAX];
+	unsigned short	 hi[MSH_STATUS_RANGES_MAX];
+	unsigned	 n;
+};
+
+/* A cluster's health check settings, whole: a checker keeps a copy. */
+struct msh_health_conf {
+	struct msh_health_check	 check;
+	uint64_t		 interval;	/* ms, between checks */
+	uint64_t		 timeout;	/* ms, for one check */
+	uint64_t		 jitter;	/* ms, the most added */
+	unsigned		 healthy;	/* passes in a row */
+	unsigned		 unhealthy;	/* failures in a row */
+	struct msh_status_list	 status;	/* that pass a check */
+	char			 host[MSH_HOST_MAX + 1]; /* "": address */
+	unsigned		 check_line;
+	unsigned		 interval_line;
+	unsigned		 timeout_line;
+	unsigned		 jitter_line;
+	unsigned		 healthy_line;
+	unsigned		 unhealthy_line;
+	unsigned		 status_line;
+	unsigned		 host_line;
+};
+
+enum msh_tls_mode {
+	MSH_TLS_OFF,
+	MSH_TLS_STRICT,		/* TLS with a verified client certificate */
+	MSH_TLS_PERMISSIVE,	/* that, or plaintext, on one port */
+	MSH_TLS_ON,		/* clusters: originate TLS */
 };
 
 enum msh_section_kind {
 	MSH_SEC_MESHD,
 	MSH_SEC_LISTENER,
 	MSH_SEC_CLUSTER,
+	MSH_SEC_ROUTE,
 	MSH_SEC_COUNT,
 };
 
@@ -66,6 +131,7 @@ struct msh_listener_conf {
 	uint64_t		max_header_size; /* line and fields, bytes */
 	unsigned		max_headers;
 	uint64_t		buffer_size;	/* bytes held per direction */
+	enum msh_tls_mode	tls;
 	int			forwarded_for;	/* X-Forwarded-For/-Proto */
 	int			via;
 	unsigned		address_line;
@@ -77,6 +143,7 @@ struct msh_listener_conf {
 	unsigned		max_header_size_line;
 	unsigned		max_headers_line;
 	unsigned		buffer_size_line;
+	unsigned		tls_line;
 	unsigned		forwarded_for_line;
 	unsigned		via_line;
 };
@@ -86,10 +153,14 @@ struct msh_cluster_conf {
 	unsigned		 line;
 	struct msh_addr_list	 endpoint;
 	char			 service[MSH_NAME_MAX + 1];
+	char			*labels;	/* a subset of service's: or NULL */
 	const struct msh_module	*lb;
+	struct msh_hash_key	 hash_key;	/* for lb->lb->hashed */
 	uint64_t		 connect_timeout;	/* ms */
 	uint64_t		 response_timeout;	/* ms */
 	uint64_t		 request_timeout;	/* ms, 0: off */
+	enum msh_tls_mode	 tls;		/* MSH_TLS_ON: originate TLS */
+	char			*tls_peer;	/* the URI SAN its endpoints need */
 	/* Passive outlier detection: failures in a row, 0: off. */
 	unsigned		 outlier_5xx;
 	unsigned		 outlier_gateway;
@@ -104,17 +175,27 @@ struct msh_cluster_conf {
 	unsigned		 retry_budget;		/* % of requests */
 	unsigned		 retry_budget_min;	/* per second, always */
 	int			 retry_non_idempotent;
+	/* Which endpoints take traffic, in percent of a view's endpoints
+	 * available; 0: off. */
+	unsigned		 zone_affinity;
+	unsigned		 panic_threshold;
 	/* Circuit breaking: 0, no limit. */
 	unsigned		 max_connections;
 	unsigned		 max_pending;
 	unsigned		 max_requests;
 	unsigned		 max_retries;
+	/* Active health checks. */
+	struct msh_health_conf	 health;
 	unsigned		 endpoint_line;
 	unsigned		 service_line;
+	unsigned		 labels_line;
 	unsigned		 lb_line;
+	unsigned		 hash_key_line;
 	unsigned		 connect_timeout_line;
 	unsigned		 response_timeout_line;
 	unsigned		 request_timeout_line;
+	unsigned		 tls_line;
+	unsigned		 tls_peer_line;
 	unsigned		 outlier_5xx_line;
 	unsigned		 outlier_gateway_line;
 	unsigned		 ejection_time_line;
@@ -127,10 +208,53 @@ struct msh_cluster_conf {
 	unsigned		 retry_budget_line;
 	unsigned		 retry_budget_min_line;
 	unsigned		 retry_non_idempotent_line;
+	unsigned		 zone_affinity_line;
+	unsigned		 panic_threshold_line;
 	unsigned		 max_connections_line;
 	unsigned		 max_pending_line;
 	unsigned		 max_requests_line;
 	unsigned		 max_retries_line;
+};
+
+struct msh_route;
+
+/* [route NAME]: see route.h. Values as written; route.c compiles them. */
+struct msh_route_conf {
+	char			 name[MSH_NAME_MAX + 1];
+	unsigned		 line;
+	char			 listener[MSH_NAME_MAX + 1];
+	char			*path;		/* a prefix */
+	char			*path_exact;
+	char			*path_regex;
+	char			*method;	/* a list */
+	struct msh_text_list	 header;	/* "Name: value", exact */
+	struct msh_text_list	 header_regex;	/* "Name: regex" */
+	struct msh_text_list	 header_present;
+	struct msh_text_list	 header_absent;
+	char			 cluster[MSH_NAME_MAX + 1];
+	char			*split;		/* "c1 90, c2 10" */
+	char			*direct_response; /* "STATUS [body]" */
+	char			*redirect;	/* "STATUS URL" */
+	char			*rewrite_prefix;
+	struct msh_text_list	 add_header;	/* "Name: value" */
+	struct msh_text_list	 remove_header;
+	unsigned		 listener_line;
+	unsigned		 path_line;
+	unsigned		 path_exact_line;
+	unsigned		 path_regex_line;
+	unsigned		 method_line;
+	unsigned		 header_line;
+	unsigned		 header_regex_line;
+	unsigned		 header_present_line;
+	unsigned		 header_absent_line;
+	unsigned		 cluster_line;
+	unsigned		 split_line;
+	unsigned		 direct_response_line;
+	unsigned		 redirect_line;
+	unsigned		 rewrite_prefix_line;
+	unsigned		 add_header_line;
+	unsigned		 remove_header_line;
+	struct msh_route	*compiled;
 };
 
 struct msh_conf {
@@ -142,18 +266,30 @@ struct msh_conf {
 	unsigned		  workers;
 	struct msh_addr		  admin;
 	char			 *log;
+	char			 *tls_cert;	/* this sidecar's identity */
+	char			 *tls_key;
+	char			 *tls_ca;	/* the mesh's CA, for peers */
+	char			 *tls_ciphers;	/* TLS 1.2 */
+	char			 *tls_groups;
 	uint64_t		  drain_timeout;
 	unsigned		  service_line;
 	unsigned		  registry_line;
 	unsigned		  workers_line;
 	unsigned		  admin_line;
 	unsigned		  log_line;
+	unsigned		  tls_cert_line;
+	unsigned		  tls_key_line;
+	unsigned		  tls_ca_line;
+	unsigned		  tls_ciphers_line;
+	unsigned		  tls_groups_line;
 	unsigned		  drain_timeout_line;
 
 	struct msh_listener_conf *listeners;
 	size_t			  nlisteners;
 	struct msh_cluster_conf	 *clusters;
 	size_t			  nclusters;
+	struct msh_route_conf	 *routes;	/* in the file's order */
+	size_t			  nroutes;
 };
 
 #endif

@@ -9,10 +9,11 @@
 #include "http1-t.h"
 #include "iniread.h"
 #include "module.h"
+#include "route.h"
 #include "spell.h"
 
 const char *const msh_section_names[MSH_SEC_COUNT] = {
-	"meshd", "listener", "cluster",
+	"meshd", "listener", "cluster", "route",
 };
 
 #define RANGED(sec, type, k, kind, f, lo, hi) \
@@ -23,6 +24,8 @@ const char *const msh_section_names[MSH_SEC_COUNT] = {
 	ROW(MSH_SEC_LISTENER, struct msh_listener_conf, k, kind, f)
 #define CLUSTER(k, kind, f) \
 	ROW(MSH_SEC_CLUSTER, struct msh_cluster_conf, k, kind, f)
+#define ROUTE(k, kind, f) \
+	ROW(MSH_SEC_ROUTE, struct msh_route_conf, k, kind, f)
 
 const struct msh_directive msh_core_directives[] = {
 	MESHD("service", MSH_V_NAME, service),
@@ -31,6 +34,11 @@ const struct msh_directive msh_core_directives[] = {
 	MESHD("admin", MSH_V_ADDR, admin),
 	MESHD("log", MSH_V_PATH, log),
 	MESHD("drain_timeout", MSH_V_DURATION, drain_timeout),
+	MESHD("tls_cert", MSH_V_PATH, tls_cert),
+	MESHD("tls_key", MSH_V_PATH, tls_key),
+	MESHD("tls_ca", MSH_V_PATH, tls_ca),
+	MESHD("tls_ciphers", MSH_V_TEXT, tls_ciphers),
+	MESHD("tls_groups", MSH_V_TEXT, tls_groups),
 	LISTENER("address", MSH_V_ADDR, address),
 	LISTENER("protocol", MSH_V_PROTOCOL, protocol),
 	LISTENER("cluster", MSH_V_NAME, cluster),
@@ -45,12 +53,17 @@ const struct msh_directive msh_core_directives[] = {
 	    MSH_V_SIZE, buffer_size, 16384, 64 * 1024 * 1024),
 	LISTENER("forwarded_for", MSH_V_FLAG, forwarded_for),
 	LISTENER("via", MSH_V_FLAG, via),
+	LISTENER("tls", MSH_V_TLS_MODE, tls),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
 	CLUSTER("service", MSH_V_NAME, service),
+	CLUSTER("labels", MSH_V_LABELS, labels),
 	CLUSTER("lb", MSH_V_LB, lb),
+	CLUSTER("hash_key", MSH_V_HASH_KEY, hash_key),
 	CLUSTER("connect_timeout", MSH_V_DURATION, connect_timeout),
 	CLUSTER("response_timeout", MSH_V_DURATION, response_timeout),
 	CLUSTER("request_timeout", MSH_V_DURATION_OFF, request_timeout),
+	CLUSTER("tls", MSH_V_TLS_MODE, tls),
+	CLUSTER("tls_peer", MSH_V_TEXT, tls_peer),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf,
 	    "outlier_consecutive_5xx", MSH_V_COUNT, outlier_5xx, 0, 1000),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf,
@@ -70,6 +83,10 @@ const struct msh_directive msh_core_directives[] = {
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "retry_budget_min",
 	    MSH_V_COUNT, retry_budget_min, 0, 100000),
 	CLUSTER("retry_non_idempotent", MSH_V_FLAG, retry_non_idempotent),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "zone_affinity",
+	    MSH_V_LIMIT, zone_affinity, 1, 100),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "panic_threshold",
+	    MSH_V_LIMIT, panic_threshold, 1, 100),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_connections",
 	    MSH_V_LIMIT, max_connections, 1, 1000000),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_pending",
@@ -78,6 +95,32 @@ const struct msh_directive msh_core_directives[] = {
 	    MSH_V_LIMIT, max_requests, 1, 1000000),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_retries",
 	    MSH_V_LIMIT, max_retries, 1, 1000000),
+	CLUSTER("health_check", MSH_V_HEALTH_CHECK, health.check),
+	CLUSTER("health_interval", MSH_V_DURATION, health.interval),
+	CLUSTER("health_timeout", MSH_V_DURATION, health.timeout),
+	CLUSTER("health_jitter", MSH_V_DURATION_OFF, health.jitter),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "healthy_threshold",
+	    MSH_V_COUNT, health.healthy, 1, 100),
+	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "unhealthy_threshold",
+	    MSH_V_COUNT, health.unhealthy, 1, 100),
+	CLUSTER("health_status", MSH_V_STATUS_LIST, health.status),
+	CLUSTER("health_host", MSH_V_HOST, health.host),
+	ROUTE("listener", MSH_V_NAME, listener),
+	ROUTE("path", MSH_V_TEXT, path),
+	ROUTE("path_exact", MSH_V_TEXT, path_exact),
+	ROUTE("path_regex", MSH_V_TEXT, path_regex),
+	ROUTE("method", MSH_V_TEXT, method),
+	ROUTE("header", MSH_V_TEXT_LIST, header),
+	ROUTE("header_regex", MSH_V_TEXT_LIST, header_regex),
+	ROUTE("header_present", MSH_V_TEXT_LIST, header_present),
+	ROUTE("header_absent", MSH_V_TEXT_LIST, header_absent),
+	ROUTE("cluster", MSH_V_NAME, cluster),
+	ROUTE("split", MSH_V_TEXT, split),
+	ROUTE("direct_response", MSH_V_TEXT, direct_response),
+	ROUTE("redirect", MSH_V_TEXT, redirect),
+	ROUTE("rewrite_prefix", MSH_V_TEXT, rewrite_prefix),
+	ROUTE("add_header", MSH_V_TEXT_LIST, add_header),
+	ROUTE("remove_header", MSH_V_TEXT_LIST, remove_header),
 	{ 0, NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -212,6 +255,23 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		l->max_headers = 100;
 		l->buffer_size = 256 * 1024;
 		c->target = l;
+	} else if (i == MSH_SEC_ROUTE) {
+		struct msh_route_conf *r;
+		size_t k;
+
+		for (k = 0; k < conf->nroutes; k++)
+			if (strcmp(conf->routes[k].name, arg) == 0) {
+				msh_diag_error(c->diag, "duplicate",
+				    conf->file, line,
+				    "route \"%s\" is defined twice (first "
+				    "at line %u)", arg, conf->routes[k].line);
+				return;
+			}
+		conf->routes = grow(conf->routes, &conf->nroutes, sizeof(*r));
+		r = &conf->routes[conf->nroutes - 1];
+		snprintf(r->name, sizeof(r->name), "%s", arg);
+		r->line = line;
+		c->target = r;
 	} else {
 		struct msh_cluster_conf *cl;
 		size_t k;
@@ -240,9 +300,131 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		cl->retry_backoff = 25;
 		cl->retry_budget = 20;
 		cl->retry_budget_min = 10;
+		cl->panic_threshold = 50;
+		cl->health.interval = 5000;
+		cl->health.timeout = 1000;
+		cl->health.healthy = 2;
+		cl->health.unhealthy = 3;
+		cl->health.status.lo[0] = 200;
+		cl->health.status.hi[0] = 399;
+		cl->health.status.n = 1;
 		c->target = cl;
 	}
 	c->section = i;
+}
+
+/* "http /healthz", "tcp" or "off". The path goes into a request line
+ * as it is: printable, no spaces. */
+static void
+parse_health_check(const char *value, struct msh_health_check *hc,
+    const char **err)
+{
+	const char *p;
+
+	memset(hc, 0, sizeof(*hc));
+	if (strcmp(value, "off") == 0)
+		return;
+	if (strcmp(value, "tcp") == 0) {
+		hc->kind = MSH_HEALTH_CHECK_TCP;
+		return;
+	}
+	*err = "expected http PATH, tcp or off";
+	if (strncmp(value, "http", 4) != 0 ||
+	    (value[4] != ' ' && value[4] != '\t'))
+		return;
+	for (p = value + 4; *p == ' ' || *p == '\t'; p++)
+		continue;
+	if (*p != '/') {
+		*err = "expected a path that starts with /, as in http /healthz";
+		return;
+	}
+	if (strlen(p) > MSH_HEALTH_PATH_MAX) {
+		*err = "the path is longer than 192 bytes";
+		return;
+	}
+	for (value = p; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~') {
+			*err = "the path has a space or a control character";
+			return;
+		}
+	hc->kind = MSH_HEALTH_CHECK_HTTP;
+	snprintf(hc->path, sizeof(hc->path), "%s", value);
+	*err = NULL;
+}
+
+struct status_parse {
+	struct msh_status_list	*list;
+	const char		*err;
+};
+
+static int
+add_status(void *arg, const char *word)
+{
+	struct status_parse *r = arg;
+	unsigned long lo, hi;
+	const char *dash = strchr(word, '-'), *err;
+	char first[16];
+
+	r->err = "expected status codes (100-599) or ranges such as 200-399";
+	if (dash != NULL) {
+		if ((size_t)(dash - word) >= sizeof(first))
+			return -1;
+		memcpy(first, word, dash - word);
+		first[dash - word] = '\0';
+		if (msh_parse_uint(first, 100, 599, &lo, &err) != 0 ||
+		    msh_parse_uint(dash + 1, 100, 599, &hi, &err) != 0)
+			return -1;
+		if (lo > hi) {
+			r->err = "a range goes from the lower status to the "
+			    "higher";
+			return -1;
+		}
+	} else if (msh_parse_uint(word, 100, 599, &lo, &err) != 0)
+		return -1;
+	else
+		hi = lo;
+	if (r->list->n == MSH_STATUS_RANGES_MAX) {
+		r->err = "at most 8 statuses or ranges";
+		return -1;
+	}
+	r->list->lo[r->list->n] = lo;
+	r->list->hi[r->list->n++] = hi;
+	r->err = NULL;
+	return 0;
+}
+
+/* "200-399", "200, 204, 300-399": replaces the default list. */
+static void
+parse_status_list(const char *value, struct msh_status_list *list,
+    const char **err)
+{
+	struct status_parse r = { .list = list };
+
+	memset(list, 0, sizeof(*list));
+	if (msh_split_list(value, add_status, &r) != 0 || r.err != NULL ||
+	    list->n == 0)
+		*err = r.err != NULL ? r.err :
+		    "expected status codes (100-599) or ranges such as 200-399";
+}
+
+/* A Host field value: a name or an address, with a port or not. */
+static void
+parse_host(const char *value, char *host, const char **err)
+{
+	const char *p;
+
+	if (value[0] == '\0' || strlen(value) > MSH_HOST_MAX) {
+		*err = "expected a host name of 1 to 255 bytes";
+		return;
+	}
+	for (p = value; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._:[]", *p) != NULL)) {
+			*err = "expected a host name, an address, and a port "
+			    "or not (letters, digits and -._:[])";
+			return;
+		}
+	snprintf(host, MSH_HOST_MAX + 1, "%s", value);
 }
 
 static void
@@ -254,7 +436,8 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	const char *err = NULL;
 	unsigned long ul;
 
-	if (*seen != 0 && d->kind != MSH_V_ADDR_LIST) {
+	if (*seen != 0 && d->kind != MSH_V_ADDR_LIST &&
+	    d->kind != MSH_V_TEXT_LIST) {
 		msh_diag_error(c->diag, "duplicate", c->conf->file, line,
 		    "\"%s\" is set twice in [%s] (first at line %u)", d->key,
 		    section, *seen);
@@ -321,14 +504,72 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);
 		break;
+	case MSH_V_TLS_MODE: {
+		/* Listeners take strict, permissive or off; clusters on or
+		 * off. */
+		enum msh_tls_mode *mode = field;
+
+		if (strcmp(value, "off") == 0)
+			*mode = MSH_TLS_OFF;
+		else if (c->section == MSH_SEC_CLUSTER)
+			*mode = strcmp(value, "on") == 0 ? MSH_TLS_ON :
+			    (err = "expected on or off", MSH_TLS_OFF);
+		else if (strcmp(value, "strict") == 0)
+			*mode = MSH_TLS_STRICT;
+		else if (strcmp(value, "permissive") == 0)
+			*mode = MSH_TLS_PERMISSIVE;
+		else
+			err = "expected strict, permissive or off";
+		break;
+	}
+	case MSH_V_TEXT:
+		if (value[0] == '\0')
+			err = "expected a value";
+		else if ((*(char **)field = strdup(value)) == NULL)
+			abort();
+		break;
+	case MSH_V_TEXT_LIST: {
+		struct msh_text_list *list = field;
+		size_t n = list->n;
+
+		if (value[0] == '\0') {
+			err = "expected a value";
+			break;
+		}
+		list->items = grow(list->items, &n, sizeof(char *));
+		n = list->n;
+		list->lines = grow(list->lines, &n, sizeof(unsigned));
+		list->n = n;
+		if ((list->items[n - 1] = strdup(value)) == NULL)
+			abort();
+		list->lines[n - 1] = line;
+		break;
+	}
+	case MSH_V_LABELS:
+		if (msh_check_labels(value, &err) == 0 &&
+		    (*(char **)field = strdup(value)) == NULL)
+			abort();
+		break;
 	case MSH_V_RETRY_ON:
 		msh_parse_retry_on(value, field, &err);
+		break;
+	case MSH_V_HEALTH_CHECK:
+		parse_health_check(value, field, &err);
+		break;
+	case MSH_V_STATUS_LIST:
+		parse_status_list(value, field, &err);
+		break;
+	case MSH_V_HOST:
+		parse_host(value, field, &err);
 		break;
 	case MSH_V_LB:
 		if ((*(const struct msh_module **)field =
 		    msh_module_lb(value)) == NULL)
 			err = "no such load balancer module in this build "
 			    "(meshd -V lists them)";
+		break;
+	case MSH_V_HASH_KEY:
+		msh_parse_hash_key(value, field, &err);
 		break;
 	}
 	if (err != NULL) {
@@ -376,7 +617,50 @@ find_cluster(struct msh_conf *conf, const char *name)
 	return NULL;
 }
 
+/*
+ * A cluster's balancer and its hash_key: a key the balancer does not go
+ * by, or that a tcp listener cannot read (no header, no cookie: tcp
+ * connections hash by their source address), is ignored with a warning.
+ */
+static void
+check_lb(struct msh_conf *conf, struct msh_cluster_conf *cl,
+    struct msh_diag *d)
+{
+	char key[MSH_HASH_KEY_STRLEN];
+	size_t i;
+
+	if (cl->lb == NULL) {
+		/* Built --without-lb-round-robin, and no lb = line. */
+		msh_diag_error(d, "missing-key", conf->file, cl->line,
+		    "cluster \"%s\" needs an lb: this meshd has no "
+		    "round_robin (meshd -V lists its balancers)", cl->name);
+		return;
+	}
+	if (cl->hash_key_line == 0)
+		return;
+	msh_hash_key_format(&cl->hash_key, key, sizeof(key));
+	if (!cl->lb->lb->hashed) {
+		msh_diag_warning(d, "unused-hash-key", conf->file,
+		    cl->hash_key_line, "cluster \"%s\" sets hash_key, but "
+		    "lb = %s goes by none: ignored", cl->name, cl->lb->name);
+		return;
+	}
+	if (cl->hash_key.by == MSH_HASH_SOURCE)
+		return;
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].protocol == MSH_PROTO_TCP &&
+		    strcmp(conf->listeners[i].cluster, cl->name) == 0)
+			msh_diag_warning(d, "unused-hash-key", conf->file,
+			    cl->hash_key_line, "hash_key = %s of cluster "
+			    "\"%s\" is ignored for tcp listener \"%s\" (line "
+			    "%u): connections hash by their source address",
+			    key, cl->name, conf->listeners[i].name,
+			    conf->listeners[i].line);
+}
+
 /* What only the whole file shows: missing keys, references, clashes. */
+static void check_tls(struct msh_conf *, struct msh_diag *);
+
 static void
 check_conf(struct msh_conf *conf, struct msh_diag *d)
 {
@@ -425,6 +709,7 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 	for (i = 0; i < conf->nclusters; i++) {
 		struct msh_cluster_conf *cl = &conf->clusters[i];
 
+		check_lb(conf, cl, d);
 		if (cl->endpoint_line && cl->service_line)
 			msh_diag_error(d, "endpoints-and-service",
 			    f, cl->service_line,
@@ -440,7 +725,41 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 			    "cluster \"%s\" takes its endpoints from the "
 			    "registry, but [meshd] names no registry file",
 			    cl->name);
+		if (cl->labels_line && !cl->service_line)
+			msh_diag_error(d, "missing-key", f, cl->labels_line,
+			    "cluster \"%s\" selects instances by labels, but "
+			    "names no registry service", cl->name);
 	}
+	for (i = 0; i < conf->nroutes; i++)
+		msh_route_compile(conf, &conf->routes[i], d);
+	check_tls(conf, d);
+}
+
+/* TLS anywhere needs the sidecar's certificate, key and the mesh CA. */
+static void
+check_tls(struct msh_conf *conf, struct msh_diag *d)
+{
+	unsigned line = 0;
+	size_t i;
+
+	for (i = 0; i < conf->nlisteners && line == 0; i++)
+		if (conf->listeners[i].tls != MSH_TLS_OFF)
+			line = conf->listeners[i].tls_line;
+	for (i = 0; i < conf->nclusters && line == 0; i++)
+		if (conf->clusters[i].tls != MSH_TLS_OFF)
+			line = conf->clusters[i].tls_line;
+	for (i = 0; i < conf->nclusters; i++)
+		if (conf->clusters[i].tls_peer_line &&
+		    conf->clusters[i].tls == MSH_TLS_OFF)
+			msh_diag_error(d, "missing-key", conf->file,
+			    conf->clusters[i].tls_peer_line, "cluster \"%s\" "
+			    "names its peers' identity but has tls = off",
+			    conf->clusters[i].name);
+	if (line == 0)
+		return;
+	if (!conf->tls_cert_line || !conf->tls_key_line || !conf->tls_ca_line)
+		msh_diag_error(d, "missing-key", conf->file, line,
+		    "TLS needs tls_cert, tls_key and tls_ca in [meshd]");
 }
 
 /* meshd -a: this host's address stands for loopback and wildcard. */
@@ -484,6 +803,11 @@ msh_conf_load(const char *file, const struct msh_addr *host,
 		msh_conf_unref(conf);
 		return NULL;
 	}
+	/* Unset, the jitter follows the interval. */
+	for (i = 0; i < conf->nclusters; i++)
+		if (conf->clusters[i].health.jitter_line == 0)
+			conf->clusters[i].health.jitter =
+			    conf->clusters[i].health.interval / 10;
 	if (host != NULL) {
 		rehost(&conf->admin, host);
 		for (i = 0; i < conf->nlisteners; i++)
@@ -494,6 +818,37 @@ msh_conf_load(const char *file, const struct msh_addr *host,
 				    host);
 	}
 	return conf;
+}
+
+static void
+free_list(struct msh_text_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	free(l->lines);
+}
+
+static void
+free_route(struct msh_route_conf *r)
+{
+	msh_route_free(r->compiled);
+	free(r->path);
+	free(r->path_exact);
+	free(r->path_regex);
+	free(r->method);
+	free(r->split);
+	free(r->direct_response);
+	free(r->redirect);
+	free(r->rewrite_prefix);
+	free_list(&r->header);
+	free_list(&r->header_regex);
+	free_list(&r->header_present);
+	free_list(&r->header_absent);
+	free_list(&r->add_header);
+	free_list(&r->remove_header);
 }
 
 void
@@ -510,12 +865,23 @@ msh_conf_unref(struct msh_conf *conf)
 	if (conf == NULL ||
 	    atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (i = 0; i < conf->nclusters; i++)
+	for (i = 0; i < conf->nclusters; i++) {
 		free(conf->clusters[i].endpoint.addrs);
+		free(conf->clusters[i].labels);
+		free(conf->clusters[i].tls_peer);
+	}
+	for (i = 0; i < conf->nroutes; i++)
+		free_route(&conf->routes[i]);
+	free(conf->routes);
 	free(conf->clusters);
 	free(conf->listeners);
 	free(conf->registry);
 	free(conf->log);
+	free(conf->tls_cert);
+	free(conf->tls_key);
+	free(conf->tls_ca);
+	free(conf->tls_ciphers);
+	free(conf->tls_groups);
 	free(conf->file);
 	free(conf);
 }

@@ -23,6 +23,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "module.h"
@@ -145,12 +146,14 @@ read_registry(const struct msh_conf *conf, struct msh_registry *reg,
 	int r = 0;
 
 	memset(reg, 0, sizeof(*reg));
-	if ((want = calloc(conf->nclusters + 1, sizeof(*want))) == NULL)
+	if ((want = calloc(conf->nclusters + 2, sizeof(*want))) == NULL)
 		abort();
 	for (i = 0; i < conf->nclusters; i++)
 		if (conf->clusters[i].service_line != 0)
 			want[n++] = conf->clusters[i].service;
 	if (n > 0) {
+		/* And the sidecar's own instances: they say its zone. */
+		want[n++] = conf->service;
 		g.admin.registry_updates++;
 		r = msh_registry_load(conf->registry, want, n, reg, d);
 		if (r == 0) {
@@ -176,6 +179,7 @@ install(struct msh_snapshot *s, struct msh_registry *reg)
 	msh_snapshot_unref(old);
 	msh_registry_free(&g.reg);
 	g.reg = *reg;
+	msh_health_sync(g.base, s);
 }
 
 static void registry_changed(void *arg);
@@ -448,6 +452,7 @@ run(int daemon)
 	if (msh_admin_start(g.base, admin_fd, &conf->admin, &g.admin) != 0)
 		return 1;
 	follow_registry(s->conf);
+	msh_health_sync(g.base, s);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(g.base, sigs[i], on_signal, NULL);
 		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) != 0)
@@ -469,6 +474,7 @@ run(int daemon)
 	event_base_dispatch(g.base);
 
 	msh_workers_join();
+	msh_health_stop();
 	msh_admin_stop();
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);

@@ -6,6 +6,8 @@
 #ifndef MSH_MODULE_T_H
 #define MSH_MODULE_T_H
 
+#include <stdint.h>
+
 #include "conf-t.h"
 
 struct msh_cluster;
@@ -18,6 +20,11 @@ struct msh_pick {
 	 * that failed before a retry): a balancer that would give the same
 	 * answer again moves on by this many. */
 	unsigned	 attempt;
+	/* For a balancer with hashed set: the request's key (the cluster's
+	 * hash_key, or the client's address without it), if has_hash. */
+	uint64_t	 hash;
+	int		 has_hash;
+	uint64_t	*rng;		/* the worker's generator: msh_lb_random */
 };
 
 struct msh_lb_ops {
@@ -28,6 +35,9 @@ struct msh_lb_ops {
 	 * worker's thread only, so needs no lock for that worker's part. */
 	const struct msh_endpoint *(*pick)(void *state,
 		    const struct msh_cluster *c, const struct msh_pick *p);
+	/* pick goes by msh_pick.hash: the core computes it, and the
+	 * cluster's hash_key means something. */
+	int	 hashed;
 };
 
 struct msh_module {

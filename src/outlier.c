@@ -2,10 +2,19 @@
 
 #include <time.h>
 
+#include "health.h"
 #include "log.h"
 #include "outlier.h"
 #include "snapshot-t.h"
 #include "stats.h"
+
+static _Atomic uint64_t epoch = 1;
+
+void
+msh_outlier_changed(void)
+{
+	atomic_fetch_add(&epoch, 1);
+}
 
 uint64_t
 msh_outlier_now(void)
@@ -72,10 +81,53 @@ eject(const struct msh_cluster *c, const struct msh_endpoint *e,
 		return;
 	atomic_store(&s->ejected_last, now);
 	atomic_store(&s->ejections, times);
+	msh_outlier_changed();
 	msh_stats_inc(s, worker, MSH_C_EJECTIONS);
 	msh_log(MSH_LOG_WARNING, "cluster %s: ejecting %s for %llu ms after "
 	    "%u %s in a row (ejection %u in a row)", c->conf->name, e->name,
 	    (unsigned long long)ms, n, why, times);
+}
+
+/* Percent of c's endpoints available: neither ejected nor unhealthy;
+ * *until lowered to the end of the first ejection to end. */
+static unsigned
+available(const struct msh_cluster *c, uint64_t now, uint64_t *until)
+{
+	uint64_t u;
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nendpoints; i++) {
+		u = atomic_load_explicit(&c->endpoints[i].stats->ejected_until,
+		    memory_order_relaxed);
+		if (u > now) {
+			if (u < *until)
+				*until = u;
+		} else if (msh_health_ok(&c->endpoints[i]))
+			n++;
+	}
+	return c->nendpoints ? n * 100 / c->nendpoints : 0;
+}
+
+const struct msh_cluster *
+msh_outlier_view(const struct msh_cluster *c, unsigned worker, int *panic)
+{
+	struct msh_view_cache *v = &c->views[worker];
+	uint64_t e = atomic_load_explicit(&epoch, memory_order_relaxed), now;
+
+	if (v->epoch != e || (v->until != 0 && msh_outlier_now() >= v->until)) {
+		/* Something changed: look again (never on a quiet path). */
+		now = msh_outlier_now();
+		v->epoch = e;
+		v->until = UINT64_MAX;
+		v->local = c->local != NULL && available(c->local, now,
+		    &v->until) >= c->conf->zone_affinity;
+		v->panic = available(v->local ? c->local : c, now, &v->until) <
+		    c->conf->panic_threshold;
+		if (v->until == UINT64_MAX)
+			v->until = 0;
+	}
+	*panic = v->panic;
+	return v->local ? c->local : c;
 }
 
 void

@@ -31,4 +31,18 @@ void	msh_outlier_result(const struct msh_cluster *c,
 /* Ejected endpoints of c now. */
 unsigned msh_outlier_count(const struct msh_cluster *c);
 
+/* Bumped whenever an endpoint's availability changes (an ejection, a
+ * health check's verdict), so that cached views are looked at again. */
+void	msh_outlier_changed(void);
+
+/*
+ * The endpoints a pick of c may use on this worker: c's own, or those in
+ * the sidecar's zone (c->local) while at least zone_affinity percent of
+ * them are available (neither ejected nor unhealthy); and *panic set if
+ * fewer than panic_threshold percent of those are, when unavailable ones
+ * must take traffic too.
+ */
+const struct msh_cluster *msh_outlier_view(const struct msh_cluster *c,
+	    unsigned worker, int *panic);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "pool.h"
@@ -88,6 +89,24 @@ msh_upconn_new(struct msh_pool *p, const struct msh_addr *a)
 	return u;
 }
 
+struct msh_upconn *
+msh_upconn_new_tls(struct msh_pool *p, const struct msh_addr *a, int fd,
+    struct ssl_st *ssl)
+{
+	struct msh_upconn *u;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		abort();
+	u->pool = p;
+	u->addr = *a;
+	u->tls = 1;
+	u->bev = bufferevent_openssl_socket_new(p->base, fd, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (u->bev == NULL)
+		abort();
+	return u;
+}
+
 void
 msh_upconn_free(struct msh_upconn *u)
 {
@@ -124,12 +143,12 @@ idle_event(struct bufferevent *bev, short what, void *arg)
 }
 
 struct msh_upconn *
-msh_pool_take(struct msh_pool *p, const struct msh_addr *a)
+msh_pool_take(struct msh_pool *p, const struct msh_addr *a, int tls)
 {
 	struct msh_upconn *u;
 
 	TAILQ_FOREACH(u, &p->idle, link) {
-		if (msh_addr_equal(&u->addr, a)) {
+		if (u->tls == tls && msh_addr_equal(&u->addr, a)) {
 			idle_remove(u);
 			/* The taker sets callbacks and timeouts anew. */
 			bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,15 +14,20 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "health.h"
 #include "http1.h"
+#include "lb.h"
 #include "log.h"
 #include "outlier.h"
 #include "pool.h"
 #include "proxy.h"
+#include "route.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 
@@ -35,6 +41,8 @@ static void upstream_read(struct bufferevent *, void *);
 static void upstream_write(struct bufferevent *, void *);
 static void upstream_event(struct bufferevent *, short, void *);
 static void next_request(struct msh_conn *);
+static void peeked(evutil_socket_t, short, void *);
+static void start_client(struct msh_conn *, int, int);
 static void end_request(struct msh_conn *);
 static int retry(struct msh_conn *, unsigned, unsigned);
 static void set_response_timeout(struct msh_conn *, uint64_t);
@@ -43,7 +51,23 @@ static const char *
 status_text(unsigned status)
 {
 	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 429: return "Too Many Requests";
 	case 408: return "Request Timeout";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
@@ -53,7 +77,7 @@ status_text(unsigned status)
 	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
 	}
-	return "Error";
+	return status < 400 ? "Status" : "Error";
 }
 
 /* Heads and bodies go out in separate writes: Nagle would hold the
@@ -91,7 +115,7 @@ msh_send(struct msh_worker *w, struct bufferevent *bev)
 
 	if (evbuffer_get_length(w->stage) == 0)
 		return;
-	if (evbuffer_get_length(out) == 0)
+	if (evbuffer_get_length(out) == 0 && !msh_bev_tls(bev))
 		(void)evbuffer_write(w->stage, bufferevent_getfd(bev));
 	if (evbuffer_get_length(w->stage) > 0)
 		evbuffer_add_buffer(out, w->stage);
@@ -115,7 +139,7 @@ read_more(struct msh_conn *c, struct bufferevent *bev)
 	ssize_t r;
 	int i, n;
 
-	if (have < 4096 || have >= c->l->conf->buffer_size)
+	if (have < 4096 || have >= c->l->conf->buffer_size || msh_bev_tls(bev))
 		return;
 	room = c->l->conf->buffer_size - have;
 	if (room > READ_MORE)
@@ -135,10 +159,13 @@ read_more(struct msh_conn *c, struct bufferevent *bev)
 }
 
 static void
-stop_request_timer(struct msh_conn *c)
+stop_timers(struct msh_conn *c)
 {
 	if (c->request_timer != NULL)
 		event_del(c->request_timer);
+	/* A retry waiting out its backoff is moot once the exchange ends. */
+	if (c->retry_timer != NULL)
+		event_del(c->retry_timer);
 }
 
 /* Output that will never be sent: the stage is left empty. */
@@ -152,6 +179,10 @@ void
 msh_conn_free(struct msh_conn *c)
 {
 	TAILQ_REMOVE(&c->w->conns, c, link);
+	if (c->peek != NULL) {
+		event_free(c->peek);
+		close(c->peek_fd);
+	}
 	end_request(c);
 	msh_endpoint_release(c);
 	msh_splice_free(c);	/* its events watch the sockets freed next */
@@ -180,18 +211,29 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
 }
 
 /*
- * The balancer's pick, passed over while ejected as long as another pick
- * is not: when every endpoint is ejected, they all take traffic again
- * (better an endpoint that may fail than none).
+ * The balancer's pick among the endpoints msh_outlier_view allows,
+ * passed over while ejected or unhealthy (unless in panic) or the one a
+ * retry avoids, as long as another pick is neither: better an endpoint
+ * that may fail than none.
  */
 int
 msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 {
-	const struct msh_cluster *cl = c->l->cluster;
-	struct msh_pick p = { .worker = c->w->id };
+	struct msh_pick p = { .worker = c->w->id, .rng = &c->w->rng };
 	const struct msh_endpoint *e, *first = NULL;
+	const struct msh_cluster *cl;
 	unsigned n;
+	int panic;
 
+	cl = msh_outlier_view(c->cluster, c->w->id, &panic);
+	/* The key once per request: by a retry, the head it was read from
+	 * has left the input buffer. */
+	if (cl->lb->hashed && c->tries == 0)
+		c->has_hash = msh_lb_request_hash(&cl->conf->hash_key,
+		    c->l->conf->protocol == MSH_PROTO_HTTP ? &c->msg : NULL,
+		    &c->peer, &c->hash);
+	p.hash = c->hash;
+	p.has_hash = c->has_hash;
 	/* A retry starts where the last pick left off. */
 	p.attempt = c->tries > 0 ? c->tries - 1 : 0;
 	for (n = 0; n < cl->nendpoints; n++, p.attempt++) {
@@ -199,7 +241,9 @@ msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 			break;
 		if (first == NULL)
 			first = e;
-		if (e != avoid && !msh_outlier_ejected(e)) {
+		/* By address: the local view's endpoints are copies. */
+		if ((avoid == NULL || !msh_addr_equal(&e->addr, &avoid->addr)) &&
+		    (panic || (!msh_outlier_ejected(e) && msh_health_ok(e)))) {
 			first = e;
 			break;
 		}
@@ -296,7 +340,7 @@ static void
 close_when_flushed(struct msh_conn *c)
 {
 	drop_upstream(c);
-	stop_request_timer(c);
+	stop_timers(c);
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	msh_set_timeouts(c->client, 0, c->l->conf->client_timeout);
@@ -311,7 +355,7 @@ count_response(struct msh_conn *c, unsigned status, int from_upstream)
 
 	msh_stats_inc(c->l->stats, c->w->id, k);
 	if (from_upstream)
-		msh_stats_inc(c->l->cluster->stats, c->w->id, k);
+		msh_stats_inc(c->cluster->stats, c->w->id, k);
 }
 
 /* meshd's own answer, counted by cause; the connection closes after it. */
@@ -354,29 +398,71 @@ breaker_release(struct msh_stats *s, unsigned what)
 	atomic_fetch_sub(breaker_count(s, what), 1);
 }
 
-/* 503 at once, saying which limit; the connection stays open when the
- * request has no body to skip. */
+/*
+ * meshd's own answer to a well-formed request (a route's, or a limit's),
+ * with extra field lines; the connection stays open when the request has
+ * no body to skip.
+ */
 static void
-send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
+answer(struct msh_conn *c, unsigned status, const char *fields,
+    const char *body)
 {
-	static const char body[] = "Service Unavailable\n";
 	int keep = c->req_done && !c->close_after;
 
-	count_response(c, 503, 0);
-	msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_OVERLOAD);
-	msh_stats_inc(c->l->cluster->stats, c->w->id, over);
-	evbuffer_add_printf(c->w->stage, "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
-	    "Meshd-Overload: %s\r\n%s\r\n%s", sizeof(body) - 1, limit,
-	    keep ? "" : "Connection: close\r\n", body);
+	count_response(c, status, 0);
+	evbuffer_add_printf(c->w->stage, "HTTP/1.1 %u %s\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s%s\r\n%s",
+	    status, status_text(status), strlen(body), fields,
+	    keep ? "" : "Connection: close\r\n", c->head_request ? "" : body);
 	msh_send(c->w, c->client);
 	if (!keep) {
 		close_when_flushed(c);
 		return;
 	}
-	stop_request_timer(c);
+	stop_timers(c);
 	drop_upstream(c);
 	next_request(c);
+}
+
+/* 503 at once, saying which limit. */
+static void
+send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
+{
+	char field[64];
+
+	msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_OVERLOAD);
+	msh_stats_inc(c->cluster->stats, c->w->id, over);
+	snprintf(field, sizeof(field), "Meshd-Overload: %s\r\n", limit);
+	answer(c, 503, field, "Service Unavailable\n");
+}
+
+/* The first of the listener's routes the request matches, or NULL. */
+static const struct msh_route_conf *
+find_route(const struct msh_conn *c)
+{
+	const struct msh_listener *l = c->l;
+	size_t i;
+
+	for (i = 0; i < l->nroutes; i++)
+		if (msh_route_match(l->routes[i]->compiled, &c->msg))
+			return l->routes[i];
+	return NULL;
+}
+
+/* A route that answers itself: a direct response or a redirect. */
+static void
+route_answer(struct msh_conn *c)
+{
+	const char *location, *body;
+	unsigned status;
+	char *field = NULL;
+
+	status = msh_route_answer(c->route->compiled, &location, &body);
+	if (location != NULL && asprintf(&field, "Location: %s\r\n",
+	    location) < 0)
+		abort();
+	answer(c, status, field != NULL ? field : "", body);
+	free(field);
 }
 
 /* Count c in what if under its limit (or none is set); else answer 503
@@ -384,8 +470,8 @@ send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
 static int
 breaker_admits(struct msh_conn *c, unsigned what)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
-	struct msh_stats *s = c->l->cluster->stats;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
+	struct msh_stats *s = c->cluster->stats;
 	unsigned max = what == COUNTED_REQUEST ? cc->max_requests :
 	    what == COUNTED_PENDING ? cc->max_pending : cc->max_connections;
 	_Atomic unsigned *n = breaker_count(s, what);
@@ -409,9 +495,12 @@ breaker_admits(struct msh_conn *c, unsigned what)
 static void
 end_request(struct msh_conn *c)
 {
-	struct msh_stats *s = c->l->cluster->stats;
+	struct msh_stats *s;
 	unsigned what;
 
+	if (c->counted == 0)
+		return;
+	s = c->cluster->stats;
 	for (what = COUNTED_REQUEST; what <= COUNTED_RETRY; what <<= 1)
 		if (c->counted & what)
 			breaker_release(s, what);
@@ -470,7 +559,8 @@ head_end(struct msh_conn *c, struct head *o)
  * (FIELD() bits: Transfer-Encoding when the body is decoded, a client's
  * X-Forwarded-Proto when meshd sets its own). */
 static void
-put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop)
+put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop,
+    const struct msh_route_conf *r)
 {
 	size_t i;
 
@@ -478,6 +568,9 @@ put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop)
 		const struct msh_http_header *h = &m->headers[i];
 
 		if (msh_http1_hop_by_hop(h) || (drop & FIELD(h->field)))
+			continue;
+		if (r != NULL && msh_route_removes(r->compiled, h->name,
+		    h->name_len))
 			continue;
 		put(o, h->name, h->name_len);
 		PUTS(o, ": ");
@@ -559,7 +652,7 @@ finish_exchange(struct msh_conn *c)
 {
 	struct msh_upconn *u = c->up;
 
-	stop_request_timer(c);
+	stop_timers(c);
 	c->up = NULL;
 	if (u != NULL) {
 		if (c->msg.keep_alive && c->req_done &&
@@ -608,11 +701,11 @@ switch_protocols(struct msh_conn *c, size_t n)
 	struct msh_http_msg *m = &c->msg;
 	struct head o;
 
-	stop_request_timer(c);
+	stop_timers(c);
 	count_response(c, 101, 1);
 	head_begin(c, &o);
 	put_status_line(&o, m);
-	put_fields(&o, m, 0);
+	put_fields(&o, m, 0, NULL);
 	put_upgrade(&o, m);
 	PUTS(&o, "\r\n");
 	head_end(c, &o);
@@ -658,7 +751,7 @@ response_head(struct msh_conn *c)
 		if (!c->client_http10) {
 			head_begin(c, &o);
 			put_status_line(&o, m);
-			put_fields(&o, m, 0);
+			put_fields(&o, m, 0, NULL);
 			PUTS(&o, "\r\n");
 			head_end(c, &o);
 			msh_send(c->w, c->client);
@@ -666,23 +759,23 @@ response_head(struct msh_conn *c)
 		evbuffer_drain(in, n);
 	}
 	observe_latency(c);
-	msh_outlier_result(c->l->cluster, c->ep, c->w->id,
+	msh_outlier_result(c->cluster, c->ep, c->w->id,
 	    m->status < 500 ? MSH_OUTCOME_OK :
 	    m->status >= 502 && m->status <= 504 ? MSH_OUTCOME_GATEWAY :
 	    MSH_OUTCOME_5XX);
-	if (m->status >= 500 || c->l->cluster->conf->retry_on.nstatus > 0) {
+	if (m->status >= 500 || c->cluster->conf->retry_on.nstatus > 0) {
 		/* Counted for the cluster only: the client never sees it. */
 		if (retry(c, (m->status >= 500 ? MSH_RETRY_5XX : 0) |
 		    (m->status >= 502 && m->status <= 504 ?
 		    MSH_RETRY_GATEWAY_ERROR : 0), m->status)) {
-			msh_stats_inc(c->l->cluster->stats, c->w->id,
+			msh_stats_inc(c->cluster->stats, c->w->id,
 			    msh_stats_class(m->status));
 			return;
 		}
 	}
 	count_response(c, m->status, 1);
-	if (c->l->cluster->conf->per_try_timeout != 0)
-		set_response_timeout(c, c->l->cluster->conf->response_timeout);
+	if (c->cluster->conf->per_try_timeout != 0)
+		set_response_timeout(c, c->cluster->conf->response_timeout);
 	msh_body_init(&c->respbody, m);
 	/* An HTTP/1.0 client cannot read chunked: strip the framing and
 	 * end the body by closing. */
@@ -696,7 +789,7 @@ response_head(struct msh_conn *c)
 	head_begin(c, &o);
 	put_status_line(&o, m);
 	put_fields(&o, m, c->respbody.decode ?
-	    FIELD(MSH_F_TRANSFER_ENCODING) : 0);
+	    FIELD(MSH_F_TRANSFER_ENCODING) : 0, NULL);
 	if (c->l->conf->via)
 		PUTS(&o, "Via: 1.1 meshd\r\n");
 	if (c->close_after)
@@ -725,7 +818,7 @@ set_response_timeout(struct msh_conn *c, uint64_t ms)
 static void
 attach_upstream(struct msh_conn *c)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
 	struct bufferevent *bev = c->up->bev;
 
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
@@ -755,12 +848,80 @@ send_request(struct msh_conn *c)
 	pump_request_body(c);
 }
 
+/* TLS to c->ep: connect(2) ourselves, then let the TLS bufferevent
+ * take the socket; the handshake follows the connection, both within
+ * connect_timeout. */
+static void
+connect_tls(struct msh_conn *c, bufferevent_event_cb on_event)
+{
+	const struct msh_cluster *cl = c->cluster;
+	int fd;
+
+	fd = socket(c->ep->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&c->ep->addr.ss,
+	    c->ep->addr.len) != 0 && errno != EINPROGRESS)) {
+		if (fd >= 0)
+			close(fd);
+		c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
+		on_event(c->up->bev, BEV_EVENT_ERROR, c);
+		return;
+	}
+	c->up = msh_upconn_new_tls(c->w->pool, &c->ep->addr, fd,
+	    msh_tls_client(c->snap->tls));
+	if (c->counted & COUNTED_CONNECTION) {
+		c->counted &= ~COUNTED_CONNECTION;
+		c->up->owner = cl->stats;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->up->bev, 1);
+	bufferevent_setcb(c->up->bev, NULL, NULL, on_event, c);
+	msh_set_timeouts(c->up->bev, cl->conf->connect_timeout,
+	    cl->conf->connect_timeout);
+}
+
+int
+msh_bev_tls(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+/* Is u's peer the one c's cluster names? id gets who it is. */
+static int
+peer_is(const struct msh_conn *c, const struct msh_upconn *u, char *id,
+    size_t len)
+{
+	const char *want = c->cluster->conf->tls_peer;
+	SSL *ssl;
+
+	id[0] = '\0';
+	if (want == NULL || (ssl = bufferevent_openssl_get_ssl(u->bev)) ==
+	    NULL)
+		return 1;
+	return msh_tls_peer_id(ssl, id, len) == 0 && strcmp(id, want) == 0;
+}
+
+int
+msh_upstream_verified(struct msh_conn *c)
+{
+	char id[512];
+
+	if (peer_is(c, c->up, id, sizeof(id)))
+		return 1;
+	msh_log(MSH_LOG_WARNING, "cluster %s: %s is \"%s\", not %s",
+	    c->cluster->conf->name, c->ep->name, id, c->cluster->conf->tls_peer);
+	return 0;
+}
+
 void
 msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
 {
-	const struct msh_cluster *cl = c->l->cluster;
+	const struct msh_cluster *cl = c->cluster;
 
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
+	if (cl->conf->tls == MSH_TLS_ON) {
+		connect_tls(c, on_event);
+		return;
+	}
 	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
 	if (c->counted & COUNTED_CONNECTION) {
 		/* The connection holds its count from now on. */
@@ -777,9 +938,17 @@ msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
 static void
 connect_upstream(struct msh_conn *c, int use_pool)
 {
-	struct msh_upconn *u;
+	struct msh_upconn *u = NULL;
+	char id[512];
 
-	if (use_pool && (u = msh_pool_take(c->w->pool, &c->ep->addr)) != NULL) {
+	if (use_pool && (u = msh_pool_take(c->w->pool, &c->ep->addr,
+	    c->cluster->conf->tls == MSH_TLS_ON)) != NULL &&
+	    !peer_is(c, u, id, sizeof(id))) {
+		/* Pooled for another cluster, whose peer this is not. */
+		msh_pool_put(u);
+		u = NULL;
+	}
+	if (u != NULL) {
 		c->up = u;
 		c->reused = 1;
 		send_request(c);
@@ -804,7 +973,7 @@ connect_upstream(struct msh_conn *c, int use_pool)
 static struct msh_stats_line *
 budget_window(struct msh_conn *c)
 {
-	struct msh_stats_line *l = &c->l->cluster->stats->lines[c->w->id];
+	struct msh_stats_line *l = &c->cluster->stats->lines[c->w->id];
 	uint64_t sec = msh_outlier_now() / 1000, s;
 
 	if (sec != l->budget_second) {
@@ -834,7 +1003,7 @@ budget_count(struct msh_conn *c)
 static int
 budget_allows(struct msh_conn *c)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
 	struct msh_stats_line *l = budget_window(c);
 	uint64_t requests = 0, retries = 0;
 	unsigned i;
@@ -886,7 +1055,7 @@ retry_now(evutil_socket_t fd, short what, void *arg)
 static int
 retry(struct msh_conn *c, unsigned failed, unsigned status)
 {
-	const struct msh_cluster_conf *cc = c->l->cluster->conf;
+	const struct msh_cluster_conf *cc = c->cluster->conf;
 	const struct msh_endpoint *was = c->ep;
 	struct timeval tv;
 	uint64_t ms;
@@ -904,21 +1073,21 @@ retry(struct msh_conn *c, unsigned failed, unsigned status)
 	    c->state != MSH_CONN_CONNECTING)
 		return 0;
 	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0 &&
-	    atomic_load(&c->l->cluster->stats->retries) >= cc->max_retries) {
-		msh_stats_inc(c->l->cluster->stats, c->w->id,
+	    atomic_load(&c->cluster->stats->retries) >= cc->max_retries) {
+		msh_stats_inc(c->cluster->stats, c->w->id,
 		    MSH_C_OVER_RETRIES);
 		return 0;
 	}
 	if (!budget_allows(c)) {
-		msh_stats_inc(c->l->cluster->stats, c->w->id,
+		msh_stats_inc(c->cluster->stats, c->w->id,
 		    MSH_C_RETRIES_BUDGET);
 		return 0;
 	}
 	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0) {
-		atomic_fetch_add(&c->l->cluster->stats->retries, 1);
+		atomic_fetch_add(&c->cluster->stats->retries, 1);
 		c->counted |= COUNTED_RETRY;
 	}
-	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_RETRIES);
+	msh_stats_inc(c->cluster->stats, c->w->id, MSH_C_RETRIES);
 	drop_upstream(c);
 	msh_endpoint_release(c);
 	if (msh_endpoint_take(c, was) != 0) {
@@ -970,8 +1139,17 @@ static void
 build_request_head(struct msh_conn *c)
 {
 	struct msh_http_msg *m = &c->msg;
-	size_t cap = c->l->conf->max_header_size + HEAD_SLACK;
+	size_t cap = c->l->conf->max_header_size + HEAD_SLACK, from, len;
+	const char *prefix, *path, *added;
 	struct head *o;
+
+	/* What a route adds: its fields, and a longer prefix. */
+	if (c->route != NULL) {
+		msh_route_added(c->route->compiled, &len);
+		cap += len;
+		if ((prefix = msh_route_rewrite(c->route->compiled, &from)))
+			cap += strlen(prefix);
+	}
 
 	if (c->head == NULL || c->head->cap < cap) {
 		free(c->head);
@@ -984,10 +1162,22 @@ build_request_head(struct msh_conn *c)
 	o->len = 0;
 	put(o, m->method, m->method_len);
 	PUTS(o, " ");
-	put(o, m->target, m->target_len);
+	if (c->route != NULL &&
+	    (prefix = msh_route_rewrite(c->route->compiled, &from)) != NULL) {
+		/* The route matched the path's first from bytes. */
+		path = msh_route_path(m, &len);
+		put(o, m->target, path - m->target);
+		put(o, prefix, strlen(prefix));
+		put(o, path + from, m->target + m->target_len - path - from);
+	} else
+		put(o, m->target, m->target_len);
 	PUTS(o, " HTTP/1.1\r\n");
 	put_fields(o, m, c->l->conf->forwarded_for ?
-	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0);
+	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0, c->route);
+	if (c->route != NULL) {
+		added = msh_route_added(c->route->compiled, &len);
+		put(o, added, len);
+	}
 	if (!m->has_host) {
 		PUTS(o, "Host: ");
 		put(o, c->ep->name, strlen(c->ep->name));
@@ -1048,7 +1238,7 @@ request_timed_out(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	msh_log(MSH_LOG_WARNING, "cluster %s: request_timeout with %s",
-	    c->l->cluster->conf->name, c->ep->name);
+	    c->cluster->conf->name, c->ep->name);
 	if (c->state == MSH_CONN_CONNECTING || c->state == MSH_CONN_WAITING)
 		send_error(c, c->req_done ? 504 : 408,
 		    MSH_C_ERR_REQUEST_TIMEOUT);
@@ -1063,7 +1253,7 @@ request_timed_out(evutil_socket_t fd, short what, void *arg)
 static void
 start_request_timer(struct msh_conn *c)
 {
-	uint64_t ms = c->l->cluster->conf->request_timeout;
+	uint64_t ms = c->cluster->conf->request_timeout;
 	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
 
 	if (ms == 0)
@@ -1124,7 +1314,6 @@ request_head(struct msh_conn *c)
 		    -n == 505 ? MSH_C_ERR_BAD_VERSION : MSH_C_ERR_BAD_REQUEST);
 		return;
 	}
-	cl = c->l->cluster;
 	c->head_request = m->head_request;
 	c->client_http10 = m->version == 10;
 	c->upgrade = m->upgrade;
@@ -1133,6 +1322,19 @@ request_head(struct msh_conn *c)
 	c->retried = 0;
 	c->idempotent = idempotent(m);
 	msh_body_init(&c->reqbody, m);
+	c->cluster = c->l->cluster;
+	if ((c->route = find_route(c)) != NULL) {
+		int i = msh_route_cluster(c->route->compiled,
+		    msh_random(c->w));
+
+		if (i < 0) {
+			evbuffer_drain(in, n);
+			route_answer(c);
+			return;
+		}
+		c->cluster = &c->snap->clusters[i];
+	}
+	cl = c->cluster;
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
 	budget_count(c);
 	c->tries = 0;
@@ -1214,6 +1416,9 @@ client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	if (what & BEV_EVENT_CONNECTED)
+		return;		/* a TLS client's handshake is done */
+
 	/* A client that ends its side after a whole request (a half-close)
 	 * still gets the answer, as HAProxy gives it; then the connection
 	 * closes. */
@@ -1279,8 +1484,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 
 	if (c->counted & COUNTED_PENDING) {
 		c->counted &= ~COUNTED_PENDING;
-		breaker_release(c->l->cluster->stats, COUNTED_PENDING);
+		breaker_release(c->cluster->stats, COUNTED_PENDING);
 	}
+	if ((what & BEV_EVENT_CONNECTED) && !msh_upstream_verified(c))
+		what = BEV_EVENT_ERROR;	/* not the peer it should be */
 	if (what & BEV_EVENT_CONNECTED) {
 		msh_set_nodelay(bufferevent_getfd(bev));
 		send_request(c);
@@ -1323,10 +1530,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		msh_log(MSH_LOG_WARNING, "cluster %s: %s from %s before a "
-		    "response", c->l->cluster->conf->name,
+		    "response", c->cluster->conf->name,
 		    what & BEV_EVENT_TIMEOUT ? "timeout" :
 		    what & BEV_EVENT_EOF ? "close" : "error", c->ep->name);
-		msh_outlier_result(c->l->cluster, c->ep, c->w->id,
+		msh_outlier_result(c->cluster, c->ep, c->w->id,
 		    MSH_OUTCOME_GATEWAY);
 		if (retry(c, MSH_RETRY_5XX | MSH_RETRY_GATEWAY_ERROR |
 		    (what & BEV_EVENT_TIMEOUT ? 0 : MSH_RETRY_RESET), 0))
@@ -1344,10 +1551,10 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 void
 msh_connect_failed(struct msh_conn *c, short what)
 {
-	msh_stats_inc(c->l->cluster->stats, c->w->id, MSH_C_CONNECT_FAILURES);
-	msh_outlier_result(c->l->cluster, c->ep, c->w->id, MSH_OUTCOME_GATEWAY);
+	msh_stats_inc(c->cluster->stats, c->w->id, MSH_C_CONNECT_FAILURES);
+	msh_outlier_result(c->cluster, c->ep, c->w->id, MSH_OUTCOME_GATEWAY);
 	msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
-	    c->l->cluster->conf->name,
+	    c->cluster->conf->name,
 	    what & BEV_EVENT_TIMEOUT ? "timeout" : "error", c->ep->name);
 }
 
@@ -1367,13 +1574,66 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
 	c->snap = w->snap;
 	msh_snapshot_ref(c->snap);
 	c->l = l;
-	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->client == NULL)
-		abort();
-	msh_set_nodelay(fd);
 	TAILQ_INSERT_TAIL(&w->conns, c, link);
 	w->nconns++;
 	msh_stats_inc(l->stats, w->id, MSH_C_CONNECTIONS);
+	msh_set_nodelay(fd);
+	if (l->conf->tls == MSH_TLS_PERMISSIVE) {
+		/* TLS or plaintext: the first byte tells (a handshake
+		 * record starts with 22). */
+		struct timeval tv = { l->conf->client_timeout / 1000,
+		    l->conf->client_timeout % 1000 * 1000 };
+
+		c->peek_fd = fd;
+		if ((c->peek = event_new(w->base, fd, EV_READ, peeked, c)) ==
+		    NULL || event_add(c->peek, &tv) != 0)
+			abort();
+		return;
+	}
+	start_client(c, fd, l->conf->tls == MSH_TLS_STRICT);
+}
+
+static void
+peeked(evutil_socket_t fd, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+	unsigned char b;
+	ssize_t n;
+
+	event_free(c->peek);
+	c->peek = NULL;
+	n = (what & EV_READ) ? recv(fd, &b, 1, MSG_PEEK) : -1;
+	if (n != 1) {
+		/* Closed, failed or silent for client_timeout. */
+		c->peek_fd = -1;
+		close(fd);
+		msh_conn_free(c);
+		return;
+	}
+	c->peek_fd = -1;
+	start_client(c, fd, b == 22);
+}
+
+/* The client connection as a bufferevent, TLS or not, and its protocol
+ * under way. */
+static void
+start_client(struct msh_conn *c, int fd, int tls)
+{
+	struct msh_worker *w = c->w;
+	struct msh_listener *l = c->l;
+
+	if (tls) {
+		c->client = bufferevent_openssl_socket_new(w->base, fd,
+		    msh_tls_server(c->snap->tls), BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (c->client != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->client,
+			    1);
+	} else
+		c->client = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (c->client == NULL)
+		abort();
 	if (l->conf->protocol == MSH_PROTO_TCP) {
 		msh_tcp_start(c);
 		return;
@@ -1392,8 +1652,8 @@ msh_proxy_drain(struct msh_worker *w)
 
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		if (c->state == MSH_CONN_IDLE &&
-		    evbuffer_get_length(bufferevent_get_input(c->client)) == 0)
+		if (c->client == NULL || (c->state == MSH_CONN_IDLE &&
+		    evbuffer_get_length(bufferevent_get_input(c->client)) == 0))
 			msh_conn_free(c);
 		else
 			c->close_after = 1;

@@ -38,6 +38,8 @@ struct msh_conn {
 	struct msh_worker	  *w;
 	struct msh_snapshot	  *snap;	/* referenced */
 	struct msh_listener	  *l;
+	struct msh_cluster	  *cluster;	/* of this request */
+	const struct msh_route_conf *route;	/* that matched it, or NULL */
 	struct bufferevent	  *client;
 	struct msh_upconn	  *up;
 	const struct msh_endpoint *ep;
@@ -52,6 +54,7 @@ struct msh_conn {
 	struct event		  *retry_timer;	/* backoff before a retry */
 	unsigned		   tries;	/* of this request, so far */
 	unsigned		   counted;	/* COUNTED_: in the breaker's */
+	uint64_t		   hash;	/* its balancer's key, if has_hash */
 	uint64_t		   read_timeout;	/* ms the client's is set to */
 	struct timeval		   head_start;	/* first byte of a head */
 	uint64_t		   sent_us;	/* request head handed over */
@@ -61,6 +64,7 @@ struct msh_conn {
 	unsigned		   reused:1;	/* up came from the pool */
 	unsigned		   retried:1;
 	unsigned		   idempotent:1;	/* the request's method */
+	unsigned		   has_hash:1;
 	unsigned		   head_request:1;
 	unsigned		   client_http10:1;
 	unsigned		   upgrade:1;	/* the request asked for one */
@@ -70,6 +74,8 @@ struct msh_conn {
 	unsigned		   client_eof:1;	/* tcp */
 	unsigned		   up_eof:1;		/* tcp */
 	struct msh_splice	  *splice;	/* a tunnel's pipes, or NULL */
+	struct event		  *peek;	/* tls = permissive: first byte */
+	int			   peek_fd;
 };
 
 /* A connection accepted on l by worker w. */
@@ -112,6 +118,13 @@ void	msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms,
  * cluster's connect timeout. on_event gets BEV_EVENT_CONNECTED or the
  * failure (at once if connect(2) fails at once). */
 void	msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event);
+
+/* Is bev TLS? Then its socket is not to be read or written directly. */
+int	msh_bev_tls(struct bufferevent *bev);
+
+/* A TLS upstream just connected: is its peer the identity the cluster
+ * names (tls_peer)? Logged if not. */
+int	msh_upstream_verified(struct msh_conn *c);
 
 /* TCP_NODELAY on a proxied socket (fd < 0: nothing). */
 void	msh_set_nodelay(int fd);

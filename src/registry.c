@@ -182,7 +182,8 @@ set_key(struct reg_ctx *c, enum reg_key k, const char *value, unsigned line)
 		i->zone = strdup(value);
 		break;
 	case REG_LABELS:
-		i->labels = strdup(value);
+		if (msh_check_labels(value, &err) == 0)
+			i->labels = strdup(value);
 		break;
 	case REG_HEALTH:
 		for (h = 0; h < sizeof(health_names) / sizeof(*health_names); h++)
@@ -305,8 +306,11 @@ check_all(struct msh_registry *r, const char *file, struct msh_diag *d)
 {
 	size_t k, first, n;
 
-	qsort(r->instances, r->n, sizeof(*r->instances), cmp_instance);
-	qsort(r->nodes, r->nnodes, sizeof(*r->nodes), cmp_node);
+	if (r->n > 1)
+		qsort(r->instances, r->n, sizeof(*r->instances),
+		    cmp_instance);
+	if (r->nnodes > 1)
+		qsort(r->nodes, r->nnodes, sizeof(*r->nodes), cmp_node);
 	for (k = 0, first = 0; k < r->n; k++) {
 		struct msh_instance *i = &r->instances[k];
 

@@ -9,23 +9,51 @@
 #include "registry.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tls.h"
 
 static void
-add_endpoint(struct msh_cluster *c, const struct msh_addr *a, unsigned weight)
+add_endpoint(struct msh_cluster *c, const struct msh_addr *a, unsigned weight,
+    int local)
 {
 	struct msh_endpoint *e;
 
 	e = &c->endpoints[c->nendpoints++];
 	e->addr = *a;
 	e->weight = weight;
+	e->local = local;
 	msh_addr_format(a, e->name, sizeof(e->name));
 	e->stats = msh_stats_get(MSH_STATS_ENDPOINT, c->conf->name, e->name);
+}
+
+/* zone_affinity: the local endpoints as a cluster of their own, when
+ * some are local and some are not. */
+static void
+build_local(struct msh_cluster *c, unsigned nworkers)
+{
+	struct msh_cluster *l;
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nendpoints; i++)
+		n += c->endpoints[i].local;
+	if (n == 0 || n == c->nendpoints)
+		return;
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->endpoints = calloc(n, sizeof(*l->endpoints))) == NULL)
+		abort();
+	l->conf = c->conf;
+	l->stats = c->stats;
+	for (i = 0; i < c->nendpoints; i++)
+		if (c->endpoints[i].local)
+			l->endpoints[l->nendpoints++] = c->endpoints[i];
+	l->lb = c->lb;
+	l->lb_state = l->lb->create(l, nworkers);
+	c->local = l;
 }
 
 /* Endpoints: the static list, or the serving instances of the service. */
 static void
 build_cluster(struct msh_cluster *c, const struct msh_cluster_conf *cc,
-    const struct msh_registry *reg, unsigned nworkers)
+    const struct msh_registry *reg, const char *zone, unsigned nworkers)
 {
 	size_t i, n = cc->endpoint.n;
 
@@ -33,22 +61,50 @@ build_cluster(struct msh_cluster *c, const struct msh_cluster_conf *cc,
 	c->stats = msh_stats_get(MSH_STATS_CLUSTER, cc->name, NULL);
 	if (cc->service_line != 0)
 		n = reg->n;
-	if ((c->endpoints = calloc(n ? n : 1, sizeof(*c->endpoints))) == NULL)
+	if ((c->endpoints = calloc(n ? n : 1, sizeof(*c->endpoints))) == NULL ||
+	    (c->views = aligned_alloc(64, nworkers * sizeof(*c->views))) ==
+	    NULL)
 		abort();
+	memset(c->views, 0, nworkers * sizeof(*c->views));
 	if (cc->service_line == 0) {
 		for (i = 0; i < cc->endpoint.n; i++)
-			add_endpoint(c, &cc->endpoint.addrs[i], 1);
+			add_endpoint(c, &cc->endpoint.addrs[i], 1, 0);
 	} else {
 		for (i = 0; i < reg->n; i++) {
 			const struct msh_instance *in = &reg->instances[i];
 
 			if (strcmp(in->service, cc->service) == 0 &&
-			    msh_instance_serving(in))
-				add_endpoint(c, &in->address, in->weight);
+			    msh_instance_serving(in) && (cc->labels == NULL ||
+			    msh_labels_match(in->labels, cc->labels)))
+				add_endpoint(c, &in->address, in->weight,
+				    zone != NULL && in->zone != NULL &&
+				    strcmp(in->zone, zone) == 0);
 		}
 	}
 	c->lb = cc->lb->lb;
 	c->lb_state = c->lb->create(c, nworkers);
+	if (cc->zone_affinity != 0)
+		build_local(c, nworkers);
+}
+
+/* The sidecar's zone: that of its own instance in the registry, the one
+ * of its service at the address of one of its listeners. */
+static const char *
+own_zone(const struct msh_conf *conf, const struct msh_registry *reg)
+{
+	size_t i, j;
+
+	for (i = 0; i < reg->n; i++) {
+		const struct msh_instance *in = &reg->instances[i];
+
+		if (strcmp(in->service, conf->service) != 0 || in->zone == NULL)
+			continue;
+		for (j = 0; j < conf->nlisteners; j++)
+			if (msh_addr_equal(&in->address,
+			    &conf->listeners[j].address))
+				return in->zone;
+	}
+	return NULL;
 }
 
 static struct msh_cluster *
@@ -86,23 +142,33 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 {
 	static const struct msh_registry none;
 	struct msh_snapshot *s;
-	size_t i;
+	unsigned before;
+	size_t i, j;
 
 	if (reg == NULL)
 		reg = &none;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		abort();
+	before = d->errors;
+	if ((s->tls = msh_tls_new(conf, d)) == NULL && d->errors > before) {
+		msh_conf_unref(conf);
+		free(s);
+		return NULL;
+	}
 	atomic_init(&s->refs, 1);
 	s->generation = generation;
 	s->nworkers = nworkers;
 	s->conf = conf;
+	if (own_zone(conf, reg) != NULL &&
+	    (s->zone = strdup(own_zone(conf, reg))) == NULL)
+		abort();
 	s->clusters = calloc(conf->nclusters + 1, sizeof(*s->clusters));
 	s->listeners = calloc(conf->nlisteners + 1, sizeof(*s->listeners));
 	if (s->clusters == NULL || s->listeners == NULL)
 		abort();
 	for (i = 0; i < conf->nclusters; i++) {
 		build_cluster(&s->clusters[i], &conf->clusters[i], reg,
-		    nworkers);
+		    s->zone, nworkers);
 		s->nclusters++;
 	}
 	for (i = 0; i < conf->nlisteners; i++) {
@@ -113,6 +179,12 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 
 		l->conf = lc;
 		l->cluster = find_cluster(s, lc->cluster);
+		if ((l->routes = calloc(conf->nroutes + 1,
+		    sizeof(*l->routes))) == NULL)
+			abort();
+		for (j = 0; j < conf->nroutes; j++)
+			if (strcmp(conf->routes[j].listener, lc->name) == 0)
+				l->routes[l->nroutes++] = &conf->routes[j];
 		l->stats = msh_stats_get(MSH_STATS_LISTENER, lc->name, NULL);
 		s->nlisteners++;
 		if (flags & MSH_SNAPSHOT_NO_SOCKETS)
@@ -147,13 +219,25 @@ msh_snapshot_unref(struct msh_snapshot *s)
 	if (s == NULL ||
 	    atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (i = 0; i < s->nlisteners; i++)
+	for (i = 0; i < s->nlisteners; i++) {
 		msh_sockets_unref(s->listeners[i].sockets);
-	for (i = 0; i < s->nclusters; i++) {
-		if (s->clusters[i].lb != NULL)
-			s->clusters[i].lb->destroy(s->clusters[i].lb_state);
-		free(s->clusters[i].endpoints);
+		free(s->listeners[i].routes);
 	}
+	for (i = 0; i < s->nclusters; i++) {
+		struct msh_cluster *c = &s->clusters[i], *l = c->local;
+
+		if (c->lb != NULL)
+			c->lb->destroy(c->lb_state);
+		if (l != NULL) {
+			l->lb->destroy(l->lb_state);
+			free(l->endpoints);
+			free(l);
+		}
+		free(c->endpoints);
+		free(c->views);
+	}
+	free(s->zone);
+	msh_tls_free(s->tls);
 	free(s->listeners);
 	free(s->clusters);
 	msh_conf_unref(s->conf);

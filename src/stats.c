@@ -13,6 +13,10 @@ const char *const msh_error_causes[MSH_C_COUNT - MSH_C_ERR_FIRST] = {
 	"response_timeout", "request_timeout", "overload",
 };
 
+const char *const msh_check_results[MSH_CHECK_RESULTS] = {
+	"ok", "bad_status", "connect_failed", "timeout", "bad_response",
+};
+
 static struct msh_stats *all, **tail = &all;
 static unsigned nlines;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -53,6 +53,28 @@ enum msh_counter {
 /* The cause label of each MSH_C_ERR_ counter, from MSH_C_ERR_FIRST. */
 extern const char *const msh_error_causes[MSH_C_COUNT - MSH_C_ERR_FIRST];
 
+/* An endpoint's health, as active health checks found it. */
+enum msh_hc_state {
+	MSH_HC_UNKNOWN,	/* not checked, or not decided yet */
+	MSH_HC_HEALTHY,
+	MSH_HC_UNHEALTHY,
+};
+
+/* What one health check came to. */
+enum msh_check_result {
+	MSH_CHECK_OK,
+	MSH_CHECK_BAD_STATUS,		/* a status not in health_status */
+	MSH_CHECK_CONNECT_FAILED,
+	MSH_CHECK_TIMEOUT,
+	MSH_CHECK_BAD_RESPONSE,		/* malformed, or closed before it */
+	MSH_CHECK_RESULTS,
+};
+
+/* The result label of each, for /metrics. */
+extern const char *const msh_check_results[MSH_CHECK_RESULTS];
+
+struct msh_health_checker;
+
 enum msh_stats_kind {
 	MSH_STATS_LISTENER,
 	MSH_STATS_CLUSTER,
@@ -66,7 +88,7 @@ struct msh_stats_line {
 	/* Endpoint sets: the worker's view of the endpoint. */
 	_Atomic uint64_t active;	/* requests in flight */
 	_Atomic uint64_t latency_us;	/* peak EWMA of response times, 0: none */
-	uint64_t	 latency_at_us;	/* when it was last updated */
+	uint64_t	 latency_at_us;	/* last updated: CLOCK_MONOTONIC */
 	unsigned	 consecutive_5xx;	/* and failures to answer */
 	unsigned	 consecutive_gateway;	/* 502-504, failures to answer */
 	/* Cluster sets: the retry budget's window, one slot a second. */
@@ -91,6 +113,16 @@ struct msh_stats {
 	_Atomic uint64_t	 ejected_until;	/* ms, CLOCK_MONOTONIC */
 	_Atomic uint64_t	 ejected_last;	/* ms, the last ejection's start */
 	_Atomic unsigned	 ejections;	/* in a row, for the next time */
+	/* Endpoint sets: active health checks. Workers read health; the
+	 * rest is the main thread's, which runs the checks and the admin. */
+	_Atomic int		 health;	/* enum msh_hc_state */
+	unsigned		 health_passes;		/* in a row */
+	unsigned		 health_failures;	/* in a row */
+	uint64_t		 health_checks[MSH_CHECK_RESULTS];
+	uint64_t		 health_to_healthy;	/* from unhealthy */
+	uint64_t		 health_to_unhealthy;
+	int			 health_checked;	/* ever */
+	struct msh_health_checker *checker;	/* checking it now */
 };
 
 /* Once, before the first snapshot. */

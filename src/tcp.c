@@ -128,6 +128,9 @@ tunnel_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	if (what & BEV_EVENT_CONNECTED)
+		return;		/* a TLS client's handshake is done */
+
 	if (what & BEV_EVENT_EOF) {
 		tunnel_read(bev, c);
 		if (bev == c->client)
@@ -152,13 +155,15 @@ connected(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	if ((what & BEV_EVENT_CONNECTED) && !msh_upstream_verified(c))
+		what = BEV_EVENT_ERROR;	/* not the peer it should be */
 	if (!(what & BEV_EVENT_CONNECTED)) {
 		msh_connect_failed(c, what);
 		msh_conn_free(c);
 		return;
 	}
 	msh_set_nodelay(bufferevent_getfd(bev));
-	msh_outlier_result(c->l->cluster, c->ep, c->w->id, MSH_OUTCOME_OK);
+	msh_outlier_result(c->cluster, c->ep, c->w->id, MSH_OUTCOME_OK);
 	msh_tunnel(c);
 }
 
@@ -349,6 +354,9 @@ splice_start(struct msh_conn *c)
 	struct timeval tv;
 	int p[2][2], i;
 
+	/* TLS bytes are not the stream: the bufferevents must carry it. */
+	if (msh_bev_tls(c->client) || msh_bev_tls(c->up->bev))
+		return -1;
 	if (pipe2(p[0], O_NONBLOCK | O_CLOEXEC) == -1)
 		return -1;
 	if (pipe2(p[1], O_NONBLOCK | O_CLOEXEC) == -1) {
@@ -431,7 +439,7 @@ msh_tunnel(struct msh_conn *c)
 void
 msh_tcp_start(struct msh_conn *c)
 {
-	struct msh_cluster *cl = c->l->cluster;
+	struct msh_cluster *cl = c->cluster = c->l->cluster;
 
 	c->state = MSH_CONN_TUNNEL;
 	msh_stats_inc(c->l->stats, c->w->id, MSH_C_REQUESTS);

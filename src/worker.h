@@ -73,15 +73,23 @@ void	msh_workers_command(enum msh_worker_cmd cmd);
 /* Wait for every worker to end and free them. */
 void	msh_workers_join(void);
 
-/* A fast pseudo-random number, the worker's own (xorshift64*): for
+/* A fast pseudo-random number from *state, never 0 (xorshift64*): for
  * jitter and balancers, not for secrets. */
+static inline uint64_t
+msh_random_next(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 0x2545f4914f6cdd1dULL;
+}
+
+/* The worker's own: no lock, no cache line shared with another worker.
+ * Balancers get at it through struct msh_pick. */
 static inline uint64_t
 msh_random(struct msh_worker *w)
 {
-	w->rng ^= w->rng >> 12;
-	w->rng ^= w->rng << 25;
-	w->rng ^= w->rng >> 27;
-	return w->rng * 0x2545f4914f6cdd1dULL;
+	return msh_random_next(&w->rng);
 }
 
 /* A connection ended: the worker may finish draining. */

@@ -2,7 +2,7 @@
 #
 # harness.t: the test harness itself, t/lib/MeshTest.pm and t/lib/backend.pl.
 # Needs no meshd: private addresses, free ports, real backends (plain,
-# chained, failing), keep-alive, pipelining and chunked bodies on a raw
+# chained, failing, slow), keep-alive, pipelining and chunked bodies on a raw
 # socket, idle connections beyond the worker pool, curl, run(), wait_for(),
 # the metrics and log parsers, and that stop() leaves no process behind.
 
@@ -115,6 +115,32 @@ $r = $t->http_get("http://$hb:$pb/", timeout => 3);
 is($r->{status}, 200, '20 idle connections (8 workers): a new client is served');
 cmp_ok(time - $t0, '<', 2, '... promptly');
 close $_ for @idle;
+
+# Delays: /delay/MS and --delay hold an answer, not the worker; pipelined
+# answers keep their order behind a delayed one.
+
+my $pe = $t->free_port($hc);
+$t->start_backend(name => 'slow', listen => "$hc:$pe", workers => 1,
+    delay => 100, quiet => 1);
+$t0 = time;
+$s = IO::Socket::IP->new(PeerHost => $ha, PeerPort => $pa, Timeout => 5)
+    or die "connect $ha:$pa: $@";
+print {$s} "GET /delay/300 HTTP/1.1\r\nHost: a\r\n\r\n"
+    . "GET /now HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+my $both = read_until_eof($s, 5);
+cmp_ok(time - $t0, '>=', 0.3, '/delay/300 answers after 300 ms');
+is(() = $both =~ m{^HTTP/1\.1 200 }mg, 2, '... and the request behind it after');
+$t0 = time;
+my $held = IO::Socket::IP->new(PeerHost => $hc, PeerPort => $pe, Timeout => 5)
+    or die "connect $hc:$pe: $@";
+print {$held} "GET /delay/500 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+$r = $t->http_get("http://$hc:$pe/");
+my $took = time - $t0;
+is($r->{content}, "slow\n", '--delay 100: answered');
+cmp_ok($took, '>=', 0.1, '... after 100 ms');
+cmp_ok($took, '<', 0.5, '... while its one worker holds a 600 ms answer');
+like(read_until_eof($held, 5), qr/\r\n\r\nslow\n\z/, 'which comes too');
+cmp_ok(time - $t0, '>=', 0.6, '... after 100 + 500 ms');
 
 # curl: a large POST, with Expect: 100-continue.
 

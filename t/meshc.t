@@ -103,20 +103,21 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 }
 {
 	# Every key of mesh.conf's directive tables is explained, but for
-	# the mesh's name and max_retry_amplification (in no compiled file),
-	# and hash_key, which only a hashing balancer shows: web of
-	# conf/example sets them all.
+	# the mesh's name and max_retry_amplification (in no compiled file):
+	# web of conf/example sets them all. hash_key shows only where a
+	# balancer hashes: web's for cart, a service it calls.
 	my @keys = grep { defined } MeshTest::slurp("$src/compiler/parse.c")
 	    =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"|^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
 	push @keys, MeshTest::slurp("$src/compiler/policy.c")
 	    =~ /^\s*POLICY(?:_R)?\("(\w+)"/mg;
-	@keys = grep { !/^(?:name|max_retry_amplification|hash_key)$/ } @keys;
+	@keys = grep { !/^(?:name|max_retry_amplification)$/ } @keys;
 	cmp_ok(scalar @keys, '>=', 40, 'explain: found the directive tables');
 	$r = $t->run({ dir => "$src/conf/example" }, $t->meshc_bin,
 	    'explain', 'web', 'mesh.conf');
 	is($r->{code}, 0, 'explain web of conf/example') or diag $r->{err};
 	for my $k (@keys) {
-		like($r->{out}, qr/^(?:\S+:\d+|default|assigned)\t\Q$k\E = \S/m,
+		my $dep = $k eq 'hash_key' ? '[\w-]+\.' : '';
+		like($r->{out}, qr/^(?:\S+:\d+|default|assigned)\t$dep\Q$k\E = \S/m,
 		    "explain shows $k");
 	}
 	like($r->{out}, qr/^mesh\.conf:\d+\tcheckout\.response_timeout = 5s$/m,
@@ -274,6 +275,70 @@ is($t->meshc('check', '-Werror', $cyc)->{code}, 1, '-Werror makes a cycle fail')
 (my $acyclic = MeshTest::slurp($cyc)) =~ s/^depends = a, d$/depends = d/m;
 $t->write_file('cycle/mesh.conf', $acyclic);
 is($t->meshc('check', '-Werror', $cyc)->{err}, '', 'no cycle, no warning');
+
+# lb and hash_key: the callee's choice, in every caller's cluster for it;
+# a hash_key nothing goes by is a warning, and left out or made source.
+my $lbm = $t->write_file('lb/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+[service web]
+app_port = 8001
+inbound_port = 7001
+depends = carts, search, stock, feed
+[service carts]
+app_port = 8002
+inbound_port = 7002
+lb = ring_hash
+hash_key = cookie:session
+[service search]
+app_port = 8003
+inbound_port = 7003
+lb = least_request
+hash_key = header:X-User
+[service stock]
+app_port = 8004
+inbound_port = 7004
+protocol = tcp
+lb = maglev
+hash_key = header:X-User
+[service feed]
+app_port = 8005
+inbound_port = 7005
+lb = maglev
+EOF
+(my $lbdir = $lbm) =~ s{/mesh\.conf$}{};
+$r = $t->meshc('compile', '-o', $lbdir, $lbm);
+is($r->{code}, 0, 'lb and hash_key compile (warnings only)') or diag $r->{err};
+is($r->{err}, "$lbm:17: warning: service \"search\" sets hash_key, but lb = least_request goes by none: ignored [unused-hash-key]\n"
+    . "$lbm:23: warning: hash_key = header:X-User of service \"stock\" is ignored: its protocol is tcp, whose connections hash by their source address [unused-hash-key]\n",
+    'a hash_key no balancer goes by is a warning, at its line');
+is($t->meshc('check', '-Werror', $lbm)->{code}, 1, '-Werror makes it fail');
+my $web = MeshTest::slurp("$lbdir/web.conf");
+like($web, qr/^\[cluster carts\]\nservice = carts\nlb = ring_hash\nhash_key = cookie:session\n/m,
+    "the caller gets the callee's lb and hash_key");
+like($web, qr/^\[cluster search\]\nservice = search\nlb = least_request\nconnect_timeout/m,
+    'no hash_key for a balancer that goes by none');
+like($web, qr/^\[cluster stock\]\nservice = stock\nlb = maglev\nhash_key = source\n/m,
+    'tcp: hash_key = source');
+like($web, qr/^\[cluster feed\]\nservice = feed\nlb = maglev\nhash_key = source\n/m,
+    'a hashing lb without hash_key: source, written out');
+like($web, qr/^\[cluster local\]\nendpoint = [^\n]+\nlb = round_robin\n/m,
+    'the local cluster keeps round_robin');
+like(MeshTest::slurp("$lbdir/carts.conf"), qr/^\[cluster local\]\nendpoint = [^\n]+\nlb = round_robin\n/m,
+    "as does the callee's own");
+$r = $t->meshc('explain', 'web', $lbm);
+like($r->{out}, qr/^\Q$lbm\E:11\tcarts\.lb = ring_hash\n\Q$lbm\E:12\tcarts\.hash_key = cookie:session$/m,
+    "explain: a dependency's lb and hash_key, with their lines");
+like($r->{out}, qr/^default\tlb = round_robin$/m, "explain: the service's own lb, a default");
+like($r->{out}, qr/^\Q$lbm\E:27\tfeed\.lb = maglev\ndefault\tfeed\.hash_key = source$/m,
+    'explain: a default hash_key');
+if (-x $t->meshd_bin) {
+	$t->write_file('lb/r.conf', "[/services/carts/instances/a]\naddress = 127.0.0.1\nport = 7002\n");
+	my $c = $t->run($t->meshd_bin, '-t', '-c', "$lbdir/web.conf");
+	is($c->{code}, 0, 'meshd -t takes what meshc wrote') or diag $c->{err};
+	unlike($c->{err}, qr/warning/, 'without a warning');
+}
 
 # --format=json: the same diagnostics as one JSON array on stdout.
 SKIP: {

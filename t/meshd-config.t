@@ -101,6 +101,10 @@ my @cases = (
 	  qr/^\S+broken\.conf:13: error: bad value "never" for "request_timeout": expected a duration with a unit: ms, s, m or h \(e\.g\. 250ms, 5s\), or off \[bad-value\]$/m ],
 	[ 'unknown lb', "endpoint = 127.0.0.1:8081\nlb = magic\n", 'endpoint = 127.0.0.1:8081',
 	  qr/^\S+broken\.conf:13: error: bad value "magic" for "lb": no such load balancer module/m ],
+	[ 'bad hash_key', "endpoint = 127.0.0.1:8081\nhash_key = path\n", 'endpoint = 127.0.0.1:8081',
+	  qr/^\S+broken\.conf:13: error: bad value "path" for "hash_key": expected source, header:NAME or cookie:NAME \[bad-value\]$/m ],
+	[ 'hash_key without a name', "endpoint = 127.0.0.1:8081\nhash_key = cookie:\n", 'endpoint = 127.0.0.1:8081',
+	  qr/^\S+broken\.conf:13: error: bad value "cookie:" for "hash_key": expected a cookie name after cookie:/m ],
 	[ 'over-long line', "endpoint = 127.0.0.1:8081 ; " . ('x' x 200) . "\n", 'endpoint = 127.0.0.1:8081',
 	  qr/^\S+broken\.conf:12: error: line is 228 bytes long, at most 198 are allowed/m ],
 );
@@ -113,10 +117,29 @@ for my $c (@cases) {
 	like($r->{err}, $re, "$what: file, line and message");
 }
 
+# A hash_key nothing goes by: valid, with a warning naming its line.
+for my $w (
+	[ 'lb = round_robin', "lb = round_robin\nhash_key = header:X-User\n",
+	  qr/^\S+warn\.conf:14: warning: cluster "local" sets hash_key, but lb = round_robin goes by none: ignored \[unused-hash-key\]$/m ],
+	[ 'a tcp listener', "lb = maglev\nhash_key = cookie:sid\n",
+	  qr/^\S+warn\.conf:14: warning: hash_key = cookie:sid of cluster "local" is ignored for tcp listener "inbound" \(line 6\): connections hash by their source address \[unused-hash-key\]$/m ],
+    ) {
+	my ($what, $lines, $re) = @$w;
+	(my $text = $good) =~ s/^(endpoint = 127\.0\.0\.1:8081\n)/$1$lines/m;
+	$text =~ s/protocol = http/protocol = tcp/ if $what =~ /tcp/;
+	my $r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('warn.conf', $text));
+	is($r->{code}, 0, "meshd -t accepts hash_key with $what");
+	like($r->{err}, $re, "and warns that it is ignored ($what)");
+}
+(my $hashed = $good) =~ s/^(endpoint = 127\.0\.0\.1:8081\n)/${1}lb = ring_hash\nhash_key = header:X-User\n/m;
+my $r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('hashed.conf', $hashed));
+is($r->{code}, 0, 'meshd -t accepts ring_hash by a header');
+unlike($r->{err}, qr/warning/, 'without a warning');
+
 # Two errors, both reported.
 (my $two = $good) =~ s/protocol = http/protocol = udp/;
 $two =~ s/cluster = local/klaster = local/;
-my $r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('two.conf', $two));
+$r = $t->run($t->meshd_bin, '-t', '-c', $t->write_file('two.conf', $two));
 my @lines = grep { /: error: / } split /\n/, $r->{err};
 is(scalar @lines, 2, 'every error of a file in one run') or diag $r->{err};
 
@@ -132,7 +155,14 @@ like($r->{err}, qr{registry\.conf:4: error: unknown key "wieght"; did you mean "
 $r = $t->run($t->meshd_bin, '-V');
 is($r->{code}, 0, 'meshd -V');
 like($r->{out}, qr/^meshd \d+\.\d+\.\d+$/m, 'version');
-like($r->{out}, qr/^modules: .*\bround_robin\b/m, 'lists the round_robin module');
+# Every load balancer, unless configure left it out.
+my $flags = defined $ENV{MSH_BUILDDIR} && -x "$ENV{MSH_BUILDDIR}/config.status"
+    ? $t->run("$ENV{MSH_BUILDDIR}/config.status", '--config')->{out} : '';
+for my $m (qw(round_robin random least_request peak_ewma ring_hash maglev)) {
+	(my $switch = "--without-lb-$m") =~ tr/_/-/;
+	next if $flags =~ /\Q$switch\E/;
+	like($r->{out}, qr/^modules: .*\b$m\b/m, "lists the $m module");
+}
 
 # Usage errors exit 2.
 is($t->run($t->meshd_bin)->{code}, 2, 'no -c: usage');
@@ -208,8 +238,10 @@ my $dpid = $t->path('daemon.pid');
 $r = $t->run({ timeout => 10 }, $t->meshd_bin, '-d', '-c', $dconf, '-a', $host,
     '-p', $dpid);
 is($r->{code}, 0, 'meshd -d returns 0 at once');
-my $pid = $t->wait_for(sub { MeshTest::slurp($dpid) =~ /^(\d+)$/m && $1 },
-    what => 'the daemon to write its pid file');
+my $pid = eval { $t->wait_for(sub { MeshTest::slurp($dpid) =~ /^(\d+)$/m && $1 },
+    what => 'the daemon to write its pid file') };
+BAIL_OUT("no pid file from the daemon ($@); its log:\n"
+    . (-e $dlog ? MeshTest::slurp($dlog) : "(none)\n")) unless $pid;
 # Not the harness's child: stop it ourselves if the test dies.
 END { kill 'TERM', $pid if $pid && kill 0, $pid }
 $t->watch_log($dlog);

@@ -22,7 +22,7 @@ for my $i (0 .. 2) {
 	$t->start_backend(name => $names[$i], listen => "$hosts[$i]:$app_port",
 	    quiet => 1);
 }
-my ($out_port, $admin_port) = ($t->free_port($h), $t->free_port($h));
+my ($out_port, $v2_port, $admin_port) = map { $t->free_port($h) } 1 .. 3;
 my $admin = "$h:$admin_port";
 my $reg = $t->path('registry.conf');
 
@@ -34,7 +34,8 @@ sub instances {
 	for (@_) {
 		my ($n, $w, $health) = /^(\w)(?::(\d+))?(?:\/(\w+))?$/ or die $_;
 		$text .= "\n[/services/app/instances/$n]\naddress = $addr{$n}\n"
-		    . "port = $app_port\n";
+		    . "port = $app_port\nlabels = version="
+		    . ($n eq 'a' ? 'v1' : 'v2') . ", zone-group=x\n";
 		$text .= "weight = $w\n" if $w;
 		$text .= "health = $health\n" if $health;
 	}
@@ -71,6 +72,15 @@ cluster = app
 [cluster app]
 service = app
 lb = round_robin
+
+[listener v2]
+address = $h:$v2_port
+protocol = http
+cluster = app-v2
+
+[cluster app-v2]
+service = app
+labels = version=v2
 CONF
 rename_over(instances('a'));
 $t->start_meshd(name => 'meshd', conf => $t->path('meshd.conf'), host => $h,
@@ -79,11 +89,11 @@ $t->start_meshd(name => 'meshd', conf => $t->path('meshd.conf'), host => $h,
 # $n requests on one kept-alive connection (one worker, so round robin's
 # shares are exact): { backend => count }.
 sub spread {
-	my ($n) = @_;
+	my ($n, $port) = @_;
 	my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 5);
 	my %seen;
 	for (1 .. $n) {
-		my $r = $ua->get("http://$h:$out_port/");
+		my $r = $ua->get("http://$h:" . ($port // $out_port) . "/");
 		(my $body = $r->{content} // '') =~ s/\s+\z//;
 		my $who = $r->{status} == 200 && $body =~ /^(\w+)/ ? $1
 		    : "status $r->{status}";
@@ -106,6 +116,8 @@ generation(2, 'b added, renamed over the file');
 is_deeply(spread(20), { a => 10, b => 10 }, 'a and b share');
 is($t->metric($admin, 'meshd_cluster_endpoints{cluster="app"}'), 2,
     'two endpoints on /metrics');
+is_deeply(spread(10, $v2_port), { b => 10 },
+    'a cluster with labels = version=v2 takes only b (a is version=v1)');
 
 rename_over(instances('a:3', 'b'));
 generation(3, 'a weighs 3');
@@ -132,7 +144,7 @@ is_deeply(spread(10), { a => 5, c => 5 }, 'a and c share');
 rename_over(instances('b') . "addres = 127.0.0.1\n");
 is($t->wait_metric($admin, 'meshd_registry_update_failures_total', 1), 1,
     'the broken file counted');
-like($t->log_text('meshd'), qr/registry\.conf:8: error: unknown key "addres"; did you mean "address"\? \[unknown-key\]/,
+like($t->log_text('meshd'), qr/registry\.conf:9: error: unknown key "addres"; did you mean "address"\? \[unknown-key\]/,
     'the error names the file and line');
 like($t->log_text('meshd'), qr/registry update failed: generation 6 keeps serving/,
     'and generation 6 keeps serving');
@@ -157,7 +169,7 @@ is($t->metric($admin, 'meshd_registry_vanished_total'), 1, 'not counted as vanis
 rename_over(instances('a') . "\n[/services/app]\nempty = on\n");
 is($t->wait_metric($admin, 'meshd_registry_update_failures_total', 2), 2,
     'a contradiction counted as a failure');
-like($t->log_text('meshd'), qr/registry\.conf:10: error: service "app" is said to be empty but lists instances \(line 5\)/,
+like($t->log_text('meshd'), qr/registry\.conf:11: error: service "app" is said to be empty but lists instances \(line 5\)/,
     'reported at the "empty" line');
 
 # Back to normal, and a SIGHUP reload reads the registry as well.

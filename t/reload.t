@@ -141,27 +141,44 @@ is($m->{meshd_config_generation}, 3, 'generation 3 in force');
 is($m->{meshd_config_reloads_total}, 4, 'four reloads tried');
 is($m->{meshd_config_reload_failures_total}, 2, 'two of them failed');
 
-# Ten reloads in a row under wrk's load, a new connection per request:
-# no connection refused or reset, no error answered.
+# A hundred reloads in a row under wrk's load, every other one changing
+# the cluster (alpha or beta) and adding or dropping a listener: 50
+# kept-alive connections and 10 with a new connection per request see no
+# connection refused or reset and no error answered.
 SKIP: {
-	skip 'wrk is not installed', 3 unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
+	skip 'wrk is not installed', 5 unless grep { -x "$_/wrk" } split /:/, $ENV{PATH};
 	registry($ha);
 	config();
 	my $gen = $t->metrics($admin)->{meshd_config_generation};
 	my $before = $t->metrics($admin)->{'meshd_listener_connections_total{listener="app"}'};
-	$t->spawn(name => 'wrk', cmd => ['wrk', '-t', '2', '-c', '20', '-d', '4s',
+	$t->spawn(name => 'wrk-ka', cmd => ['wrk', '-t', '1', '-c', '50', '-d', '60s',
+	    "http://$h:$out_port/"]);
+	$t->spawn(name => 'wrk-close', cmd => ['wrk', '-t', '1', '-c', '10', '-d', '60s',
 	    '-H', 'Connection: close', "http://$h:$out_port/"]);
 	$t->wait_for(sub { $t->metrics($admin)->{'meshd_listener_connections_total{listener="app"}'} > $before + 500 },
 	    what => 'wrk to get going');
-	for my $i (1 .. 10) {
+	for my $i (1 .. 100) {
+		if ($i % 2) {
+			config(static => $hb, extra => "\n[listener second]\n"
+			    . "address = $h:$new_port\nprotocol = http\n"
+			    . "cluster = app\n");
+		} else {
+			config();
+		}
 		$t->reload('meshd');
 		$t->wait_generation($admin, $gen + $i);
 	}
-	is($t->wait_exit('wrk', timeout => 20), 0, 'wrk ran to its end');
-	my $out = $t->log_text('wrk');
-	like($out, qr/(\d+) requests in/, 'wrk sent requests') and diag((split /\n/, $out)[-3]);
-	unlike($out, qr/Socket errors|Non-2xx/, 'no socket error and no error status across 10 reloads')
-	    or diag $out;
+	$t->signal($_, 'INT') for qw(wrk-ka wrk-close);
+	for my $w (qw(wrk-ka wrk-close)) {
+		is($t->wait_exit($w, timeout => 20), 0, "$w stopped");
+		my $out = $t->log_text($w);
+		my ($n) = $out =~ /(\d+) requests in/;
+		unlike($out, qr/Socket errors|Non-2xx/,
+		    "$w: no socket error and no error status across 100 reloads ($n requests)")
+		    or diag $out;
+	}
+	is($t->metrics($admin)->{meshd_config_generation}, $gen + 100,
+	    'a hundred reloads applied');
 }
 
 $t->done_testing;

@@ -42,8 +42,9 @@ for (1 .. 2) {
 	push @fillers, $f;
 }
 
+my $dead = $t->free_port($hb);	# nobody listens there
 my %l = map { $_ => $t->free_port($h) }
-    qw(kill status hang budget eject reqs conns pend admin);
+    qw(kill status hang budget eject reqs conns pend late admin);
 my $admin = "$h:$l{admin}";
 my $conf = $t->write_file('meshd.conf', <<"EOF");
 [meshd]
@@ -114,6 +115,17 @@ endpoint = $hbad:$port
 retries = 0
 outlier_consecutive_5xx = 2
 max_ejected_percent = 50
+
+[listener late]
+address = $h:$l{late}
+protocol = http
+cluster = late
+
+[cluster late]
+endpoint = $hb:$dead
+retries = 3
+retry_backoff = 1s
+request_timeout = 150ms
 
 [listener reqs]
 address = $h:$l{reqs}
@@ -255,6 +267,21 @@ $t->wait_for(sub { active('pend', "$hb:$bh_port") == 1 },
     what => 'a connection pending');
 overloaded('pend', 'max_pending', 3);
 close $held[0];
+
+# request_timeout ends a request whose retry waits out its backoff: the
+# retry must not happen after the answer. (The one wait here is for the
+# longest backoff to pass, to see that nothing happens.)
+# The client holds its end open, as meshd lingers on it.
+my $late = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $l{late},
+    Timeout => 5) or die "connect: $!";
+print $late "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+like(scalar <$late>, qr{^HTTP/1\.1 504 }, 'request_timeout during a retry\'s backoff: 504');
+my $failed = $m->('meshd_cluster_connect_failures_total{cluster="late"}');
+select undef, undef, undef, 2.2;	# the longest backoff, twice
+close $late;
+is($m->('meshd_cluster_connect_failures_total{cluster="late"}'), $failed,
+    'no retry after the answer');
+ok($t->alive('meshd'), 'meshd lives on');
 
 # One of three killed under load (wrk, 20 connections): no GET fails.
 # The kill and the restart are timed by what /metrics shows, not by sleeps.

@@ -386,10 +386,10 @@ sub _stop_many {
 }
 
 # $t->start_backend(name => NAME, listen => "ADDR:PORT", call => URL,
-#                   workers => N, quiet => BOOL, status => NNN, hang => BOOL):
-#                   starts t/lib/backend.pl
-# (answering as NAME) and returns its pid once it wrote NAME.pid and its
-# port accepts connections.
+#                   workers => N, quiet => BOOL, status => NNN, hang => BOOL,
+#                   delay => MS): starts t/lib/backend.pl (answering as NAME,
+# MS milliseconds late with delay) and returns its pid once it wrote
+# NAME.pid and its port accepts connections.
 sub start_backend {
 	my ($self, %a) = @_;
 	my $name   = $a{name}   // croak 'start_backend: name required';
@@ -404,6 +404,7 @@ sub start_backend {
 	push @cmd, '--workers', $a{workers} if defined $a{workers};
 	push @cmd, '--status', $a{status} if defined $a{status};
 	push @cmd, '--hang' if $a{hang};
+	push @cmd, '--delay', $a{delay} if defined $a{delay};
 	my $pid = $self->spawn(name => $name, cmd => \@cmd, log => $a{log}, env => $a{env});
 	# The pidfile, written after listen(), tells our backend from anything
 	# else that may answer on that port.

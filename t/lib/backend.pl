@@ -5,7 +5,7 @@
 #
 #   perl t/lib/backend.pl --listen ADDR:PORT --name NAME [--call URL]
 #        [--pidfile FILE] [--workers N] [--idle-timeout SECONDS]
-#        [--verbose] [--watch-parent] [--status NNN] [--hang]
+#        [--verbose] [--watch-parent] [--status NNN] [--hang] [--delay MS]
 #
 # Answers (every answer carries "Content-Type: text/plain" and "X-Backend: NAME"):
 #   POST, PUT, PATCH    200 "NAME got N bytes\n" (N = request body length)
@@ -13,8 +13,13 @@
 #                       answers "NAME > BODY\n" (BODY without its trailing
 #                       newline), or 502 "NAME > error STATUS\n" if that fails
 #   .../status/NNN      the same, but with status NNN (200..599)
+#   .../delay/MS        the same, answered MS milliseconds later (60000 at most)
+#                       (the path is not otherwise looked at)
 # --status NNN answers every other request with NNN (a failing instance);
 # --hang reads requests and never answers them (a hanging one).
+# --delay MS answers every request MS milliseconds later (a slow instance);
+# a /delay/MS path adds to it.  A delayed answer holds up only the answers
+# after it on its connection: the worker serves other connections meanwhile.
 # HEAD gets the GET headers without the body; 204 and 304 carry no body.
 #
 # HTTP/1.1 with keep-alive: Content-Length framing, "Connection: close"
@@ -66,12 +71,15 @@ my %REASON = (
 
 my %opt = (workers => 8, 'idle-timeout' => 30);
 GetOptions(\%opt, 'listen=s', 'name=s', 'call=s', 'pidfile=s', 'workers=i',
-    'idle-timeout=f', 'verbose', 'watch-parent', 'status=i', 'hang', 'help')
+    'idle-timeout=f', 'verbose', 'watch-parent', 'status=i', 'hang',
+    'delay=i', 'help')
 	or usage(2);
 usage(0) if $opt{help};
 usage(2) if !defined $opt{listen} || !defined $opt{name} || @ARGV;
 die "backend.pl: --workers must be 1..64\n"
 	if $opt{workers} < 1 || $opt{workers} > 64;
+die "backend.pl: --delay must be 0..60000\n"
+	if defined $opt{delay} && ($opt{delay} < 0 || $opt{delay} > 60000);
 die "backend.pl: --name must be one token of printable characters\n"
 	unless $opt{name} =~ /^[\x21-\x7e]+\z/;
 
@@ -132,7 +140,8 @@ sub usage {
 	my $fh = $code ? \*STDERR : \*STDOUT;
 	print {$fh} "usage: backend.pl --listen ADDR:PORT --name NAME [--call URL]\n",
 	    "         [--pidfile FILE] [--workers N] [--idle-timeout SECONDS]\n",
-	    "         [--verbose] [--watch-parent] [--status NNN] [--hang]\n";
+	    "         [--verbose] [--watch-parent] [--status NNN] [--hang]\n",
+	    "         [--delay MS]\n";
 	exit $code;
 }
 
@@ -225,7 +234,13 @@ sub worker {
 			vec($win, $c->{fd}, 1) = 1 if length $c->{wbuf};
 		}
 		my ($rout, $wout) = ($rin, $win);
-		my $n = select($rout, $wout, undef, 1);
+		my $wait = 1;
+		for my $c (values %conns) {
+			next unless @{ $c->{later} };
+			my $in = $c->{later}[0][0] - time;
+			$wait = $in < 0 ? 0 : $in if $in < $wait;
+		}
+		my $n = select($rout, $wout, undef, $wait);
 		if ($n < 0) {
 			next if $! == EINTR;
 			die "select: $!\n";
@@ -243,9 +258,15 @@ sub worker {
 		}
 		my $now = time;
 		for my $c (values %conns) {
+			next unless @{ $c->{later} } && $c->{later}[0][0] <= $now;
+			release($c, $now);
+			flush($c);
+		}
+		for my $c (values %conns) {
 			if ($c->{linger}) {
 				close_conn($c) if $now >= $c->{linger};
-			} elsif ($now - $c->{last} >= $opt{'idle-timeout'}) {
+			} elsif ($now - $c->{last} >= $opt{'idle-timeout'}
+			    && !@{ $c->{later} }) {
 				close_conn($c);
 			}
 		}
@@ -269,6 +290,7 @@ sub accept_clients {
 			closing => 0,
 			eof     => 0,
 			linger  => 0,
+			later   => [],     # [due, bytes]: delayed answers, in order
 		};
 	}
 }
@@ -324,6 +346,7 @@ sub flush {
 		$c->{last} = time;
 	}
 	return 1 unless $c->{closing};
+	return 1 if @{ $c->{later} };     # answers still to come
 	if ($c->{eof}) {
 		close_conn($c);
 		return 0;
@@ -467,6 +490,15 @@ sub start_request {
 	return 1;
 }
 
+# Delayed answers whose time has come, in order, to the write buffer.
+sub release {
+	my ($c, $now) = @_;
+	while (@{ $c->{later} } && $c->{later}[0][0] <= $now) {
+		$c->{wbuf} .= (shift @{ $c->{later} })->[1];
+	}
+	$c->{last} = $now;
+}
+
 sub complete {
 	my ($c) = @_;
 	my $req = delete $c->{req};
@@ -476,7 +508,18 @@ sub complete {
 		return;
 	}
 	my ($status, $body) = answer($req);
-	queue_response($c, $req, $status, $body);
+	my $delay = $opt{delay} // 0;
+	$delay += $1 > 60000 ? 60000 : $1
+	    if $req->{target} =~ m{^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)?/delay/(\d{1,5})(?:[/?#]|\z)};
+	if ($delay > 0 || @{ $c->{later} }) {
+		# Behind a delayed answer, or delayed itself: queued in order.
+		my $before = length $c->{wbuf};
+		queue_response($c, $req, $status, $body);
+		push @{ $c->{later} }, [ time + $delay / 1000,
+		    substr($c->{wbuf}, $before, length($c->{wbuf}) - $before, '') ];
+	} else {
+		queue_response($c, $req, $status, $body);
+	}
 	logmsg("$req->{method} $req->{target} $status ($req->{nbytes} bytes in)")
 	    if $opt{verbose};
 	$c->{st} = 'head';
@@ -548,7 +591,11 @@ sub bad {
 	my ($c, $status, $why) = @_;
 	my $req = $c->{req} // { method => 'GET', target => '-', nbytes => 0 };
 	$req->{keep} = 0;
+	my $before = length $c->{wbuf};
 	queue_response($c, $req, $status, "$NAME: $why\n");
+	push @{ $c->{later} }, [ time,
+	    substr($c->{wbuf}, $before, length($c->{wbuf}) - $before, '') ]
+	    if @{ $c->{later} };    # after the delayed answers before it
 	logmsg("$status: $why");
 	delete $c->{req};
 	$c->{closing} = 1;

@@ -153,20 +153,11 @@ meshd_kind(enum mc_kind k)
 		return MSH_V_RETRY_ON;
 	case MC_V_LB:
 		return MSH_V_LB;
+	case MC_V_HASH_KEY:
+		return MSH_V_HASH_KEY;
 	default:
 		return -1;
 	}
-}
-
-/*
- * Keys meshc writes that this meshd does not read yet: hash_key comes
- * with the balancers that go by it (branch lb). Once meshd has it, this
- * test compares it like the rest (and wants its kind in meshd_kind).
- */
-static int
-pending(const char *key)
-{
-	return strcmp(key, "hash_key") == 0 && meshd_key(key) == NULL;
 }
 
 /* A meshd.conf with one cluster at meshd's defaults, loaded. */
@@ -209,8 +200,6 @@ test_policy_keys_are_meshd_keys(void **state)
 		const void *mine = (const char *)&def + k->offset;
 		const void *theirs;
 
-		if (pending(k->key))
-			continue;
 		if (d == NULL)
 			fail_msg("policy key %s is no [cluster] key of meshd",
 			    k->key);
@@ -256,6 +245,10 @@ test_policy_keys_are_meshd_keys(void **state)
 			    (*(const struct mc_lb *const *)mine)->name,
 			    (*(const struct msh_module *const *)theirs)->name);
 			break;
+		case MC_V_HASH_KEY:
+			assert_memory_equal(mine, theirs,
+			    sizeof(struct msh_hash_key));
+			break;
 		default:
 			fail_msg("%s: no comparison for its kind", k->key);
 		}
@@ -263,8 +256,43 @@ test_policy_keys_are_meshd_keys(void **state)
 	msh_conf_unref(conf);
 }
 
-/* The other way: every [cluster] key of meshd but where the endpoints
- * come from can be set in a policy, so meshc can write it. */
+/*
+ * [cluster] keys that are no per-callee policy: endpoint and service say
+ * where a cluster's endpoints come from (meshc writes service = the
+ * callee), labels picks a subset of them (a route's business, not a
+ * callee's policy).
+ */
+static int
+not_policy(const char *key)
+{
+	return strcmp(key, "endpoint") == 0 || strcmp(key, "service") == 0 ||
+	    strcmp(key, "labels") == 0;
+}
+
+/*
+ * [cluster] keys meshd has from branches merged after policies were
+ * written, which the policy table does not have yet: the next commit adds
+ * them and empties this list.
+ */
+static int
+pending(const char *key)
+{
+	static const char *const keys[] = {
+		"tls", "tls_peer", "zone_affinity", "panic_threshold",
+		"health_check", "health_interval", "health_timeout",
+		"health_jitter", "healthy_threshold", "unhealthy_threshold",
+		"health_status", "health_host",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The other way: every [cluster] key of meshd that is a policy can be
+ * set in one, so meshc can write it. */
 static void
 test_meshd_keys_are_policy_keys(void **state)
 {
@@ -272,9 +300,8 @@ test_meshd_keys_are_policy_keys(void **state)
 	size_t i, n = 0;
 
 	for (d = msh_core_directives; d->key != NULL; d++) {
-		if (d->section != MSH_SEC_CLUSTER ||
-		    strcmp(d->key, "endpoint") == 0 ||
-		    strcmp(d->key, "service") == 0)
+		if (d->section != MSH_SEC_CLUSTER || not_policy(d->key) ||
+		    pending(d->key))
 			continue;
 		for (i = 0; i < mc_npolicy_keys; i++)
 			if (strcmp(mc_policy_keys[i].key, d->key) == 0)

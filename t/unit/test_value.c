@@ -450,6 +450,37 @@ test_split_list(void **state)
 }
 
 static void
+test_labels(void **state)
+{
+	static const char *const good[] = {
+		"version=v2", "version=v2, track=stable", "a.b-c_d=X:1/y",
+		"k=v,k2=v2",
+	};
+	static const char *const bad[] = {
+		"", "version", "=v2", "version=", "Version=v2", "a=b=c",
+		"version=v2, track", " , ",
+	};
+	const char *err;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(msh_check_labels(good[i], &err), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = NULL;
+		assert_int_equal(msh_check_labels(bad[i], &err), -1);
+		assert_non_null(err);
+	}
+	assert_true(msh_labels_match("version=v2,track=stable", "version=v2"));
+	assert_true(msh_labels_match("version=v2, track=stable",
+	    "track=stable version=v2"));
+	assert_false(msh_labels_match("version=v2", "version=v2, track=a"));
+	/* Whole pairs only: v2 is not v22, nor xversion. */
+	assert_false(msh_labels_match("version=v22", "version=v2"));
+	assert_false(msh_labels_match("xversion=v2", "version=v2"));
+	assert_false(msh_labels_match(NULL, "version=v2"));
+}
+
+static void
 test_flag(void **state)
 {
 	const char *err = NULL;
@@ -505,6 +536,7 @@ main(void)
 		cmocka_unit_test(test_check_name),
 		cmocka_unit_test(test_split_list),
 		cmocka_unit_test(test_flag),
+		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_spell_suggest),
 	};
 

@@ -1,0 +1,593 @@
+#include "config.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "route.h"
+#include "value.h"
+
+enum path_kind { PATH_ANY, PATH_PREFIX, PATH_EXACT, PATH_REGEX };
+enum field_kind { FIELD_EXACT, FIELD_REGEX, FIELD_PRESENT, FIELD_ABSENT };
+
+struct field_match {
+	char		*name;
+	size_t		 name_len;
+	enum field_kind	 kind;
+	char		*value;		/* FIELD_EXACT */
+	size_t		 value_len;
+	pcre2_code	*re;		/* FIELD_REGEX */
+};
+
+struct msh_route {
+	enum path_kind		 path_kind;
+	const char		*path;		/* the conf's */
+	size_t			 path_len;
+	pcre2_code		*path_re;
+	char			**methods;
+	size_t			 nmethods;
+	struct field_match	*fields;
+	size_t			 nfields;
+	int			*clusters;	/* indexes in the conf */
+	unsigned		*weights;
+	size_t			 nclusters;
+	unsigned		 total;
+	unsigned		 status;	/* its own answer, or 0 */
+	char			*location;
+	char			*body;
+	const char		*rewrite;	/* the conf's: a new prefix */
+	char			*added;		/* field lines */
+	size_t			 added_len;
+	char			**removed;
+	size_t			 nremoved;
+};
+
+struct compiling {
+	struct msh_conf		*conf;
+	struct msh_route_conf	*rc;
+	struct msh_route	*r;
+	struct msh_diag		*d;
+	unsigned		 line;
+	const char		*key;
+	const char		*value;
+};
+
+static void *
+more(void *array, size_t n, size_t size)
+{
+	if ((array = realloc(array, (n + 1) * size)) == NULL)
+		abort();
+	return array;
+}
+
+static void
+bad(struct compiling *c, const char *why)
+{
+	msh_diag_error(c->d, "bad-value", c->conf->file, c->line,
+	    "bad value \"%s\" for \"%s\": %s", c->value, c->key, why);
+}
+
+static int
+is_tchar(int ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || (ch != '\0' &&
+	    strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int
+is_token(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return 0;
+	return n > 0;
+}
+
+static pcre2_code *
+compile_regex(struct compiling *c, const char *pattern)
+{
+	PCRE2_UCHAR msg[128];
+	PCRE2_SIZE off;
+	pcre2_code *re;
+	char why[200];
+	int err;
+
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0,
+	    &err, &off, NULL);
+	if (re == NULL) {
+		pcre2_get_error_message(err, msg, sizeof(msg));
+		snprintf(why, sizeof(why), "regex error at offset %zu: %s",
+		    (size_t)off, (char *)msg);
+		bad(c, why);
+	}
+	return re;
+}
+
+/* "Name: value" into a field match of the kind. */
+static void
+add_field(struct compiling *c, enum field_kind kind, const char *item,
+    unsigned line)
+{
+	struct msh_route *r = c->r;
+	struct field_match *f;
+	const char *colon = strchr(item, ':'), *v;
+	size_t n = colon != NULL ? (size_t)(colon - item) : strlen(item);
+
+	c->line = line;
+	c->value = item;
+	if ((kind == FIELD_PRESENT || kind == FIELD_ABSENT) ? colon != NULL :
+	    colon == NULL) {
+		bad(c, kind == FIELD_PRESENT || kind == FIELD_ABSENT ?
+		    "expected a field name" : "expected \"Name: value\"");
+		return;
+	}
+	if (!is_token(item, n)) {
+		bad(c, "the field name is not a token");
+		return;
+	}
+	r->fields = more(r->fields, r->nfields, sizeof(*r->fields));
+	f = &r->fields[r->nfields++];
+	memset(f, 0, sizeof(*f));
+	f->kind = kind;
+	f->name_len = n;
+	if ((f->name = strndup(item, n)) == NULL)
+		abort();
+	if (colon == NULL)
+		return;
+	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		;
+	if (kind == FIELD_REGEX)
+		f->re = compile_regex(c, v);
+	else if ((f->value = strdup(v)) == NULL)
+		abort();
+	f->value_len = f->value ? strlen(f->value) : 0;
+}
+
+static void
+add_fields(struct compiling *c, enum field_kind kind, const char *key,
+    const struct msh_text_list *l)
+{
+	size_t i;
+
+	c->key = key;
+	for (i = 0; i < l->n; i++)
+		add_field(c, kind, l->items[i], l->lines[i]);
+}
+
+static int
+add_method(void *arg, const char *word)
+{
+	struct compiling *c = arg;
+	struct msh_route *r = c->r;
+
+	if (!is_token(word, strlen(word))) {
+		bad(c, "a method is a token, such as GET");
+		return -1;
+	}
+	r->methods = more(r->methods, r->nmethods, sizeof(char *));
+	if ((r->methods[r->nmethods++] = strdup(word)) == NULL)
+		abort();
+	return 0;
+}
+
+static int
+cluster_index(struct compiling *c, const char *name, unsigned line)
+{
+	size_t i;
+
+	for (i = 0; i < c->conf->nclusters; i++)
+		if (strcmp(c->conf->clusters[i].name, name) == 0)
+			return i;
+	msh_diag_error(c->d, "unknown-cluster", c->conf->file, line,
+	    "route \"%s\" sends to unknown cluster \"%s\"", c->rc->name, name);
+	return -1;
+}
+
+/* split: "name weight" pairs. */
+static int
+add_split(void *arg, const char *word)
+{
+	struct compiling *c = arg;
+	struct msh_route *r = c->r;
+	unsigned long w;
+	const char *err;
+	int i;
+
+	if (r->nclusters > 0 && r->weights[r->nclusters - 1] == ~0U) {
+		if (msh_parse_uint(word, 0, 100000, &w, &err) != 0) {
+			bad(c, "expected \"cluster weight, ...\" with weights "
+			    "0 to 100000");
+			return -1;
+		}
+		r->weights[r->nclusters - 1] = w;
+		r->total += w;
+		return 0;
+	}
+	if ((i = cluster_index(c, word, c->line)) < 0)
+		return -1;
+	r->clusters = more(r->clusters, r->nclusters, sizeof(int));
+	r->weights = more(r->weights, r->nclusters, sizeof(unsigned));
+	r->clusters[r->nclusters] = i;
+	r->weights[r->nclusters++] = ~0U;	/* its weight comes next */
+	return 0;
+}
+
+/* "STATUS rest": the status, and rest (maybe empty). */
+static unsigned
+status_and(struct compiling *c, const char *v, unsigned lo, unsigned hi,
+    const char **rest)
+{
+	unsigned long st;
+	const char *err;
+	char code[4];
+
+	if (strlen(v) < 3 || (v[3] != '\0' && v[3] != ' '))
+		return 0;
+	memcpy(code, v, 3);
+	code[3] = '\0';
+	if (msh_parse_uint(code, lo, hi, &st, &err) != 0)
+		return 0;
+	for (v += 3; *v == ' '; v++)
+		;
+	*rest = v;
+	(void)c;
+	return st;
+}
+
+static void
+compile_action(struct compiling *c)
+{
+	struct msh_route_conf *rc = c->rc;
+	struct msh_route *r = c->r;
+	const char *rest;
+	unsigned n;
+	int i;
+
+	n = !!rc->cluster_line + !!rc->split_line + !!rc->direct_response_line +
+	    !!rc->redirect_line;
+	if (n != 1) {
+		msh_diag_error(c->d, n ? "bad-value" : "missing-key",
+		    c->conf->file, rc->line, "route \"%s\" needs one of cluster, "
+		    "split, direct_response and redirect", rc->name);
+		return;
+	}
+	if (rc->cluster_line) {
+		if ((i = cluster_index(c, rc->cluster, rc->cluster_line)) < 0)
+			return;
+		r->clusters = more(NULL, 0, sizeof(int));
+		r->weights = more(NULL, 0, sizeof(unsigned));
+		r->clusters[0] = i;
+		r->weights[0] = r->total = 1;
+		r->nclusters = 1;
+	} else if (rc->split_line) {
+		c->key = "split";
+		c->value = rc->split;
+		c->line = rc->split_line;
+		if (msh_split_list(rc->split, add_split, c) != 0)
+			return;
+		if (r->nclusters == 0 || r->weights[r->nclusters - 1] == ~0U ||
+		    r->total == 0)
+			bad(c, "expected \"cluster weight, ...\" with a weight "
+			    "above 0 in all");
+	} else if (rc->direct_response_line) {
+		c->key = "direct_response";
+		c->value = rc->direct_response;
+		c->line = rc->direct_response_line;
+		if ((r->status = status_and(c, rc->direct_response, 200, 599,
+		    &rest)) == 0)
+			bad(c, "expected \"STATUS [body]\", STATUS 200 to 599");
+		else if ((r->body = malloc(strlen(rest) + 2)) == NULL)
+			abort();
+		else
+			sprintf(r->body, "%s%s", rest, *rest ? "\n" : "");
+	} else {
+		c->key = "redirect";
+		c->value = rc->redirect;
+		c->line = rc->redirect_line;
+		r->status = status_and(c, rc->redirect, 301, 308, &rest);
+		if ((r->status != 301 && r->status != 302 && r->status != 303 &&
+		    r->status != 307 && r->status != 308) || *rest == '\0' ||
+		    strpbrk(rest, " \t") != NULL) {
+			r->status = 0;
+			bad(c, "expected \"STATUS URL\", STATUS 301, 302, 303, "
+			    "307 or 308");
+		} else if ((r->location = strdup(rest)) == NULL)
+			abort();
+	}
+}
+
+static void
+compile_rewrites(struct compiling *c)
+{
+	struct msh_route_conf *rc = c->rc;
+	struct msh_route *r = c->r;
+	size_t i, n;
+	char *p;
+
+	if (rc->rewrite_prefix_line && (r->path_kind != PATH_PREFIX ||
+	    rc->rewrite_prefix[0] != '/')) {
+		c->key = "rewrite_prefix";
+		c->value = rc->rewrite_prefix;
+		c->line = rc->rewrite_prefix_line;
+		bad(c, r->path_kind != PATH_PREFIX ? "a route that rewrites a "
+		    "prefix matches one with path" : "expected a path");
+	} else if (rc->rewrite_prefix_line)
+		r->rewrite = rc->rewrite_prefix;
+	/* "Name:value" grows to "Name: value\r\n": 3 bytes more. */
+	for (i = 0, n = 0; i < rc->add_header.n; i++)
+		n += strlen(rc->add_header.items[i]) + 3;
+	if ((p = r->added = malloc(n + 1)) == NULL)
+		abort();
+	for (i = 0; i < rc->add_header.n; i++) {
+		const char *item = rc->add_header.items[i], *v;
+		const char *colon = strchr(item, ':');
+
+		c->key = "add_header";
+		c->value = item;
+		c->line = rc->add_header.lines[i];
+		if (colon == NULL || !is_token(item, colon - item)) {
+			bad(c, "expected \"Name: value\"");
+			continue;
+		}
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		p += sprintf(p, "%.*s: %s\r\n", (int)(colon - item), item, v);
+	}
+	r->added_len = p - r->added;
+	for (i = 0; i < rc->remove_header.n; i++) {
+		const char *item = rc->remove_header.items[i];
+
+		c->key = "remove_header";
+		c->value = item;
+		c->line = rc->remove_header.lines[i];
+		if (!is_token(item, strlen(item))) {
+			bad(c, "expected a field name");
+			continue;
+		}
+		r->removed = more(r->removed, r->nremoved, sizeof(char *));
+		if ((r->removed[r->nremoved++] = strdup(item)) == NULL)
+			abort();
+	}
+}
+
+void
+msh_route_compile(struct msh_conf *conf, struct msh_route_conf *rc,
+    struct msh_diag *d)
+{
+	struct compiling c = { .conf = conf, .rc = rc, .d = d };
+	const struct msh_listener_conf *l = NULL;
+	struct msh_route *r;
+	size_t i;
+
+	if ((r = c.r = calloc(1, sizeof(*r))) == NULL)
+		abort();
+	rc->compiled = r;
+	for (i = 0; i < conf->nlisteners; i++)
+		if (strcmp(conf->listeners[i].name, rc->listener) == 0)
+			l = &conf->listeners[i];
+	if (rc->listener_line == 0)
+		msh_diag_error(d, "missing-key", conf->file, rc->line,
+		    "route \"%s\" needs a listener", rc->name);
+	else if (l == NULL)
+		msh_diag_error(d, "unknown-listener", conf->file,
+		    rc->listener_line, "route \"%s\" is for unknown listener "
+		    "\"%s\"", rc->name, rc->listener);
+	else if (l->protocol != MSH_PROTO_HTTP)
+		msh_diag_error(d, "bad-value", conf->file, rc->listener_line,
+		    "route \"%s\" is for listener \"%s\", which is not "
+		    "protocol = http", rc->name, rc->listener);
+	if (!!rc->path_line + !!rc->path_exact_line + !!rc->path_regex_line > 1)
+		msh_diag_error(d, "bad-value", conf->file, rc->line,
+		    "route \"%s\" sets more than one of path, path_exact and "
+		    "path_regex", rc->name);
+	else if (rc->path_line || rc->path_exact_line) {
+		r->path_kind = rc->path_line ? PATH_PREFIX : PATH_EXACT;
+		r->path = rc->path_line ? rc->path : rc->path_exact;
+		r->path_len = strlen(r->path);
+		c.key = rc->path_line ? "path" : "path_exact";
+		c.value = r->path;
+		c.line = rc->path_line ? rc->path_line : rc->path_exact_line;
+		if (r->path[0] != '/')
+			bad(&c, "expected a path, starting with /");
+	} else if (rc->path_regex_line) {
+		r->path_kind = PATH_REGEX;
+		c.key = "path_regex";
+		c.value = rc->path_regex;
+		c.line = rc->path_regex_line;
+		r->path_re = compile_regex(&c, rc->path_regex);
+	}
+	if (rc->method_line) {
+		c.key = "method";
+		c.value = rc->method;
+		c.line = rc->method_line;
+		msh_split_list(rc->method, add_method, &c);
+	}
+	add_fields(&c, FIELD_EXACT, "header", &rc->header);
+	add_fields(&c, FIELD_REGEX, "header_regex", &rc->header_regex);
+	add_fields(&c, FIELD_PRESENT, "header_present", &rc->header_present);
+	add_fields(&c, FIELD_ABSENT, "header_absent", &rc->header_absent);
+	compile_action(&c);
+	compile_rewrites(&c);
+}
+
+void
+msh_route_free(struct msh_route *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	pcre2_code_free(r->path_re);
+	for (i = 0; i < r->nmethods; i++)
+		free(r->methods[i]);
+	free(r->methods);
+	for (i = 0; i < r->nfields; i++) {
+		free(r->fields[i].name);
+		free(r->fields[i].value);
+		pcre2_code_free(r->fields[i].re);
+	}
+	free(r->fields);
+	free(r->clusters);
+	free(r->weights);
+	free(r->location);
+	free(r->body);
+	free(r->added);
+	for (i = 0; i < r->nremoved; i++)
+		free(r->removed[i]);
+	free(r->removed);
+	free(r);
+}
+
+static int
+regex_matches(const pcre2_code *re, const char *s, size_t n)
+{
+	pcre2_match_data *md;
+	int rc;
+
+	if ((md = pcre2_match_data_create(1, NULL)) == NULL)
+		abort();
+	rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	return rc >= 0;
+}
+
+/* The path of a request target: origin-form up to the query, or that
+ * part of an absolute-form target. */
+const char *
+msh_route_path(const struct msh_http_msg *m, size_t *len)
+{
+	const char *t = m->target, *end = t + m->target_len, *p, *q;
+
+	if (m->target_len == 0 || t[0] != '/') {
+		p = memchr(t, ':', m->target_len);
+		if (p == NULL || end - p < 3 || p[1] != '/' || p[2] != '/') {
+			*len = 0;
+			return t;
+		}
+		for (p += 3; p < end && *p != '/' && *p != '?'; p++)
+			;
+		t = p;
+	}
+	q = memchr(t, '?', end - t);
+	*len = (q != NULL ? q : end) - t;
+	return t;
+}
+
+static int
+field_matches(const struct field_match *f, const struct msh_http_msg *m)
+{
+	size_t i;
+	int found = 0;
+
+	for (i = 0; i < m->nheaders; i++) {
+		const struct msh_http_header *h = &m->headers[i];
+
+		if (h->name_len != f->name_len ||
+		    strncasecmp(h->name, f->name, f->name_len) != 0)
+			continue;
+		found = 1;
+		if (f->kind == FIELD_EXACT && h->value_len == f->value_len &&
+		    memcmp(h->value, f->value, f->value_len) == 0)
+			return 1;
+		if (f->kind == FIELD_REGEX &&
+		    regex_matches(f->re, h->value, h->value_len))
+			return 1;
+	}
+	return f->kind == FIELD_PRESENT ? found :
+	    f->kind == FIELD_ABSENT ? !found : 0;
+}
+
+int
+msh_route_match(const struct msh_route *r, const struct msh_http_msg *m)
+{
+	const char *path;
+	size_t len, i;
+
+	path = msh_route_path(m, &len);
+	switch (r->path_kind) {
+	case PATH_ANY:
+		break;
+	case PATH_PREFIX:
+		if (len < r->path_len || memcmp(path, r->path, r->path_len))
+			return 0;
+		break;
+	case PATH_EXACT:
+		if (len != r->path_len || memcmp(path, r->path, len) != 0)
+			return 0;
+		break;
+	case PATH_REGEX:
+		if (!regex_matches(r->path_re, path, len))
+			return 0;
+		break;
+	}
+	if (r->nmethods > 0) {
+		for (i = 0; i < r->nmethods; i++)
+			if (strlen(r->methods[i]) == m->method_len &&
+			    memcmp(r->methods[i], m->method, m->method_len) == 0)
+				break;
+		if (i == r->nmethods)
+			return 0;
+	}
+	for (i = 0; i < r->nfields; i++)
+		if (!field_matches(&r->fields[i], m))
+			return 0;
+	return 1;
+}
+
+int
+msh_route_cluster(const struct msh_route *r, uint64_t rnd)
+{
+	uint64_t n;
+	size_t i;
+
+	if (r->nclusters == 0)
+		return -1;
+	if (r->nclusters == 1)
+		return r->clusters[0];
+	n = rnd % r->total;
+	for (i = 0; n >= r->weights[i]; i++)
+		n -= r->weights[i];
+	return r->clusters[i];
+}
+
+unsigned
+msh_route_answer(const struct msh_route *r, const char **location,
+    const char **body)
+{
+	*location = r->location;
+	*body = r->body != NULL ? r->body : "";
+	return r->status;
+}
+
+const char *
+msh_route_rewrite(const struct msh_route *r, size_t *from_len)
+{
+	*from_len = r->path_len;
+	return r->rewrite;
+}
+
+const char *
+msh_route_added(const struct msh_route *r, size_t *len)
+{
+	*len = r->added_len;
+	return r->added;
+}
+
+int
+msh_route_removes(const struct msh_route *r, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < r->nremoved; i++)
+		if (strlen(r->removed[i]) == len &&
+		    strncasecmp(r->removed[i], name, len) == 0)
+			return 1;
+	return 0;
+}
