@@ -111,7 +111,7 @@ end_line(struct label *l)
  * Then, briefly, the rest of its policy, where meshd applies it: HTTP
  * retries with the per-try timeout and a balancer other than round_robin;
  * the circuit breaker's limits that are set (HTTP only); outlier ejection
- * if on. meshc explain has every key.
+ * and active health checks if on. meshc explain has every key.
  */
 static void
 put_edge_label(FILE *fp, const struct mc_service *from,
@@ -171,6 +171,13 @@ put_edge_label(FILE *fp, const struct mc_service *from,
 	else if (p->outlier_gateway != 0)
 		put_part(&l, "eject after %u gateway errors",
 		    p->outlier_gateway);
+	/* Not the path: the label would need it escaped, and explain has
+	 * it. */
+	if (p->health_check.kind != MSH_HEALTH_CHECK_OFF)
+		put_part(&l, "health check %s every %s",
+		    p->health_check.kind == MSH_HEALTH_CHECK_TCP ? "tcp" :
+		    "http", msh_format_duration(p->health_interval, t,
+		    sizeof(t)));
 }
 
 /* Services in name order (mc_check sorted them), then each service's

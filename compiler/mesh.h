@@ -59,6 +59,9 @@ enum mc_kind {
 	MC_V_RETRY_ON,		/* struct msh_retry_on */
 	MC_V_LB,		/* const struct mc_lb *, from mc_lbs */
 	MC_V_HASH_KEY,		/* struct msh_hash_key */
+	MC_V_HEALTH_CHECK,	/* struct msh_health_check */
+	MC_V_STATUS_LIST,	/* struct msh_status_list */
+	MC_V_HOST,		/* char[MSH_HOST_MAX + 1], "": unset */
 };
 
 struct mc_directive {
@@ -104,6 +107,16 @@ struct mc_policy_set {
 	uint64_t		 ejection_time;		/* ms */
 	uint64_t		 max_ejection_time;	/* ms */
 	unsigned		 max_ejected_percent;
+	unsigned		 zone_affinity;		/* %, 0: off */
+	unsigned		 panic_threshold;	/* %, 0: off */
+	struct msh_health_check	 health_check;
+	uint64_t		 health_interval;	/* ms */
+	uint64_t		 health_timeout;	/* ms */
+	uint64_t		 health_jitter;		/* ms, 0: off */
+	unsigned		 healthy_threshold;
+	unsigned		 unhealthy_threshold;
+	struct msh_status_list	 health_status;
+	char			 health_host[MSH_HOST_MAX + 1];	/* "": unset */
 	struct mc_origin	 lb_at;
 	struct mc_origin	 hash_key_at;
 	struct mc_origin	 connect_timeout_at;
@@ -125,6 +138,16 @@ struct mc_policy_set {
 	struct mc_origin	 ejection_time_at;
 	struct mc_origin	 max_ejection_time_at;
 	struct mc_origin	 max_ejected_percent_at;
+	struct mc_origin	 zone_affinity_at;
+	struct mc_origin	 panic_threshold_at;
+	struct mc_origin	 health_check_at;
+	struct mc_origin	 health_interval_at;
+	struct mc_origin	 health_timeout_at;
+	struct mc_origin	 health_jitter_at;
+	struct mc_origin	 healthy_threshold_at;
+	struct mc_origin	 unhealthy_threshold_at;
+	struct mc_origin	 health_status_at;
+	struct mc_origin	 health_host_at;
 };
 
 /* Names a section refers to, each with where it did: policy = a, b. */
@@ -285,13 +308,21 @@ void	mc_check_policies(struct mc_mesh *m, struct msh_diag *d);
 
 /*
  * Key k of s->eff as meshd.conf writes it, in buf; NULL when the compiled
- * file leaves it out (hash_key for a balancer that goes by none).
+ * file leaves it out: hash_key for a balancer that goes by none; the
+ * health keys but health_check when checks are off, health_status and
+ * health_host also for tcp checks, and health_host when not set.
  */
 const char *mc_policy_value(const struct mc_service *s,
 	    const struct mc_directive *k, char *buf, size_t len);
 
-/* Longest value mc_policy_value writes. */
-#define MC_POLICY_VALUE_STRLEN	MSH_RETRY_ON_STRLEN
+/* A value of policy key k (at v, in a struct mc_policy_set) as meshd.conf
+ * writes it, in buf, whatever the service: returns buf. */
+const char *mc_policy_format(const struct mc_directive *k, const void *v,
+	    char *buf, size_t len);
+
+/* Longest value mc_policy_value writes: a health_host (policy.c checks
+ * that the others are shorter). */
+#define MC_POLICY_VALUE_STRLEN	(MSH_HOST_MAX + 1)
 
 /* The origin of key k in set p. */
 const struct mc_origin *mc_policy_origin(const struct mc_policy_set *p,

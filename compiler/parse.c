@@ -330,6 +330,28 @@ target(struct parse_ctx *c, const struct mc_directive *dir)
 	return (char *)&c->policy->set;
 }
 
+/*
+ * A policy key goes into compiled files as "key = value", which meshd
+ * reads as a line of MSH_INI_MAX_LINE bytes at most: a long health_check
+ * path or health_host that mesh.conf took (written without the blanks,
+ * say) must not make a file meshd refuses. NULL if it fits.
+ */
+static const char *
+fits_line(const struct mc_directive *dir, const void *field)
+{
+	static char why[96];
+	char v[MC_POLICY_VALUE_STRLEN];
+	size_t n;
+
+	n = strlen(dir->key) + strlen(" = ") +
+	    strlen(mc_policy_format(dir, field, v, sizeof(v)));
+	if (n <= MSH_INI_MAX_LINE)
+		return NULL;
+	snprintf(why, sizeof(why), "meshd.conf would have it on a line of %zu "
+	    "bytes, at most %d are allowed", n, MSH_INI_MAX_LINE);
+	return why;
+}
+
 static void
 set_value(struct parse_ctx *c, const struct mc_directive *dir,
     const char *section, const char *value, unsigned line)
@@ -407,6 +429,17 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	case MC_V_HASH_KEY:
 		msh_parse_hash_key(value, (struct msh_hash_key *)field, &err);
 		break;
+	case MC_V_HEALTH_CHECK:
+		msh_parse_health_check(value, (struct msh_health_check *)field,
+		    &err);
+		break;
+	case MC_V_STATUS_LIST:
+		msh_parse_status_list(value, (struct msh_status_list *)field,
+		    &err);
+		break;
+	case MC_V_HOST:
+		msh_parse_host(value, (char *)field, &err);
+		break;
 	case MC_V_DEPS:
 		c->at = (struct mc_origin){ c->file, line };
 		msh_split_list(value, add_dep, c);
@@ -417,6 +450,8 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		msh_split_list(value, add_ref, c);
 		return;
 	}
+	if (err == NULL && dir->section == MC_SEC_POLICY)
+		err = fits_line(dir, field);
 	if (err != NULL) {
 		msh_diag_error(c->diag, "bad-value", c->file, line,
 		    "bad value \"%s\" for \"%s\": %s", value, dir->key, err);

@@ -1,11 +1,12 @@
 /*
  * Policies: what a caller's sidecar applies to its calls to a service
- * (timeouts, retries, circuit breaking, outlier detection, balancing),
- * the keys of a meshd.conf [cluster]. Named [policy NAME] sections hold
- * them, [mesh] and [service] attach those with policy = NAME and may set
- * the keys themselves; this file has the keys, resolves each service's
- * effective policy and runs the mesh-wide checks only resolved policies
- * allow: retry amplification along call chains and timeout budgets.
+ * (timeouts, retries, circuit breaking, outlier detection, balancing,
+ * zones, active health checks), the keys of a meshd.conf [cluster].
+ * Named [policy NAME] sections hold them, [mesh] and [service] attach
+ * those with policy = NAME and may set the keys themselves; this file has
+ * the keys, resolves each service's effective policy and runs the
+ * mesh-wide checks only resolved policies allow: retry amplification
+ * along call chains and timeout budgets.
  */
 #include "config.h"
 
@@ -93,7 +94,26 @@ const struct mc_directive mc_policy_keys[] = {
 	POLICY("max_ejection_time", MC_V_DURATION, max_ejection_time),
 	POLICY_R("max_ejected_percent", MC_V_COUNT, max_ejected_percent, 0,
 	    100),
+	POLICY_R("zone_affinity", MC_V_LIMIT, zone_affinity, 1, 100),
+	POLICY_R("panic_threshold", MC_V_LIMIT, panic_threshold, 1, 100),
+	POLICY("health_check", MC_V_HEALTH_CHECK, health_check),
+	POLICY("health_interval", MC_V_DURATION, health_interval),
+	POLICY("health_timeout", MC_V_DURATION, health_timeout),
+	POLICY("health_jitter", MC_V_DURATION_OFF, health_jitter),
+	POLICY_R("healthy_threshold", MC_V_COUNT, healthy_threshold, 1, 100),
+	POLICY_R("unhealthy_threshold", MC_V_COUNT, unhealthy_threshold, 1,
+	    100),
+	POLICY("health_status", MC_V_STATUS_LIST, health_status),
+	POLICY("health_host", MC_V_HOST, health_host),
 };
+
+/* mc_policy_value's buffer takes every key's longest value. */
+_Static_assert(MSH_RETRY_ON_STRLEN <= MC_POLICY_VALUE_STRLEN &&
+    MSH_HASH_KEY_STRLEN <= MC_POLICY_VALUE_STRLEN &&
+    MSH_HEALTH_CHECK_STRLEN <= MC_POLICY_VALUE_STRLEN &&
+    MSH_STATUS_LIST_STRLEN <= MC_POLICY_VALUE_STRLEN &&
+    MSH_DURATION_STRLEN <= MC_POLICY_VALUE_STRLEN,
+    "MC_POLICY_VALUE_STRLEN is too short");
 
 const size_t mc_npolicy_keys =
     sizeof(mc_policy_keys) / sizeof(mc_policy_keys[0]);
@@ -113,6 +133,15 @@ mc_policy_defaults(struct mc_policy_set *p)
 	p->ejection_time = 30000;
 	p->max_ejection_time = 300000;
 	p->max_ejected_percent = 10;
+	p->panic_threshold = 50;
+	p->health_interval = 5000;
+	p->health_timeout = 1000;
+	p->health_jitter = p->health_interval / 10;	/* see jitter() */
+	p->healthy_threshold = 2;
+	p->unhealthy_threshold = 3;
+	p->health_status.lo[0] = 200;
+	p->health_status.hi[0] = 399;
+	p->health_status.n = 1;
 }
 
 const struct mc_origin *
@@ -140,6 +169,12 @@ value_size(enum mc_kind kind)
 		return sizeof(const struct mc_lb *);
 	case MC_V_HASH_KEY:
 		return sizeof(struct msh_hash_key);
+	case MC_V_HEALTH_CHECK:
+		return sizeof(struct msh_health_check);
+	case MC_V_STATUS_LIST:
+		return sizeof(struct msh_status_list);
+	case MC_V_HOST:
+		return MSH_HOST_MAX + 1;
 	default:
 		break;
 	}
@@ -213,6 +248,15 @@ apply_refs(const struct mc_mesh *m, struct mc_policy_set *to,
 	}
 }
 
+/* As meshd does, a health_jitter no level sets is a tenth of the
+ * health_interval in effect (written out, so meshd reads the same). */
+static void
+jitter(struct mc_policy_set *p)
+{
+	if (p->health_jitter_at.line == 0)
+		p->health_jitter = p->health_interval / 10;
+}
+
 void
 mc_resolve_policies(struct mc_mesh *m, struct msh_diag *d)
 {
@@ -231,6 +275,7 @@ mc_resolve_policies(struct mc_mesh *m, struct msh_diag *d)
 		snprintf(who, sizeof(who), "service \"%s\"", s->name);
 		apply_refs(m, &s->eff, &s->policy, who, 1, d);
 		apply(&s->eff, &s->set);
+		jitter(&s->eff);
 	}
 }
 
@@ -246,12 +291,35 @@ mc_hash_key_value(const struct mc_service *s, char *buf, size_t len)
 	return buf;
 }
 
-const char *
-mc_policy_value(const struct mc_service *s, const struct mc_directive *k,
-    char *buf, size_t len)
+/*
+ * The health check keys go by: MSH_HEALTH_CHECK_TCP for those of every
+ * check, MSH_HEALTH_CHECK_HTTP for those of http checks only (the kinds
+ * are in that order), MSH_HEALTH_CHECK_OFF for any other key.
+ */
+static enum msh_health_kind
+health_key(const struct mc_directive *k)
 {
-	const void *v = (const char *)&s->eff + k->offset;
+#define AT(f)	offsetof(struct mc_policy_set, f)
+	switch (k->offset) {
+	case AT(health_interval):
+	case AT(health_timeout):
+	case AT(health_jitter):
+	case AT(healthy_threshold):
+	case AT(unhealthy_threshold):
+		return MSH_HEALTH_CHECK_TCP;
+	case AT(health_status):
+	case AT(health_host):
+		return MSH_HEALTH_CHECK_HTTP;
+	default:
+		return MSH_HEALTH_CHECK_OFF;
+	}
+#undef AT
+}
 
+const char *
+mc_policy_format(const struct mc_directive *k, const void *v, char *buf,
+    size_t len)
+{
 	switch (k->kind) {
 	case MC_V_DURATION_OFF:
 		if (*(const uint64_t *)v == 0) {
@@ -280,11 +348,34 @@ mc_policy_value(const struct mc_service *s, const struct mc_directive *k,
 		    (*(const struct mc_lb *const *)v)->name);
 		return buf;
 	case MC_V_HASH_KEY:
-		return mc_hash_key_value(s, buf, len);
+		msh_hash_key_format(v, buf, len);
+		return buf;
+	case MC_V_HEALTH_CHECK:
+		return msh_format_health_check(v, buf, len);
+	case MC_V_STATUS_LIST:
+		return msh_format_status_list(v, buf, len);
+	case MC_V_HOST:
+		snprintf(buf, len, "%s", (const char *)v);
+		return buf;
 	default:
 		break;
 	}
-	abort();
+	abort();	/* not a policy kind: a bug in mc_policy_keys */
+}
+
+const char *
+mc_policy_value(const struct mc_service *s, const struct mc_directive *k,
+    char *buf, size_t len)
+{
+	const void *v = (const char *)&s->eff + k->offset;
+
+	if (health_key(k) > s->eff.health_check.kind)
+		return NULL;
+	if (k->kind == MC_V_HASH_KEY)
+		return mc_hash_key_value(s, buf, len);
+	if (k->kind == MC_V_HOST && *(const char *)v == '\0')
+		return NULL;
+	return mc_policy_format(k, v, buf, len);
 }
 
 /* A hash_key callers' balancers will not go by (mc_hash_key_value says

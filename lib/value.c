@@ -226,6 +226,158 @@ msh_format_retry_on(const struct msh_retry_on *on, char *buf, size_t len)
 }
 
 int
+msh_parse_health_check(const char *s, struct msh_health_check *hc,
+    const char **err)
+{
+	const char *p;
+
+	memset(hc, 0, sizeof(*hc));
+	if (strcmp(s, "off") == 0)
+		return 0;
+	if (strcmp(s, "tcp") == 0) {
+		hc->kind = MSH_HEALTH_CHECK_TCP;
+		return 0;
+	}
+	*err = "expected http PATH, tcp or off";
+	if (strncmp(s, "http", 4) != 0 || (s[4] != ' ' && s[4] != '\t'))
+		return -1;
+	for (p = s + 4; *p == ' ' || *p == '\t'; p++)
+		continue;
+	if (*p != '/') {
+		*err = "expected a path that starts with /, as in http /healthz";
+		return -1;
+	}
+	if (strlen(p) > MSH_HEALTH_PATH_MAX) {
+		*err = "the path is longer than 192 bytes";
+		return -1;
+	}
+	/* It goes into a request line as it is. */
+	for (s = p; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~') {
+			*err = "the path has a space or a control character";
+			return -1;
+		}
+	hc->kind = MSH_HEALTH_CHECK_HTTP;
+	snprintf(hc->path, sizeof(hc->path), "%s", s);
+	*err = NULL;
+	return 0;
+}
+
+const char *
+msh_format_health_check(const struct msh_health_check *hc, char *buf,
+    size_t len)
+{
+	switch (hc->kind) {
+	case MSH_HEALTH_CHECK_OFF:
+		snprintf(buf, len, "off");
+		break;
+	case MSH_HEALTH_CHECK_TCP:
+		snprintf(buf, len, "tcp");
+		break;
+	case MSH_HEALTH_CHECK_HTTP:
+		snprintf(buf, len, "http %s", hc->path);
+		break;
+	}
+	return buf;
+}
+
+struct status_parse {
+	struct msh_status_list	*list;
+	const char		*err;
+};
+
+static int
+add_status(void *arg, const char *word)
+{
+	struct status_parse *r = arg;
+	unsigned long lo, hi;
+	const char *dash = strchr(word, '-'), *err;
+	char first[16];
+
+	r->err = "expected status codes (100-599) or ranges such as 200-399";
+	if (dash != NULL) {
+		if ((size_t)(dash - word) >= sizeof(first))
+			return -1;
+		memcpy(first, word, dash - word);
+		first[dash - word] = '\0';
+		if (msh_parse_uint(first, 100, 599, &lo, &err) != 0 ||
+		    msh_parse_uint(dash + 1, 100, 599, &hi, &err) != 0)
+			return -1;
+		if (lo > hi) {
+			r->err = "a range goes from the lower status to the "
+			    "higher";
+			return -1;
+		}
+	} else if (msh_parse_uint(word, 100, 599, &lo, &err) != 0)
+		return -1;
+	else
+		hi = lo;
+	if (r->list->n == MSH_STATUS_RANGES_MAX) {
+		r->err = "at most 8 statuses or ranges";
+		return -1;
+	}
+	r->list->lo[r->list->n] = lo;
+	r->list->hi[r->list->n++] = hi;
+	r->err = NULL;
+	return 0;
+}
+
+int
+msh_parse_status_list(const char *s, struct msh_status_list *list,
+    const char **err)
+{
+	struct status_parse r = { .list = list };
+
+	memset(list, 0, sizeof(*list));
+	if (msh_split_list(s, add_status, &r) != 0 || r.err != NULL ||
+	    list->n == 0) {
+		*err = r.err != NULL ? r.err :
+		    "expected status codes (100-599) or ranges such as 200-399";
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+msh_format_status_list(const struct msh_status_list *list, char *buf,
+    size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < list->n; i++) {
+		if (list->lo[i] == list->hi[i])
+			used += snprintf(buf + used, used < len ? len - used :
+			    0, "%s%u", i ? ", " : "", list->lo[i]);
+		else
+			used += snprintf(buf + used, used < len ? len - used :
+			    0, "%s%u-%u", i ? ", " : "", list->lo[i],
+			    list->hi[i]);
+	}
+	return buf;
+}
+
+int
+msh_parse_host(const char *s, char *host, const char **err)
+{
+	const char *p;
+
+	if (s[0] == '\0' || strlen(s) > MSH_HOST_MAX) {
+		*err = "expected a host name of 1 to 255 bytes";
+		return -1;
+	}
+	for (p = s; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._:[]", *p) != NULL)) {
+			*err = "expected a host name, an address, and a port "
+			    "or not (letters, digits and -._:[])";
+			return -1;
+		}
+	snprintf(host, MSH_HOST_MAX + 1, "%s", s);
+	return 0;
+}
+
+int
 msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
     const char **err)
 {

@@ -72,6 +72,63 @@ int	msh_parse_retry_on(const char *s, struct msh_retry_on *on,
 const char *msh_format_retry_on(const struct msh_retry_on *on, char *buf,
 	    size_t len);
 
+/* Active health checks (health_check): what a check is. meshc counts on
+ * the order: the keys of tcp checks serve http checks too. */
+enum msh_health_kind {
+	MSH_HEALTH_CHECK_OFF,
+	MSH_HEALTH_CHECK_TCP,		/* a connect */
+	MSH_HEALTH_CHECK_HTTP,		/* a GET of path and its status */
+};
+
+#define MSH_HEALTH_PATH_MAX	192
+#define MSH_HOST_MAX		255
+#define MSH_STATUS_RANGES_MAX	8
+
+struct msh_health_check {
+	enum msh_health_kind	 kind;
+	char			 path[MSH_HEALTH_PATH_MAX + 1];
+};
+
+/* "http /healthz", "tcp" or "off"; the path starts with '/', has no
+ * space or control character, MSH_HEALTH_PATH_MAX bytes at most. Replaces
+ * all of *hc. */
+int	msh_parse_health_check(const char *s, struct msh_health_check *hc,
+	    const char **err);
+
+/* Longest text of a health check: "http " and the longest path. */
+#define MSH_HEALTH_CHECK_STRLEN	(sizeof("http ") + MSH_HEALTH_PATH_MAX)
+
+/* hc as msh_parse_health_check reads it back. Returns buf. */
+const char *msh_format_health_check(const struct msh_health_check *hc,
+	    char *buf, size_t len);
+
+/* Statuses as ranges: "200-399, 404" is 200..399 and 404..404. */
+struct msh_status_list {
+	unsigned short	 lo[MSH_STATUS_RANGES_MAX];
+	unsigned short	 hi[MSH_STATUS_RANGES_MAX];
+	unsigned	 n;
+};
+
+/* "200-399", "200, 204, 300-399": status codes (100-599) and ranges of
+ * them, at least one, at most MSH_STATUS_RANGES_MAX, as a list
+ * (msh_split_list). Replaces all of *list. */
+int	msh_parse_status_list(const char *s, struct msh_status_list *list,
+	    const char **err);
+
+/* Longest text of a status list: every range "100-599", ", " between. */
+#define MSH_STATUS_LIST_STRLEN \
+	(MSH_STATUS_RANGES_MAX * sizeof("100-599, "))
+
+/* list as msh_parse_status_list reads it back, a range of one status as
+ * that status. Returns buf. */
+const char *msh_format_status_list(const struct msh_status_list *list,
+	    char *buf, size_t len);
+
+/* A Host field value: a name or an address, with a port or not (letters,
+ * digits and -._:[]), 1 to MSH_HOST_MAX bytes, copied into host (of
+ * MSH_HOST_MAX + 1 bytes). */
+int	msh_parse_host(const char *s, char *host, const char **err);
+
 /* A size in bytes: "16384", "16k", "1m" (as nginx reads sizes), from min
  * to max bytes. */
 int	msh_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,

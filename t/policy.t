@@ -3,7 +3,8 @@
 # [service], later names and narrower levels winning key by key; the
 # effective policy of a callee in every caller's [cluster], with every key;
 # explain's origins in the policy sections, across included files; graph
-# labels; lb and hash_key; the retry amplification threshold, fan-in,
+# labels; lb and hash_key; zones and active health checks; the retry
+# amplification threshold, fan-in,
 # cycles and long chains. The exact diagnostics of each check are cases
 # under t/meshc/errors/ (t/meshc.t).
 use strict;
@@ -97,6 +98,9 @@ outlier_consecutive_gateway_errors = 0
 ejection_time = 30s
 max_ejection_time = 5m
 max_ejected_percent = 10
+zone_affinity = off
+panic_threshold = 50
+health_check = off
 EOF
 my $search = cluster($web, 'search');
 like($search, qr/^retries = 3$/m, "search: [mesh]'s own key over the mesh's policies");
@@ -195,6 +199,88 @@ like($web, qr/^\[cluster feed\]\nservice = feed\nlb = least_request\nconnect_tim
     'no hash_key for a balancer that goes by none');
 like($web, qr/^\[cluster stock\]\nservice = stock\nlb = ring_hash\nhash_key = source\n/m,
     'tcp hashes by source');
+
+# Zones, the panic threshold and active health checks: the health keys
+# only when checks are on (status and host only for http, host only when
+# set), a jitter no level sets a tenth of the interval in effect, written
+# out; meshd -t takes all of it.
+my $hcm = $t->write_file('health/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+zone_affinity = 80
+health_interval = 20s
+[policy checked]
+health_check = http /healthz
+health_timeout = 3s
+health_status = 200-299, 404
+[service web]
+app_port = 8001
+inbound_port = 7001
+depends = api, db, feed
+[service api]
+app_port = 8002
+inbound_port = 7002
+policy = checked
+health_host = api.internal
+panic_threshold = off
+[service db]
+app_port = 8003
+inbound_port = 7003
+protocol = tcp
+policy = checked
+health_check = tcp
+health_jitter = off
+[service feed]
+app_port = 8004
+inbound_port = 7004
+health_host = feed.internal
+EOF
+(my $hcdir = $hcm) =~ s{/mesh\.conf$}{};
+$r = $t->meshc('compile', '-o', $hcdir, $hcm);
+is($r->{code}, 0, 'health checks compile') or diag $r->{err};
+is($r->{err}, '', 'health checks: no diagnostics');
+$web = MeshTest::slurp("$hcdir/web.conf");
+like(cluster($web, 'api'), qr/^max_ejected_percent = 10
+zone_affinity = 80
+panic_threshold = off
+health_check = http \/healthz
+health_interval = 20s
+health_timeout = 3s
+health_jitter = 2s
+healthy_threshold = 2
+unhealthy_threshold = 3
+health_status = 200-299, 404
+health_host = api\.internal
+\z/m, 'an http check: every health key, the jitter a tenth of the interval');
+like(cluster($web, 'db'), qr/^health_check = tcp
+health_interval = 20s
+health_timeout = 3s
+health_jitter = off
+healthy_threshold = 2
+unhealthy_threshold = 3
+\z/m, 'a tcp check: no status, no host');
+like(cluster($web, 'feed'), qr/^zone_affinity = 80\npanic_threshold = 50\nhealth_check = off\n\z/m,
+    'checks off: no other health key, a health_host set left out');
+unlike(MeshTest::slurp("$hcdir/api.conf"), qr/^(?:health|zone|panic)/m,
+    "a service's own cluster local has none of them");
+$r = $t->run({ dir => $hcdir }, $t->meshc_bin, 'explain', 'web', 'mesh.conf');
+like($r->{out}, qr/^mesh\.conf:5\tapi\.health_interval = 20s\nmesh\.conf:8\tapi\.health_timeout = 3s\ndefault\tapi\.health_jitter = 2s$/m,
+    'explain: the derived jitter is a default');
+like($r->{out}, qr/^mesh\.conf:18\tapi\.health_host = api\.internal$/m,
+    'explain: the host, with its line');
+unlike($r->{out}, qr/^\S+\tfeed\.health_(?!check)/m,
+    'explain: no health key of a service without checks');
+$r = $t->run({ dir => $hcdir }, $t->meshc_bin, 'graph', 'mesh.conf');
+like($r->{out}, qr/^\t"web" -> "api" \[label = "[^"]*\\nhealth check http every 20s"\];$/m,
+    'graph: the check on the edge');
+like($r->{out}, qr/^\t"web" -> "db" \[label = "[^"]*health check tcp every 20s"\];$/m,
+    'graph: a tcp check');
+if (-x $t->meshd_bin) {
+	$t->write_file('health/r.conf', '');
+	my $c = $t->run($t->meshd_bin, '-t', '-c', "$hcdir/web.conf");
+	is($c->{code}, 0, 'meshd -t takes the health keys meshc wrote') or diag $c->{err};
+}
 
 # The amplification threshold: the case of t/meshc/errors makes 18 calls.
 my $amp = MeshTest::slurp("$src/t/meshc/errors/retry-amplification/mesh.conf");

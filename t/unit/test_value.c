@@ -225,6 +225,119 @@ test_retry_on(void **state)
 	assert_int_equal(on.nstatus, 0);
 }
 
+/* A health check reads back from its text as the same value. */
+static void
+health_check_round_trip(const char *in, const char *text)
+{
+	struct msh_health_check hc, back;
+	char buf[MSH_HEALTH_CHECK_STRLEN];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_health_check(in, &hc, &err), 0);
+	assert_string_equal(msh_format_health_check(&hc, buf, sizeof(buf)),
+	    text);
+	assert_int_equal(msh_parse_health_check(buf, &back, &err), 0);
+	assert_memory_equal(&hc, &back, sizeof(hc));
+}
+
+static void
+test_health_check(void **state)
+{
+	struct msh_health_check hc;
+	char path[MSH_HEALTH_PATH_MAX + 16];
+	const char *err = NULL;
+
+	health_check_round_trip("off", "off");
+	health_check_round_trip("tcp", "tcp");
+	health_check_round_trip("http /healthz", "http /healthz");
+	health_check_round_trip("http \t /ready?deep=1", "http /ready?deep=1");
+	/* The longest path fits MSH_HEALTH_CHECK_STRLEN. */
+	memset(path, 'p', sizeof(path));
+	memcpy(path, "http /", 6);
+	path[5 + MSH_HEALTH_PATH_MAX] = '\0';
+	health_check_round_trip(path, path);
+	path[5 + MSH_HEALTH_PATH_MAX] = 'p';
+	path[6 + MSH_HEALTH_PATH_MAX] = '\0';
+	assert_int_equal(msh_parse_health_check(path, &hc, &err), -1);
+	assert_string_equal(err, "the path is longer than 192 bytes");
+	assert_int_equal(hc.kind, MSH_HEALTH_CHECK_OFF);
+	assert_int_equal(msh_parse_health_check("http", &hc, &err), -1);
+	assert_string_equal(err, "expected http PATH, tcp or off");
+	assert_int_equal(msh_parse_health_check("https /x", &hc, &err), -1);
+	assert_int_equal(msh_parse_health_check("http healthz", &hc, &err),
+	    -1);
+	assert_string_equal(err, "expected a path that starts with /, as in "
+	    "http /healthz");
+	assert_int_equal(msh_parse_health_check("http /a b", &hc, &err), -1);
+	assert_string_equal(err, "the path has a space or a control "
+	    "character");
+}
+
+/* A status list reads back from its text as the same value. */
+static void
+status_list_round_trip(const char *in, const char *text)
+{
+	struct msh_status_list list, back;
+	char buf[MSH_STATUS_LIST_STRLEN];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_status_list(in, &list, &err), 0);
+	assert_string_equal(msh_format_status_list(&list, buf, sizeof(buf)),
+	    text);
+	assert_int_equal(msh_parse_status_list(buf, &back, &err), 0);
+	assert_memory_equal(&list, &back, sizeof(list));
+}
+
+static void
+test_status_list(void **state)
+{
+	struct msh_status_list list;
+	const char *err = NULL;
+
+	status_list_round_trip("200-399", "200-399");
+	status_list_round_trip("200 204,300-399", "200, 204, 300-399");
+	status_list_round_trip("404-404", "404");
+	/* The longest text fits MSH_STATUS_LIST_STRLEN. */
+	status_list_round_trip("100-599 100-599 100-599 100-599 100-599 "
+	    "100-599 100-599 100-599", "100-599, 100-599, 100-599, 100-599, "
+	    "100-599, 100-599, 100-599, 100-599");
+	assert_int_equal(msh_parse_status_list("", &list, &err), -1);
+	assert_string_equal(err, "expected status codes (100-599) or ranges "
+	    "such as 200-399");
+	assert_int_equal(msh_parse_status_list("99", &list, &err), -1);
+	assert_int_equal(msh_parse_status_list("200-", &list, &err), -1);
+	assert_int_equal(msh_parse_status_list("300-200", &list, &err), -1);
+	assert_string_equal(err, "a range goes from the lower status to the "
+	    "higher");
+	assert_int_equal(msh_parse_status_list("200 201 202 203 204 205 206 "
+	    "207 208", &list, &err), -1);
+	assert_string_equal(err, "at most 8 statuses or ranges");
+}
+
+static void
+test_host(void **state)
+{
+	char host[MSH_HOST_MAX + 1], longest[MSH_HOST_MAX + 2];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_host("orders.internal", host, &err), 0);
+	assert_string_equal(host, "orders.internal");
+	assert_int_equal(msh_parse_host("[::1]:8080", host, &err), 0);
+	assert_string_equal(host, "[::1]:8080");
+	memset(longest, 'h', sizeof(longest));
+	longest[MSH_HOST_MAX] = '\0';
+	assert_int_equal(msh_parse_host(longest, host, &err), 0);
+	assert_string_equal(host, longest);
+	longest[MSH_HOST_MAX] = 'h';
+	longest[MSH_HOST_MAX + 1] = '\0';
+	assert_int_equal(msh_parse_host(longest, host, &err), -1);
+	assert_string_equal(err, "expected a host name of 1 to 255 bytes");
+	assert_int_equal(msh_parse_host("", host, &err), -1);
+	assert_int_equal(msh_parse_host("a b", host, &err), -1);
+	assert_string_equal(err, "expected a host name, an address, and a "
+	    "port or not (letters, digits and -._:[])");
+}
+
 static void
 test_ip(void **state)
 {
@@ -529,6 +642,9 @@ main(void)
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_retry_on),
+		cmocka_unit_test(test_health_check),
+		cmocka_unit_test(test_status_list),
+		cmocka_unit_test(test_host),
 		cmocka_unit_test(test_ip),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_addr_format),
