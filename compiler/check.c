@@ -233,10 +233,8 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 	free(what);
 }
 
-/* The index of the service named name in m->services, sorted by name by
- * then, or -1. */
-static ssize_t
-sorted_index(const struct mc_mesh *m, const char *name)
+ssize_t
+mc_service_index(const struct mc_mesh *m, const char *name)
 {
 	size_t lo = 0, hi = m->nservices;
 
@@ -296,7 +294,7 @@ walk_from(struct walk *w, size_t i)
 	w->state[i] = 1;
 	w->path[w->depth++] = i;
 	for (j = 0; j < s->ndeps; j++) {
-		ssize_t k = sorted_index(w->m, s->deps[j].name);
+		ssize_t k = mc_service_index(w->m, s->deps[j].name);
 
 		if (k < 0 || (size_t)k == i)
 			continue;	/* reported by check_deps */
@@ -325,27 +323,6 @@ check_cycles(struct mc_mesh *m, struct msh_diag *d)
 	free(w.path);
 }
 
-/* A hash_key callers' balancers will not go by (mc_hash_key_value says
- * what they will). */
-static void
-check_hash_key(struct mc_service *s, struct msh_diag *d)
-{
-	char key[MSH_HASH_KEY_STRLEN];
-
-	if (s->hash_key_at.line == 0)
-		return;
-	msh_hash_key_format(&s->hash_key, key, sizeof(key));
-	if (!s->lb->hashed)
-		msh_diag_warning(d, "unused-hash-key", s->hash_key_at.file,
-		    s->hash_key_at.line, "service \"%s\" sets hash_key, but "
-		    "lb = %s goes by none: ignored", s->name, s->lb->name);
-	else if (s->protocol == MC_TCP && s->hash_key.by != MSH_HASH_SOURCE)
-		msh_diag_warning(d, "unused-hash-key", s->hash_key_at.file,
-		    s->hash_key_at.line, "hash_key = %s of service \"%s\" is "
-		    "ignored: its protocol is tcp, whose connections hash by "
-		    "their source address", key, s->name);
-}
-
 void
 mc_check(struct mc_mesh *m, struct msh_diag *d)
 {
@@ -364,21 +341,20 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 		s->f##_at = m->f##_at;					\
 	}								\
 } while (0)
-		INHERIT(connect_timeout);
-		INHERIT(response_timeout);
 		INHERIT(client_timeout);
 		INHERIT(keepalive_timeout);
 		INHERIT(idle_timeout);
 		INHERIT(max_header_size);
 		INHERIT(max_headers);
 		INHERIT(buffer_size);
-		INHERIT(request_timeout);
 #undef INHERIT
-		check_hash_key(s, d);
 	}
+	/* What callers apply to each service, from its policies. */
+	mc_resolve_policies(m, d);
 	if (m->nservices > 1)
 		qsort(m->services, m->nservices, sizeof(*m->services), by_name);
 	check_cycles(m, d);
+	mc_check_policies(m, d);
 	assign_ports(m, d);
 	for (i = 0; i < m->nservices; i++)
 		if (m->services[i]->app_port_at.line != 0 &&

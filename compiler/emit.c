@@ -25,27 +25,6 @@ base_name(const char *path)
 	return slash != NULL ? slash + 1 : path;
 }
 
-/* Milliseconds in the largest unit that divides them: 5000 -> "5s". */
-const char *
-mc_format_duration(char *buf, size_t len, uint64_t ms)
-{
-	static const struct {
-		const char	*unit;
-		uint64_t	 ms;
-	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
-	size_t i;
-
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (ms > 0 && ms % units[i].ms == 0) {
-			snprintf(buf, len, "%llu%s",
-			    (unsigned long long)(ms / units[i].ms), units[i].unit);
-			return buf;
-		}
-	}
-	snprintf(buf, len, "%llums", (unsigned long long)ms);
-	return buf;
-}
-
 /* Sizes as they were most likely written: in m or k when exact. */
 const char *
 mc_format_size(char *buf, size_t len, uint64_t bytes)
@@ -63,9 +42,9 @@ mc_format_size(char *buf, size_t len, uint64_t bytes)
 static void
 put_duration(FILE *fp, const char *key, uint64_t ms)
 {
-	char v[32];
+	char v[MSH_DURATION_STRLEN];
 
-	fprintf(fp, "%s = %s\n", key, mc_format_duration(v, sizeof(v), ms));
+	fprintf(fp, "%s = %s\n", key, msh_format_duration(ms, v, sizeof(v)));
 }
 
 static void
@@ -96,34 +75,39 @@ put_listener(FILE *fp, const struct mc_mesh *m, const struct mc_service *s,
 	    forwarded_for ? "on" : "off", m->via ? "on" : "off");
 }
 
-/* A cluster's timeouts: those of the service it reaches. */
+/* The local application's cluster: the service's own timeouts. Its
+ * other policy keys are for its callers' clusters. */
 static void
-put_cluster_timeouts(FILE *fp, const struct mc_service *to)
+put_local_timeouts(FILE *fp, const struct mc_service *s)
 {
-	put_duration(fp, "connect_timeout", to->connect_timeout);
-	put_duration(fp, "response_timeout", to->response_timeout);
-	if (to->request_timeout == 0)
+	put_duration(fp, "connect_timeout", s->eff.connect_timeout);
+	put_duration(fp, "response_timeout", s->eff.response_timeout);
+	if (s->eff.request_timeout == 0)
 		fputs("request_timeout = off\n", fp);
 	else
-		put_duration(fp, "request_timeout", to->request_timeout);
+		put_duration(fp, "request_timeout", s->eff.request_timeout);
 }
 
-const char *
-mc_hash_key_value(const struct mc_service *s, char *buf, size_t len)
+/* A caller's cluster for service to: every policy key, as resolved, so
+ * that the file says all a sidecar does (and meshd's defaults, should
+ * they change, do not change it). */
+static void
+put_policy(FILE *fp, const struct mc_service *to)
 {
-	if (!s->lb->hashed)
-		return NULL;
-	if (s->protocol == MC_TCP)
-		snprintf(buf, len, "source");
-	else
-		msh_hash_key_format(&s->hash_key, buf, len);
-	return buf;
+	char v[MC_POLICY_VALUE_STRLEN];
+	size_t i;
+
+	for (i = 0; i < mc_npolicy_keys; i++)
+		if (mc_policy_value(to, &mc_policy_keys[i], v, sizeof(v)) !=
+		    NULL)	/* an empty retry_on: no trailing blank */
+			fprintf(fp, "%s =%s%s\n", mc_policy_keys[i].key,
+			    v[0] != '\0' ? " " : "", v);
 }
 
 static void
 emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
-	char hex[65], addr[MSH_ADDR_STRLEN], key[MSH_HASH_KEY_STRLEN];
+	char hex[65], addr[MSH_ADDR_STRLEN];
 	struct msh_addr app = s->app_address;
 	size_t i;
 
@@ -158,15 +142,13 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	msh_addr_set_port(&app, s->app_port);
 	msh_addr_format(&app, addr, sizeof(addr));
 	fprintf(fp, "[cluster local]\nendpoint = %s\nlb = round_robin\n", addr);
-	put_cluster_timeouts(fp, s);
+	put_local_timeouts(fp, s);
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
-		fprintf(fp, "\n[cluster %s]\nservice = %s\nlb = %s\n",
-		    dep->name, dep->name, dep->lb->name);
-		if (mc_hash_key_value(dep, key, sizeof(key)) != NULL)
-			fprintf(fp, "hash_key = %s\n", key);
-		put_cluster_timeouts(fp, dep);
+		fprintf(fp, "\n[cluster %s]\nservice = %s\n", dep->name,
+		    dep->name);
+		put_policy(fp, dep);
 	}
 }
 

@@ -6,8 +6,10 @@
  *
  * ORIGIN is FILE:LINE, "default" for a built-in default or "assigned"
  * for an outbound port meshc chose. The keys are those of mesh.conf(5):
- * the [mesh] keys its sidecar gets, then its [service] keys, then, as
- * DEPENDENCY.KEY, what its compiled file takes from each dependency.
+ * the [mesh] keys its sidecar gets, then its [service] keys and its
+ * effective policy (a key from a policy has the origin of its line in
+ * [policy NAME]), then, as DEPENDENCY.KEY, what its compiled file takes
+ * from each dependency.
  * Values are written as the compiled file writes them. The order is fixed
  * and documented in meshc(1): scripts may read it.
  */
@@ -51,14 +53,7 @@ number(char *buf, unsigned long long n)
 static const char *
 duration(char *buf, uint64_t ms)
 {
-	return mc_format_duration(buf, VALUE_MAX, ms);
-}
-
-/* A duration, or off (0) where a key allows it. */
-static const char *
-timeout(char *buf, uint64_t ms)
-{
-	return ms == 0 ? "off" : duration(buf, ms);
+	return msh_format_duration(ms, buf, VALUE_MAX);
 }
 
 static const char *
@@ -95,15 +90,20 @@ put_outbound_port(FILE *fp, const struct mc_service *s, const char *dep)
 	    dep, "outbound_port", number(v, s->local_port));
 }
 
-/* How callers pick s's instances: lb, and hash_key where it goes by one. */
+/* s's effective policy key by key, as its callers' clusters have it;
+ * the origin of a key from a policy is its line in the policy. */
 static void
-put_lb(FILE *fp, const struct mc_service *s, const char *dep)
+put_policy(FILE *fp, const struct mc_service *s, const char *dep)
 {
-	char v[MSH_HASH_KEY_STRLEN];
+	char v[MC_POLICY_VALUE_STRLEN];
+	size_t i;
 
-	put(fp, &s->lb_at, dep, "lb", s->lb->name);
-	if (mc_hash_key_value(s, v, sizeof(v)) != NULL)
-		put(fp, &s->hash_key_at, dep, "hash_key", v);
+	for (i = 0; i < mc_npolicy_keys; i++) {
+		const struct mc_directive *k = &mc_policy_keys[i];
+
+		if (mc_policy_value(s, k, v, sizeof(v)) != NULL)
+			put(fp, mc_policy_origin(&s->eff, k), dep, k->key, v);
+	}
 }
 
 static void
@@ -123,6 +123,9 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	    duration(v, m->drain_timeout));
 	if (m->log_dir != NULL)
 		put(fp, &m->log_dir_at, NULL, "log_dir", m->log_dir);
+	for (i = 0; i < m->policy.n; i++)
+		put(fp, &m->policy.v[i].at, NULL, "policy",
+		    m->policy.v[i].name);
 
 	/* Its own, or after mc_check the mesh's value and origin. */
 	put(fp, &s->protocol_at, NULL, "protocol", protocol(s->protocol));
@@ -134,13 +137,6 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	put_outbound_port(fp, s, NULL);
 	put(fp, &s->forwarded_for_at, NULL, "forwarded_for",
 	    flag(s->forwarded_for));
-	put(fp, &s->connect_timeout_at, NULL, "connect_timeout",
-	    duration(v, s->connect_timeout));
-	put(fp, &s->response_timeout_at, NULL, "response_timeout",
-	    duration(v, s->response_timeout));
-	put(fp, &s->request_timeout_at, NULL, "request_timeout",
-	    timeout(v, s->request_timeout));
-	put_lb(fp, s, NULL);
 	put(fp, &s->client_timeout_at, NULL, "client_timeout",
 	    duration(v, s->client_timeout));
 	put(fp, &s->keepalive_timeout_at, NULL, "keepalive_timeout",
@@ -155,6 +151,10 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	    mc_format_size(v, sizeof(v), s->buffer_size));
 	for (i = 0; i < s->ndeps; i++)
 		put(fp, &s->deps[i].at, NULL, "depends", s->deps[i].name);
+	for (i = 0; i < s->policy.n; i++)
+		put(fp, &s->policy.v[i].at, NULL, "policy",
+		    s->policy.v[i].name);
+	put_policy(fp, s, NULL);
 
 	/* What its listener and cluster for each dependency take from it
 	 * (mc_check left each once, all of them known). */
@@ -164,13 +164,7 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		put(fp, &d->protocol_at, d->name, "protocol",
 		    protocol(d->protocol));
 		put_outbound_port(fp, d, d->name);
-		put(fp, &d->connect_timeout_at, d->name, "connect_timeout",
-		    duration(v, d->connect_timeout));
-		put(fp, &d->response_timeout_at, d->name, "response_timeout",
-		    duration(v, d->response_timeout));
-		put(fp, &d->request_timeout_at, d->name, "request_timeout",
-		    timeout(v, d->request_timeout));
-		put_lb(fp, d, d->name);
+		put_policy(fp, d, d->name);
 	}
 }
 

@@ -1,9 +1,12 @@
 /*
  * meshc's model of a mesh: what mesh.conf says, with the file and line
- * each value came from, and what the checks derive (outbound ports).
+ * each value came from, and what the checks derive (outbound ports, the
+ * effective policy of each service).
  */
 #ifndef MC_MESH_H
 #define MC_MESH_H
+
+#include <sys/types.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,11 +30,142 @@ enum mc_protocol {
 	MC_TCP,
 };
 
-/* A load balancer meshd may have (parse.c lists them): meshc cannot see
+/*
+ * mesh.conf keys are table rows (parse.c has those of [mesh] and
+ * [service], policy.c those of policies): the section they go in, the
+ * value kind, and where the value and its origin are stored.
+ */
+enum mc_section {
+	MC_SEC_MESH,
+	MC_SEC_SERVICE,
+	MC_SEC_POLICY,		/* a policy key: [policy], [service], [mesh] */
+};
+
+enum mc_kind {
+	MC_V_STRING,
+	MC_V_NAME,
+	MC_V_PORT,
+	MC_V_WORKERS,
+	MC_V_PROTOCOL,
+	MC_V_IP,
+	MC_V_DEPS,
+	MC_V_POLICIES,		/* struct mc_refs, repeatable: appends */
+	MC_V_DURATION,
+	MC_V_DURATION_OFF,	/* or off: 0 */
+	MC_V_SIZE,		/* uint64_t bytes, min to max */
+	MC_V_COUNT,		/* unsigned, min to max */
+	MC_V_LIMIT,		/* unsigned, min to max, or off: 0 */
+	MC_V_FLAG,
+	MC_V_RETRY_ON,		/* struct msh_retry_on */
+	MC_V_LB,		/* const struct mc_lb *, from mc_lbs */
+	MC_V_HASH_KEY,		/* struct msh_hash_key */
+	MC_V_HEALTH_CHECK,	/* struct msh_health_check */
+	MC_V_STATUS_LIST,	/* struct msh_status_list */
+	MC_V_HOST,		/* char[MSH_HOST_MAX + 1], "": unset */
+};
+
+struct mc_directive {
+	enum mc_section	 section;
+	const char	*key;
+	enum mc_kind	 kind;
+	size_t		 offset;	/* of the value in its struct */
+	size_t		 at_offset;	/* of its origin; 0: repeatable */
+	uint64_t	 min, max;	/* MC_V_SIZE, _COUNT, _LIMIT */
+};
+
+/* A load balancer meshd may have (policy.c lists them): meshc cannot see
  * which ones a given meshd was built with. */
 struct mc_lb {
 	const char	*name;
 	int		 hashed;	/* goes by hash_key */
+};
+
+/*
+ * What a caller's sidecar applies to its calls to a service: the keys of
+ * a [cluster] in meshd.conf(5), as a policy, [mesh] or [service] sets
+ * them (origin line 0: not set there) or, resolved, as they take effect.
+ */
+struct mc_policy_set {
+	const struct mc_lb	*lb;
+	struct msh_hash_key	 hash_key;
+	uint64_t		 connect_timeout;	/* ms */
+	uint64_t		 response_timeout;	/* ms */
+	uint64_t		 request_timeout;	/* ms, 0: off */
+	unsigned		 retries;
+	struct msh_retry_on	 retry_on;
+	uint64_t		 per_try_timeout;	/* ms, 0: off */
+	uint64_t		 retry_backoff;		/* ms, 0: off */
+	unsigned		 retry_budget;		/* percent */
+	unsigned		 retry_budget_min;	/* a second */
+	int			 retry_non_idempotent;
+	unsigned		 max_connections;	/* 0: off */
+	unsigned		 max_pending;		/* 0: off */
+	unsigned		 max_requests;		/* 0: off */
+	unsigned		 max_retries;		/* 0: off */
+	unsigned		 outlier_5xx;		/* 0: off */
+	unsigned		 outlier_gateway;	/* 0: off */
+	uint64_t		 ejection_time;		/* ms */
+	uint64_t		 max_ejection_time;	/* ms */
+	unsigned		 max_ejected_percent;
+	unsigned		 zone_affinity;		/* %, 0: off */
+	unsigned		 panic_threshold;	/* %, 0: off */
+	struct msh_health_check	 health_check;
+	uint64_t		 health_interval;	/* ms */
+	uint64_t		 health_timeout;	/* ms */
+	uint64_t		 health_jitter;		/* ms, 0: off */
+	unsigned		 healthy_threshold;
+	unsigned		 unhealthy_threshold;
+	struct msh_status_list	 health_status;
+	char			 health_host[MSH_HOST_MAX + 1];	/* "": unset */
+	struct mc_origin	 lb_at;
+	struct mc_origin	 hash_key_at;
+	struct mc_origin	 connect_timeout_at;
+	struct mc_origin	 response_timeout_at;
+	struct mc_origin	 request_timeout_at;
+	struct mc_origin	 retries_at;
+	struct mc_origin	 retry_on_at;
+	struct mc_origin	 per_try_timeout_at;
+	struct mc_origin	 retry_backoff_at;
+	struct mc_origin	 retry_budget_at;
+	struct mc_origin	 retry_budget_min_at;
+	struct mc_origin	 retry_non_idempotent_at;
+	struct mc_origin	 max_connections_at;
+	struct mc_origin	 max_pending_at;
+	struct mc_origin	 max_requests_at;
+	struct mc_origin	 max_retries_at;
+	struct mc_origin	 outlier_5xx_at;
+	struct mc_origin	 outlier_gateway_at;
+	struct mc_origin	 ejection_time_at;
+	struct mc_origin	 max_ejection_time_at;
+	struct mc_origin	 max_ejected_percent_at;
+	struct mc_origin	 zone_affinity_at;
+	struct mc_origin	 panic_threshold_at;
+	struct mc_origin	 health_check_at;
+	struct mc_origin	 health_interval_at;
+	struct mc_origin	 health_timeout_at;
+	struct mc_origin	 health_jitter_at;
+	struct mc_origin	 healthy_threshold_at;
+	struct mc_origin	 unhealthy_threshold_at;
+	struct mc_origin	 health_status_at;
+	struct mc_origin	 health_host_at;
+};
+
+/* Names a section refers to, each with where it did: policy = a, b. */
+struct mc_ref {
+	char		*name;
+	struct mc_origin at;
+};
+
+struct mc_refs {
+	struct mc_ref	*v;
+	size_t		 n;
+};
+
+/* [policy NAME]: settings for calls, attached by name. */
+struct mc_policy {
+	char		 *name;
+	struct mc_origin  at;		/* of the section header */
+	struct mc_policy_set set;
 };
 
 /* What a sidecar's listeners are set to: a service's own values or the
@@ -43,14 +177,12 @@ struct mc_lb {
 	uint64_t	  max_header_size;	/* bytes */			\
 	unsigned	  max_headers;					\
 	uint64_t	  buffer_size;		/* bytes per direction */	\
-	uint64_t	  request_timeout;	/* ms, 0: off; callers' */	\
 	struct mc_origin  client_timeout_at;				\
 	struct mc_origin  keepalive_timeout_at;				\
 	struct mc_origin  idle_timeout_at;				\
 	struct mc_origin  max_header_size_at;				\
 	struct mc_origin  max_headers_at;				\
-	struct mc_origin  buffer_size_at;				\
-	struct mc_origin  request_timeout_at;
+	struct mc_origin  buffer_size_at;
 
 struct mc_dep {
 	char		*name;
@@ -65,16 +197,17 @@ struct mc_service {
 	unsigned	  app_port;
 	unsigned	  inbound_port;
 	unsigned	  outbound_port;	/* explicit, 0 if not set */
-	uint64_t	  connect_timeout;	/* ms, to its instances */
-	uint64_t	  response_timeout;	/* ms, from its instances */
 	int		  forwarded_for;	/* on its inbound listener */
-	const struct mc_lb *lb;		/* callers pick its instances with */
-	struct msh_hash_key hash_key;	/* for lb->hashed */
+	struct mc_refs	  policy;	/* policy = ..., in order */
+	struct mc_policy_set set;	/* its own policy keys */
 	MC_LISTEN_FIELDS
 	struct mc_dep	 *deps;
 	size_t		  ndeps;
 
 	unsigned	  local_port;	/* where callers reach it: derived */
+	/* What callers apply to it, and its own sidecar's cluster local
+	 * the timeouts of: derived by mc_check (see mc_resolve_policies). */
+	struct mc_policy_set eff;
 
 	/*
 	 * Where each key was set, line 0 if not: duplicates and origins.
@@ -86,11 +219,7 @@ struct mc_service {
 	struct mc_origin  app_port_at;
 	struct mc_origin  inbound_port_at;
 	struct mc_origin  outbound_port_at;
-	struct mc_origin  connect_timeout_at;
-	struct mc_origin  response_timeout_at;
 	struct mc_origin  forwarded_for_at;
-	struct mc_origin  lb_at;
-	struct mc_origin  hash_key_at;
 };
 
 struct mc_mesh {
@@ -103,33 +232,106 @@ struct mc_mesh {
 	unsigned	  admin_port;
 	unsigned	  outbound_port_base;
 	unsigned	  workers;
-	uint64_t	  connect_timeout;	/* ms, default for services */
-	uint64_t	  response_timeout;	/* ms, default for services */
 	MC_LISTEN_FIELDS
 	int		  via;			/* every listener */
 	uint64_t	  drain_timeout;	/* ms */
 	char		 *log_dir;
+	unsigned	  max_retry_amplification;	/* 0: off */
+	struct mc_refs	  policy;	/* policy = ..., for every service */
+	struct mc_policy_set set;	/* its policy keys, for every service */
 
 	struct mc_origin  name_at;
 	struct mc_origin  registry_at;
 	struct mc_origin  admin_port_at;
 	struct mc_origin  outbound_port_base_at;
 	struct mc_origin  workers_at;
-	struct mc_origin  connect_timeout_at;
-	struct mc_origin  response_timeout_at;
 	struct mc_origin  via_at;
 	struct mc_origin  drain_timeout_at;
 	struct mc_origin  log_dir_at;
+	struct mc_origin  max_retry_amplification_at;
 
 	struct mc_service **services;	/* sorted by name after checks */
 	size_t		  nservices;
+	struct mc_policy **policies;	/* in the order defined */
+	size_t		  npolicies;
 };
 
 /* Read FILE into m; every problem goes to d. Returns -1 if unreadable. */
 int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);
 
-/* Mesh-wide checks; assigns outbound ports. */
+/* mc_parse_buffer's flags. */
+#define MC_PARSE_NO_INCLUDE	0x1	/* include = is an error, no file is
+					 * read: for untrusted bytes */
+
+/*
+ * The same for a mesh in memory (len bytes, no NUL needed) that file names
+ * in diagnostics and origins (m keeps a copy). Included files are found
+ * relative to file's directory, unless flags has MC_PARSE_NO_INCLUDE.
+ */
+int	mc_parse_buffer(struct mc_mesh *m, const char *file, const char *buf,
+	    size_t len, unsigned flags, struct msh_diag *d);
+
+/* Mesh-wide checks; assigns outbound ports, resolves policies. */
 void	mc_check(struct mc_mesh *m, struct msh_diag *d);
+
+/* The policy keys (policy.c), in the order meshd.conf is written. */
+extern const struct mc_directive mc_policy_keys[];
+extern const size_t mc_npolicy_keys;
+
+/* The load balancers, the first the default. */
+extern const struct mc_lb mc_lbs[];
+extern const size_t mc_nlbs;
+
+/* The balancer named value, or -1 and *err a phrase for the diagnostic
+ * (with the closest name, if one is close). */
+int	mc_parse_lb(const char *value, const struct mc_lb **lb,
+	    const char **err);
+
+/* meshd's own defaults for every policy key (meshd.conf(5)), origins
+ * none. */
+void	mc_policy_defaults(struct mc_policy_set *p);
+
+struct mc_policy *mc_find_policy(const struct mc_mesh *m, const char *name);
+
+/*
+ * Every service's effective policy, s->eff: meshd's defaults, then the
+ * mesh's policies in the order attached, the keys [mesh] sets itself, the
+ * service's policies, and the keys [service] sets, each later one
+ * overriding key by key. An unknown policy is reported to d.
+ */
+void	mc_resolve_policies(struct mc_mesh *m, struct msh_diag *d);
+
+/* What only resolved policies show: hash_key nothing goes by, retry
+ * amplification along call chains, request_timeout budgets. After
+ * mc_resolve_policies, with m->services sorted. */
+void	mc_check_policies(struct mc_mesh *m, struct msh_diag *d);
+
+/*
+ * Key k of s->eff as meshd.conf writes it, in buf; NULL when the compiled
+ * file leaves it out: hash_key for a balancer that goes by none; the
+ * health keys but health_check when checks are off, health_status and
+ * health_host also for tcp checks, and health_host when not set.
+ */
+const char *mc_policy_value(const struct mc_service *s,
+	    const struct mc_directive *k, char *buf, size_t len);
+
+/* A value of policy key k (at v, in a struct mc_policy_set) as meshd.conf
+ * writes it, in buf, whatever the service: returns buf. */
+const char *mc_policy_format(const struct mc_directive *k, const void *v,
+	    char *buf, size_t len);
+
+/* Longest value mc_policy_value writes: a health_host (policy.c checks
+ * that the others are shorter). */
+#define MC_POLICY_VALUE_STRLEN	(MSH_HOST_MAX + 1)
+
+/* The origin of key k in set p. */
+const struct mc_origin *mc_policy_origin(const struct mc_policy_set *p,
+	    const struct mc_directive *k);
+
+/* The hash_key callers' balancer for s goes by, as meshd.conf writes it
+ * (tcp: source, whatever s says), in buf; NULL if its lb goes by none. */
+const char *mc_hash_key_value(const struct mc_service *s, char *buf,
+	    size_t len);
 
 /* Write DIR/<service>.conf for every service, atomically; DIR is
  * created if missing (not its parents). */
@@ -143,17 +345,26 @@ int	mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 int	mc_explain(FILE *fp, const struct mc_mesh *m, const char *name,
 	    struct msh_diag *d);
 
-/* Values as meshd.conf and mesh.conf write them: "5s", "256k". Return
- * buf. */
-const char *mc_format_duration(char *buf, size_t len, uint64_t ms);
+/*
+ * The service graph of a checked mesh on out: Graphviz DOT, or SVG through
+ * dot when dot (its path) is not NULL. Returns -1, reported, if it cannot
+ * be written or dot fails.
+ */
+int	mc_graph(const struct mc_mesh *m, FILE *out, const char *dot,
+	    struct msh_diag *d);
+
+/* Graphviz's dot, searched in PATH, into buf; -1 if there is none. */
+int	mc_graph_find_dot(char *buf, size_t len);
+
+/* A size as meshd.conf and mesh.conf write it: "256k". Returns buf.
+ * (Durations: msh_format_duration, shared with meshd.) */
 const char *mc_format_size(char *buf, size_t len, uint64_t bytes);
 
-/* The hash_key callers' balancer for s goes by, as meshd.conf writes it
- * (tcp: source, whatever s says), in buf; NULL if its lb goes by none. */
-const char *mc_hash_key_value(const struct mc_service *s, char *buf,
-	    size_t len);
-
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);
+
+/* The index of the service named name in m->services once mc_check has
+ * sorted them, by binary search; -1 if there is none. */
+ssize_t	mc_service_index(const struct mc_mesh *m, const char *name);
 
 /*
  * How a diagnostic about a place in file refers to origin o: "line 7" in

@@ -1,6 +1,6 @@
 /*
  * meshc: the mesh compiler. Reads one mesh.conf, checks the whole mesh
- * and writes one static meshd.conf per service.
+ * and writes one static meshd.conf per service, or draws the mesh.
  */
 #include "config.h"
 
@@ -20,6 +20,7 @@ usage(void)
 	    "MESH.conf\n"
 	    "       meshc check [-Werror] [--format=text|json] MESH.conf\n"
 	    "       meshc explain SERVICE MESH.conf\n"
+	    "       meshc graph [-T dot|svg] [-Werror] MESH.conf\n"
 	    "       meshc -V\n");
 	exit(2);
 }
@@ -97,7 +98,8 @@ main(int argc, char **argv)
 	struct msh_diag diag = { 0 };
 	struct mc_mesh mesh;
 	const char *cmd, *outdir = ".";
-	int compile, ch, json = 0, njson = 0;
+	char dot[4096];
+	int compile, graph = 0, svg = 0, ch, json = 0, njson = 0;
 
 	if (argc == 2 && strcmp(argv[1], "-V") == 0) {
 		printf("meshc " PACKAGE_VERSION "\n");
@@ -112,13 +114,15 @@ main(int argc, char **argv)
 		compile = 0;
 	else if (strcmp(cmd, "explain") == 0)
 		return explain(argc - 1, argv + 1);
+	else if (strcmp(cmd, "graph") == 0)
+		compile = 0, graph = 1;
 	else {
 		fprintf(stderr, "meshc: unknown command \"%s\"\n", cmd);
 		usage();
 	}
 	argc--;
 	argv++;
-	while ((ch = getopt_long(argc, argv, "o:W:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:T:W:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			if (strcmp(optarg, "json") == 0)
@@ -131,6 +135,16 @@ main(int argc, char **argv)
 				usage();
 			outdir = optarg;
 			break;
+		case 'T':
+			if (!graph)
+				usage();
+			if (strcmp(optarg, "svg") == 0)
+				svg = 1;
+			else if (strcmp(optarg, "dot") == 0)
+				svg = 0;
+			else
+				usage();
+			break;
 		case 'W':
 			if (strcmp(optarg, "error") != 0)
 				usage();
@@ -142,6 +156,14 @@ main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage();
+	/* stdout carries the graph: diagnostics stay text, on stderr. */
+	if (graph && json)
+		usage();
+	if (svg && mc_graph_find_dot(dot, sizeof(dot)) != 0) {
+		fprintf(stderr, "meshc: -T svg needs Graphviz's dot in PATH "
+		    "(Debian: apt-get install graphviz); -T dot needs nothing\n");
+		return 2;
+	}
 	if (json) {
 		diag.sink = json_sink;
 		diag.arg = &njson;
@@ -151,6 +173,8 @@ main(int argc, char **argv)
 		mc_check(&mesh, &diag);
 	if (!msh_diag_failed(&diag) && compile)
 		mc_emit(&mesh, outdir, &diag);
+	if (!msh_diag_failed(&diag) && graph)
+		mc_graph(&mesh, stdout, svg ? dot : NULL, &diag);
 	mc_free(&mesh);
 	if (json)
 		fputs(njson ? "\n]\n" : "[]\n", stdout);

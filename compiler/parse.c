@@ -16,41 +16,8 @@
 #include "mesh.h"
 #include "spell.h"
 
-/*
- * mesh.conf keys are table rows: the section they go in, the value kind,
- * and where the value and its origin are stored.
- */
-enum mc_section {
-	MC_SEC_MESH,
-	MC_SEC_SERVICE,
-};
-
-enum mc_kind {
-	MC_V_STRING,
-	MC_V_NAME,
-	MC_V_PORT,
-	MC_V_WORKERS,
-	MC_V_PROTOCOL,
-	MC_V_IP,
-	MC_V_DEPS,
-	MC_V_DURATION,
-	MC_V_DURATION_OFF,	/* or off: 0 */
-	MC_V_SIZE,		/* uint64_t bytes, min to max */
-	MC_V_COUNT,		/* unsigned, min to max */
-	MC_V_FLAG,
-	MC_V_LB,		/* const struct mc_lb *, from mc_lbs */
-	MC_V_HASH_KEY,		/* struct msh_hash_key */
-};
-
-struct mc_directive {
-	enum mc_section	 section;
-	const char	*key;
-	enum mc_kind	 kind;
-	size_t		 offset;	/* of the value in its struct */
-	size_t		 at_offset;	/* of its origin; 0: repeatable */
-	uint64_t	 min, max;	/* MC_V_SIZE, MC_V_COUNT */
-};
-
+/* The keys of [mesh] and [service]; a policy key (policy.c) may stand in
+ * either too, and in [policy NAME]. */
 #define MESH_R(k, kind, f, lo, hi) \
 	{ MC_SEC_MESH, k, kind, offsetof(struct mc_mesh, f), \
 	    offsetof(struct mc_mesh, f##_at), lo, hi }
@@ -70,8 +37,6 @@ static const struct mc_directive directives[] = {
 	MESH("admin_port", MC_V_PORT, admin_port),
 	MESH("outbound_port_base", MC_V_PORT, outbound_port_base),
 	MESH("workers", MC_V_WORKERS, workers),
-	MESH("connect_timeout", MC_V_DURATION, connect_timeout),
-	MESH("response_timeout", MC_V_DURATION, response_timeout),
 	BOTH("client_timeout", MC_V_DURATION, client_timeout),
 	BOTH("keepalive_timeout", MC_V_DURATION, keepalive_timeout),
 	BOTH("idle_timeout", MC_V_DURATION, idle_timeout),
@@ -80,40 +45,28 @@ static const struct mc_directive directives[] = {
 	BOTH_R("max_headers", MC_V_COUNT, max_headers, 1,
 	    MSH_HTTP_HEADERS_LIMIT),
 	BOTH_R("buffer_size", MC_V_SIZE, buffer_size, 16384, 64 * 1024 * 1024),
-	BOTH("request_timeout", MC_V_DURATION_OFF, request_timeout),
 	MESH("via", MC_V_FLAG, via),
 	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
 	MESH("log_dir", MC_V_STRING, log_dir),
+	MESH_R("max_retry_amplification", MC_V_LIMIT, max_retry_amplification,
+	    1, 1000000),
+	{ MC_SEC_MESH, "policy", MC_V_POLICIES,
+	    offsetof(struct mc_mesh, policy), 0, 0, 0 },
 	SERVICE("protocol", MC_V_PROTOCOL, protocol),
 	SERVICE("app_address", MC_V_IP, app_address),
 	SERVICE("app_port", MC_V_PORT, app_port),
 	SERVICE("inbound_port", MC_V_PORT, inbound_port),
 	SERVICE("outbound_port", MC_V_PORT, outbound_port),
-	SERVICE("connect_timeout", MC_V_DURATION, connect_timeout),
-	SERVICE("response_timeout", MC_V_DURATION, response_timeout),
 	SERVICE("forwarded_for", MC_V_FLAG, forwarded_for),
-	SERVICE("lb", MC_V_LB, lb),
-	SERVICE("hash_key", MC_V_HASH_KEY, hash_key),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
 	    offsetof(struct mc_service, deps), 0, 0, 0 },
+	{ MC_SEC_SERVICE, "policy", MC_V_POLICIES,
+	    offsetof(struct mc_service, policy), 0, 0, 0 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
-static const char *const section_names[] = { "mesh", "service" };
-
-/* meshd's load balancers (modules/lb_*.c), the first the default. A meshd
- * built without one refuses a config that names it, at load. */
-static const struct mc_lb mc_lbs[] = {
-	{ "round_robin", 0 },
-	{ "random", 0 },
-	{ "least_request", 0 },
-	{ "peak_ewma", 0 },
-	{ "ring_hash", 1 },
-	{ "maglev", 1 },
-};
-
-#define NLBS	(sizeof(mc_lbs) / sizeof(mc_lbs[0]))
+static const char *const section_names[] = { "mesh", "service", "policy" };
 
 /* Includes nest at most this deep: a guard against includes that reach
  * ever new files (a loop is caught at once). */
@@ -128,14 +81,17 @@ struct parse_ctx {
 	struct msh_diag		*diag;
 	EVP_MD_CTX		*digest;	/* of every file, as read */
 	const struct parse_ctx	*parent;	/* the includer, NULL: none */
+	unsigned		 flags;		/* MC_PARSE_* */
 	unsigned		 depth;		/* includers above */
 	const char		*file;	/* being read, one of m->files */
 	dev_t			 dev;	/* and what it is: include loops */
 	ino_t			 ino;
 	enum mc_section		 section;
 	struct mc_service	*service;
+	struct mc_policy	*policy;
 	int			 skip;	/* in a bad section: say nothing more */
 	struct mc_origin	 at;	/* of the value being read */
+	struct mc_refs		*refs;	/* the list it goes to */
 };
 
 static void		 include(struct parse_ctx *, const char *, unsigned);
@@ -200,9 +156,41 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 	m->services[m->nservices++] = s;
 	s->at = (struct mc_origin){ c->file, line };
 	s->protocol = MC_HTTP;
-	s->lb = &mc_lbs[0];
 	msh_parse_ip("127.0.0.1", &s->app_address, &err);
 	c->service = s;
+}
+
+static void
+begin_policy(struct parse_ctx *c, const char *name, unsigned line)
+{
+	struct mc_mesh *m = c->mesh;
+	struct mc_policy *p, **grown;
+	const char *err;
+	char ref[4096];
+
+	if (msh_check_name(name, &err) != 0) {
+		msh_diag_error(c->diag, "bad-name", c->file, line,
+		    "bad policy name \"%s\": %s", name, err);
+		c->skip = 1;
+		return;
+	}
+	if ((p = mc_find_policy(m, name)) != NULL) {
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "policy \"%s\" is defined twice (first at %s)", name,
+		    mc_origin_ref(&p->at, c->file, ref, sizeof(ref)));
+		c->skip = 1;
+		return;
+	}
+	grown = realloc(m->policies, (m->npolicies + 1) * sizeof(*grown));
+	if (grown == NULL || (p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->name = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	m->policies = grown;
+	m->policies[m->npolicies++] = p;
+	p->at = (struct mc_origin){ c->file, line };
+	c->policy = p;
 }
 
 static void
@@ -214,6 +202,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 
 	c->skip = 0;
 	c->service = NULL;
+	c->policy = NULL;
 	arg = msh_ini_section_name(section, kind, sizeof(kind));
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
@@ -238,6 +227,16 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			c->skip = 1;
 		} else
 			begin_service(c, arg, line);
+		return;
+	}
+	if (strcmp(kind, "policy") == 0) {
+		c->section = MC_SEC_POLICY;
+		if (*arg == '\0') {
+			msh_diag_error(c->diag, "bad-section", c->file, line,
+			    "[policy] needs a name: [policy NAME]");
+			c->skip = 1;
+		} else
+			begin_policy(c, arg, line);
 		return;
 	}
 	suggest = msh_spell_suggest(kind, section_names,
@@ -271,16 +270,36 @@ add_dep(void *arg, const char *name)
 	return 0;
 }
 
+/* policy = NAME, ...: names appended to the list at c->refs. */
+static int
+add_ref(void *arg, const char *name)
+{
+	struct parse_ctx *c = arg;
+	struct mc_refs *refs = c->refs;
+	struct mc_ref *grown;
+
+	grown = realloc(refs->v, (refs->n + 1) * sizeof(*grown));
+	if (grown == NULL || (grown[refs->n].name = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	refs->v = grown;
+	refs->v[refs->n++].at = c->at;
+	return 0;
+}
+
 static void
 unknown_key(struct parse_ctx *c, const char *section, const char *key,
     unsigned line)
 {
-	const char *cand[NDIRECTIVES + 1], *suggest;
+	const char *cand[NDIRECTIVES + 64], *suggest;
 	size_t i, n = 0;
 
 	for (i = 0; i < NDIRECTIVES; i++)
 		if (directives[i].section == c->section)
 			cand[n++] = directives[i].key;
+	for (i = 0; i < mc_npolicy_keys && n < NDIRECTIVES + 63; i++)
+		cand[n++] = mc_policy_keys[i].key;
 	cand[n++] = "include";
 	suggest = msh_spell_suggest(key, cand, n);
 	if (suggest != NULL)
@@ -292,18 +311,57 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 		    "unknown key \"%s\" in [%s]", key, section);
 }
 
+/* The struct dir's value goes in: a policy key goes in the policy keys
+ * of the section being read. */
+static char *
+target(struct parse_ctx *c, const struct mc_directive *dir)
+{
+	if (dir->section != MC_SEC_POLICY)
+		return dir->section == MC_SEC_MESH ?
+		    (char *)c->mesh : (char *)c->service;
+	switch (c->section) {
+	case MC_SEC_MESH:
+		return (char *)&c->mesh->set;
+	case MC_SEC_SERVICE:
+		return (char *)&c->service->set;
+	case MC_SEC_POLICY:
+		break;
+	}
+	return (char *)&c->policy->set;
+}
+
+/*
+ * A policy key goes into compiled files as "key = value", which meshd
+ * reads as a line of MSH_INI_MAX_LINE bytes at most: a long health_check
+ * path or health_host that mesh.conf took (written without the blanks,
+ * say) must not make a file meshd refuses. NULL if it fits.
+ */
+static const char *
+fits_line(const struct mc_directive *dir, const void *field)
+{
+	static char why[96];
+	char v[MC_POLICY_VALUE_STRLEN];
+	size_t n;
+
+	n = strlen(dir->key) + strlen(" = ") +
+	    strlen(mc_policy_format(dir, field, v, sizeof(v)));
+	if (n <= MSH_INI_MAX_LINE)
+		return NULL;
+	snprintf(why, sizeof(why), "meshd.conf would have it on a line of %zu "
+	    "bytes, at most %d are allowed", n, MSH_INI_MAX_LINE);
+	return why;
+}
+
 static void
 set_value(struct parse_ctx *c, const struct mc_directive *dir,
     const char *section, const char *value, unsigned line)
 {
-	char *base = dir->section == MC_SEC_MESH ?
-	    (char *)c->mesh : (char *)c->service;
+	char *base = target(c, dir);
 	void *field = base + dir->offset;
 	struct mc_origin *seen = (struct mc_origin *)(base + dir->at_offset);
-	const char *err = NULL, *names[NLBS];
+	const char *err = NULL;
 	unsigned long ul;
-	char ref[4096], why[256];
-	size_t i;
+	char ref[4096];
 
 	if (dir->at_offset != 0 && seen->line != 0) {
 		msh_diag_error(c->diag, "duplicate", c->file, line,
@@ -358,32 +416,42 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		if (msh_parse_uint(value, dir->min, dir->max, &ul, &err) == 0)
 			*(unsigned *)field = ul;
 		break;
+	case MC_V_LIMIT:
+		msh_parse_limit(value, dir->min, dir->max, (unsigned *)field,
+		    &err);
+		break;
+	case MC_V_RETRY_ON:
+		msh_parse_retry_on(value, (struct msh_retry_on *)field, &err);
+		break;
 	case MC_V_LB:
-		for (i = 0; i < NLBS && strcmp(value, mc_lbs[i].name); i++)
-			;
-		if (i < NLBS) {
-			*(const struct mc_lb **)field = &mc_lbs[i];
-			break;
-		}
-		for (i = 0; i < NLBS; i++)
-			names[i] = mc_lbs[i].name;
-		if ((err = msh_spell_suggest(value, names, NLBS)) != NULL)
-			snprintf(why, sizeof(why), "unknown load balancer; did "
-			    "you mean \"%s\"?", err);
-		else
-			snprintf(why, sizeof(why), "unknown load balancer, "
-			    "expected round_robin, random, least_request, "
-			    "peak_ewma, ring_hash or maglev");
-		err = why;
+		mc_parse_lb(value, (const struct mc_lb **)field, &err);
 		break;
 	case MC_V_HASH_KEY:
-		msh_parse_hash_key(value, field, &err);
+		msh_parse_hash_key(value, (struct msh_hash_key *)field, &err);
+		break;
+	case MC_V_HEALTH_CHECK:
+		msh_parse_health_check(value, (struct msh_health_check *)field,
+		    &err);
+		break;
+	case MC_V_STATUS_LIST:
+		msh_parse_status_list(value, (struct msh_status_list *)field,
+		    &err);
+		break;
+	case MC_V_HOST:
+		msh_parse_host(value, (char *)field, &err);
 		break;
 	case MC_V_DEPS:
 		c->at = (struct mc_origin){ c->file, line };
 		msh_split_list(value, add_dep, c);
 		return;
+	case MC_V_POLICIES:
+		c->at = (struct mc_origin){ c->file, line };
+		c->refs = (struct mc_refs *)field;
+		msh_split_list(value, add_ref, c);
+		return;
 	}
+	if (err == NULL && dir->section == MC_SEC_POLICY)
+		err = fits_line(dir, field);
 	if (err != NULL) {
 		msh_diag_error(c->diag, "bad-value", c->file, line,
 		    "bad value \"%s\" for \"%s\": %s", value, dir->key, err);
@@ -422,6 +490,13 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		if (directives[i].section == c->section &&
 		    strcmp(directives[i].key, key) == 0) {
 			set_value(c, &directives[i], section, value, line);
+			return;
+		}
+	}
+	/* [mesh], [service] and [policy] all take every policy key. */
+	for (i = 0; i < mc_npolicy_keys; i++) {
+		if (strcmp(mc_policy_keys[i].key, key) == 0) {
+			set_value(c, &mc_policy_keys[i], section, value, line);
 			return;
 		}
 	}
@@ -532,7 +607,7 @@ include_file(struct parse_ctx *c, const char *path, unsigned line)
 	 * is untouched when it ends. */
 	sub = (struct parse_ctx){
 		.mesh = c->mesh, .diag = c->diag, .digest = c->digest,
-		.parent = c, .depth = c->depth + 1,
+		.parent = c, .depth = c->depth + 1, .flags = c->flags,
 		.file = add_file(c->mesh, path),
 		.dev = st.st_dev, .ino = st.st_ino,
 	};
@@ -577,6 +652,13 @@ include(struct parse_ctx *c, const char *pattern, unsigned line)
 	glob_t g;
 	int r;
 
+	/* Before anything touches the file system: bytes from anywhere
+	 * (the fuzz target) must not make meshc read files. */
+	if (c->flags & MC_PARSE_NO_INCLUDE) {
+		msh_diag_error(c->diag, "include", c->file, line,
+		    "include is not allowed here");
+		return;
+	}
 	if (pattern[0] == '\0') {
 		msh_diag_error(c->diag, "include", c->file, line,
 		    "include needs a file name or a pattern");
@@ -645,24 +727,19 @@ add_file(struct mc_mesh *m, const char *name)
 	return m->files[m->nfiles++];
 }
 
-int
-mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
+/* An empty mesh with the defaults every key starts from, and file, the
+ * one given, as its first file. */
+static void
+init_mesh(struct mc_mesh *m, const char *file)
 {
-	struct parse_ctx c = { .mesh = m, .diag = d };
-	struct stat st;
-	const char *what;
-	char *buf;
-	size_t len;
-	int r;
-
 	memset(m, 0, sizeof(*m));
-	c.file = add_file(m, file);
+	add_file(m, file);
 	m->admin_port = 15000;
 	m->outbound_port_base = 15001;
 	m->workers = 1;
-	m->connect_timeout = 5000;
-	m->response_timeout = 60000;
-	/* meshd's own defaults (meshd.conf(5)), written out in full. */
+	m->max_retry_amplification = 10;
+	/* meshd's own defaults (meshd.conf(5)), written out in full; the
+	 * policy keys' are in policy.c. */
 	m->client_timeout = 60000;
 	m->keepalive_timeout = 60000;
 	m->idle_timeout = 3600000;
@@ -670,13 +747,23 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	m->max_headers = 100;
 	m->buffer_size = 256 * 1024;
 	m->drain_timeout = 30000;
-	if (read_whole(file, &buf, &len, &st, &what) != 0) {
-		msh_diag_error(d, "io", c.file, 0, "%s: %s", what,
-		    strerror(errno));
-		return -1;
+}
+
+/* The text of the mesh's first file, and through it every file it
+ * includes; st: what the first file is, NULL for a buffer that is none. */
+static int
+parse_top(struct mc_mesh *m, const char *buf, size_t len,
+    const struct stat *st, unsigned flags, struct msh_diag *d)
+{
+	struct parse_ctx c = {
+		.mesh = m, .diag = d, .flags = flags, .file = m->files[0],
+	};
+	int r;
+
+	if (st != NULL) {
+		c.dev = st->st_dev;
+		c.ino = st->st_ino;
 	}
-	c.dev = st.st_dev;
-	c.ino = st.st_ino;
 	if ((c.digest = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(c.digest, EVP_sha256(), NULL) != 1) {
 		fputs("meshc: cannot set up SHA-256\n", stderr);
@@ -685,8 +772,45 @@ mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
 	r = parse_file(&c, buf, len);
 	EVP_DigestFinal_ex(c.digest, m->digest, NULL);
 	EVP_MD_CTX_free(c.digest);
+	return r;
+}
+
+int
+mc_parse_buffer(struct mc_mesh *m, const char *file, const char *buf,
+    size_t len, unsigned flags, struct msh_diag *d)
+{
+	init_mesh(m, file);
+	return parse_top(m, buf, len, NULL, flags, d);
+}
+
+int
+mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d)
+{
+	struct stat st;
+	const char *what;
+	char *buf;
+	size_t len;
+	int r;
+
+	init_mesh(m, file);
+	if (read_whole(file, &buf, &len, &st, &what) != 0) {
+		msh_diag_error(d, "io", m->files[0], 0, "%s: %s", what,
+		    strerror(errno));
+		return -1;
+	}
+	r = parse_top(m, buf, len, &st, 0, d);
 	free(buf);
 	return r;
+}
+
+static void
+free_refs(struct mc_refs *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->v[i].name);
+	free(r->v);
 }
 
 void
@@ -700,10 +824,17 @@ mc_free(struct mc_mesh *m)
 		for (j = 0; j < s->ndeps; j++)
 			free(s->deps[j].name);
 		free(s->deps);
+		free_refs(&s->policy);
 		free(s->name);
 		free(s);
 	}
 	free(m->services);
+	for (i = 0; i < m->npolicies; i++) {
+		free(m->policies[i]->name);
+		free(m->policies[i]);
+	}
+	free(m->policies);
+	free_refs(&m->policy);
 	for (i = 0; i < m->nfiles; i++)
 		free(m->files[i]);
 	free(m->files);

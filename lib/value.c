@@ -89,6 +89,26 @@ bad:
 	return -1;
 }
 
+const char *
+msh_format_duration(uint64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms > 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%llu%s",
+			    (unsigned long long)(ms / units[i].ms), units[i].unit);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
 int
 msh_parse_timeout(const char *s, int off, uint64_t *ms, const char **err)
 {
@@ -108,6 +128,252 @@ msh_parse_timeout(const char *s, int off, uint64_t *ms, const char **err)
 		    "a timeout must be longer than 0";
 		return -1;
 	}
+	return 0;
+}
+
+int
+msh_parse_limit(const char *s, unsigned long min, unsigned long max,
+    unsigned *out, const char **err)
+{
+	static char phrase[80];
+	unsigned long v;
+
+	if (strcmp(s, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (msh_parse_uint(s, min, max, &v, err) != 0) {
+		snprintf(phrase, sizeof(phrase),
+		    "expected a number from %lu to %lu, or off", min, max);
+		*err = phrase;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} retry_names[] = {
+	{ "connect-failure", MSH_RETRY_CONNECT_FAILURE },
+	{ "refused", MSH_RETRY_REFUSED },
+	{ "reset", MSH_RETRY_RESET },
+	{ "5xx", MSH_RETRY_5XX },
+	{ "gateway-error", MSH_RETRY_GATEWAY_ERROR },
+};
+
+#define NRETRY_NAMES	(sizeof(retry_names) / sizeof(retry_names[0]))
+
+struct retry_parse {
+	struct msh_retry_on	*on;
+	const char		*err;
+};
+
+static int
+add_retry_on(void *arg, const char *word)
+{
+	struct retry_parse *r = arg;
+	unsigned long code;
+	const char *err;
+	size_t i;
+
+	for (i = 0; i < NRETRY_NAMES; i++)
+		if (strcmp(word, retry_names[i].name) == 0) {
+			r->on->bits |= retry_names[i].bit;
+			return 0;
+		}
+	if (msh_parse_uint(word, 100, 599, &code, &err) != 0) {
+		r->err = "expected connect-failure, refused, reset, 5xx, "
+		    "gateway-error or status codes (100-599)";
+		return -1;
+	}
+	if (r->on->nstatus == MSH_RETRY_STATUSES_MAX) {
+		r->err = "at most 8 status codes";
+		return -1;
+	}
+	r->on->status[r->on->nstatus++] = code;
+	return 0;
+}
+
+int
+msh_parse_retry_on(const char *s, struct msh_retry_on *on, const char **err)
+{
+	struct retry_parse r = { .on = on };
+
+	memset(on, 0, sizeof(*on));
+	if (msh_split_list(s, add_retry_on, &r) != 0 || r.err != NULL) {
+		*err = r.err != NULL ? r.err : "expected a list";
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+msh_format_retry_on(const struct msh_retry_on *on, char *buf, size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NRETRY_NAMES; i++)
+		if (on->bits & retry_names[i].bit)
+			used += snprintf(buf + used, used < len ? len - used : 0,
+			    "%s%s", used ? ", " : "", retry_names[i].name);
+	for (i = 0; i < on->nstatus; i++)
+		used += snprintf(buf + used, used < len ? len - used : 0,
+		    "%s%u", used ? ", " : "", on->status[i]);
+	return buf;
+}
+
+int
+msh_parse_health_check(const char *s, struct msh_health_check *hc,
+    const char **err)
+{
+	const char *p;
+
+	memset(hc, 0, sizeof(*hc));
+	if (strcmp(s, "off") == 0)
+		return 0;
+	if (strcmp(s, "tcp") == 0) {
+		hc->kind = MSH_HEALTH_CHECK_TCP;
+		return 0;
+	}
+	*err = "expected http PATH, tcp or off";
+	if (strncmp(s, "http", 4) != 0 || (s[4] != ' ' && s[4] != '\t'))
+		return -1;
+	for (p = s + 4; *p == ' ' || *p == '\t'; p++)
+		continue;
+	if (*p != '/') {
+		*err = "expected a path that starts with /, as in http /healthz";
+		return -1;
+	}
+	if (strlen(p) > MSH_HEALTH_PATH_MAX) {
+		*err = "the path is longer than 192 bytes";
+		return -1;
+	}
+	/* It goes into a request line as it is. */
+	for (s = p; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~') {
+			*err = "the path has a space or a control character";
+			return -1;
+		}
+	hc->kind = MSH_HEALTH_CHECK_HTTP;
+	snprintf(hc->path, sizeof(hc->path), "%s", s);
+	*err = NULL;
+	return 0;
+}
+
+const char *
+msh_format_health_check(const struct msh_health_check *hc, char *buf,
+    size_t len)
+{
+	switch (hc->kind) {
+	case MSH_HEALTH_CHECK_OFF:
+		snprintf(buf, len, "off");
+		break;
+	case MSH_HEALTH_CHECK_TCP:
+		snprintf(buf, len, "tcp");
+		break;
+	case MSH_HEALTH_CHECK_HTTP:
+		snprintf(buf, len, "http %s", hc->path);
+		break;
+	}
+	return buf;
+}
+
+struct status_parse {
+	struct msh_status_list	*list;
+	const char		*err;
+};
+
+static int
+add_status(void *arg, const char *word)
+{
+	struct status_parse *r = arg;
+	unsigned long lo, hi;
+	const char *dash = strchr(word, '-'), *err;
+	char first[16];
+
+	r->err = "expected status codes (100-599) or ranges such as 200-399";
+	if (dash != NULL) {
+		if ((size_t)(dash - word) >= sizeof(first))
+			return -1;
+		memcpy(first, word, dash - word);
+		first[dash - word] = '\0';
+		if (msh_parse_uint(first, 100, 599, &lo, &err) != 0 ||
+		    msh_parse_uint(dash + 1, 100, 599, &hi, &err) != 0)
+			return -1;
+		if (lo > hi) {
+			r->err = "a range goes from the lower status to the "
+			    "higher";
+			return -1;
+		}
+	} else if (msh_parse_uint(word, 100, 599, &lo, &err) != 0)
+		return -1;
+	else
+		hi = lo;
+	if (r->list->n == MSH_STATUS_RANGES_MAX) {
+		r->err = "at most 8 statuses or ranges";
+		return -1;
+	}
+	r->list->lo[r->list->n] = lo;
+	r->list->hi[r->list->n++] = hi;
+	r->err = NULL;
+	return 0;
+}
+
+int
+msh_parse_status_list(const char *s, struct msh_status_list *list,
+    const char **err)
+{
+	struct status_parse r = { .list = list };
+
+	memset(list, 0, sizeof(*list));
+	if (msh_split_list(s, add_status, &r) != 0 || r.err != NULL ||
+	    list->n == 0) {
+		*err = r.err != NULL ? r.err :
+		    "expected status codes (100-599) or ranges such as 200-399";
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+msh_format_status_list(const struct msh_status_list *list, char *buf,
+    size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < list->n; i++) {
+		if (list->lo[i] == list->hi[i])
+			used += snprintf(buf + used, used < len ? len - used :
+			    0, "%s%u", i ? ", " : "", list->lo[i]);
+		else
+			used += snprintf(buf + used, used < len ? len - used :
+			    0, "%s%u-%u", i ? ", " : "", list->lo[i],
+			    list->hi[i]);
+	}
+	return buf;
+}
+
+int
+msh_parse_host(const char *s, char *host, const char **err)
+{
+	const char *p;
+
+	if (s[0] == '\0' || strlen(s) > MSH_HOST_MAX) {
+		*err = "expected a host name of 1 to 255 bytes";
+		return -1;
+	}
+	for (p = s; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._:[]", *p) != NULL)) {
+			*err = "expected a host name, an address, and a port "
+			    "or not (letters, digits and -._:[])";
+			return -1;
+		}
+	snprintf(host, MSH_HOST_MAX + 1, "%s", s);
 	return 0;
 }
 

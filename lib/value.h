@@ -29,9 +29,105 @@ int	msh_parse_port(const char *s, unsigned *out, const char **err);
  * (seconds) and HAProxy (milliseconds) read bare numbers differently. */
 int	msh_parse_duration(const char *s, uint64_t *ms, const char **err);
 
+/* Longest text of a duration: "18446744073709551615ms". */
+#define MSH_DURATION_STRLEN	24
+
+/* ms as msh_parse_duration reads it back, in the largest unit that divides
+ * it: 5000 -> "5s", 1500 -> "1500ms", 0 -> "0ms". Returns buf. */
+const char *msh_format_duration(uint64_t ms, char *buf, size_t len);
+
 /* A timeout: a duration longer than 0, or "off" (0) where off is allowed. */
 int	msh_parse_timeout(const char *s, int off, uint64_t *ms,
 	    const char **err);
+
+/* A limit: a whole number from min to max, or "off" (0). */
+int	msh_parse_limit(const char *s, unsigned long min, unsigned long max,
+	    unsigned *out, const char **err);
+
+/* What a retry is for (retry_on): failures (bits) and listed statuses. */
+#define MSH_RETRY_CONNECT_FAILURE	0x01	/* refused, unreachable, timeout */
+#define MSH_RETRY_REFUSED		0x02	/* connection refused only */
+#define MSH_RETRY_RESET			0x04	/* closed before a response */
+#define MSH_RETRY_5XX			0x08	/* 5xx, or no response at all */
+#define MSH_RETRY_GATEWAY_ERROR		0x10	/* 502-504, or no response */
+#define MSH_RETRY_STATUSES_MAX		8
+
+struct msh_retry_on {
+	unsigned	 bits;
+	unsigned short	 status[MSH_RETRY_STATUSES_MAX];
+	unsigned	 nstatus;
+};
+
+/* "connect-failure, 5xx, 409": the conditions connect-failure, refused,
+ * reset, 5xx and gateway-error, and up to MSH_RETRY_STATUSES_MAX status
+ * codes (100-599), as a list (msh_split_list). Replaces all of *on. */
+int	msh_parse_retry_on(const char *s, struct msh_retry_on *on,
+	    const char **err);
+
+/* Longest text of a retry_on: every condition and 8 statuses. */
+#define MSH_RETRY_ON_STRLEN	96
+
+/* on as msh_parse_retry_on reads it back: the conditions in the order
+ * above, then the statuses as listed, ", " between. Returns buf. */
+const char *msh_format_retry_on(const struct msh_retry_on *on, char *buf,
+	    size_t len);
+
+/* Active health checks (health_check): what a check is. meshc counts on
+ * the order: the keys of tcp checks serve http checks too. */
+enum msh_health_kind {
+	MSH_HEALTH_CHECK_OFF,
+	MSH_HEALTH_CHECK_TCP,		/* a connect */
+	MSH_HEALTH_CHECK_HTTP,		/* a GET of path and its status */
+};
+
+#define MSH_HEALTH_PATH_MAX	192
+#define MSH_HOST_MAX		255
+#define MSH_STATUS_RANGES_MAX	8
+
+struct msh_health_check {
+	enum msh_health_kind	 kind;
+	char			 path[MSH_HEALTH_PATH_MAX + 1];
+};
+
+/* "http /healthz", "tcp" or "off"; the path starts with '/', has no
+ * space or control character, MSH_HEALTH_PATH_MAX bytes at most. Replaces
+ * all of *hc. */
+int	msh_parse_health_check(const char *s, struct msh_health_check *hc,
+	    const char **err);
+
+/* Longest text of a health check: "http " and the longest path. */
+#define MSH_HEALTH_CHECK_STRLEN	(sizeof("http ") + MSH_HEALTH_PATH_MAX)
+
+/* hc as msh_parse_health_check reads it back. Returns buf. */
+const char *msh_format_health_check(const struct msh_health_check *hc,
+	    char *buf, size_t len);
+
+/* Statuses as ranges: "200-399, 404" is 200..399 and 404..404. */
+struct msh_status_list {
+	unsigned short	 lo[MSH_STATUS_RANGES_MAX];
+	unsigned short	 hi[MSH_STATUS_RANGES_MAX];
+	unsigned	 n;
+};
+
+/* "200-399", "200, 204, 300-399": status codes (100-599) and ranges of
+ * them, at least one, at most MSH_STATUS_RANGES_MAX, as a list
+ * (msh_split_list). Replaces all of *list. */
+int	msh_parse_status_list(const char *s, struct msh_status_list *list,
+	    const char **err);
+
+/* Longest text of a status list: every range "100-599", ", " between. */
+#define MSH_STATUS_LIST_STRLEN \
+	(MSH_STATUS_RANGES_MAX * sizeof("100-599, "))
+
+/* list as msh_parse_status_list reads it back, a range of one status as
+ * that status. Returns buf. */
+const char *msh_format_status_list(const struct msh_status_list *list,
+	    char *buf, size_t len);
+
+/* A Host field value: a name or an address, with a port or not (letters,
+ * digits and -._:[]), 1 to MSH_HOST_MAX bytes, copied into host (of
+ * MSH_HOST_MAX + 1 bytes). */
+int	msh_parse_host(const char *s, char *host, const char **err);
 
 /* A size in bytes: "16384", "16k", "1m" (as nginx reads sizes), from min
  * to max bytes. */

@@ -47,43 +47,6 @@ struct msh_text_list {
 	size_t		  n;
 };
 
-/* What a retry is for: failures (bits) and listed statuses. */
-#define MSH_RETRY_CONNECT_FAILURE	0x01	/* refused, unreachable, timeout */
-#define MSH_RETRY_REFUSED		0x02	/* connection refused only */
-#define MSH_RETRY_RESET			0x04	/* closed before a response */
-#define MSH_RETRY_5XX			0x08	/* 5xx, or no response at all */
-#define MSH_RETRY_GATEWAY_ERROR		0x10	/* 502-504, or no response */
-#define MSH_RETRY_STATUSES_MAX		8
-
-struct msh_retry_on {
-	unsigned	 bits;
-	unsigned short	 status[MSH_RETRY_STATUSES_MAX];
-	unsigned	 nstatus;
-};
-
-/* Active health checks: what a check is. */
-enum msh_health_kind {
-	MSH_HEALTH_CHECK_OFF,
-	MSH_HEALTH_CHECK_TCP,		/* a connect */
-	MSH_HEALTH_CHECK_HTTP,		/* a GET of path, and its status */
-};
-
-#define MSH_HEALTH_PATH_MAX	192
-#define MSH_HOST_MAX		255
-#define MSH_STATUS_RANGES_MAX	8
-
-struct msh_health_check {
-	enum msh_health_kind	 kind;
-	char			 path[MSH_HEALTH_PATH_MAX + 1];
-};
-
-/* Statuses as ranges: "200-399, 404" is 200..399 and 404..404. */
-struct msh_status_list {
-	unsigned short	 lo[MSH_STATUS_RANGES_MAX];
-	unsigned short	 hi[MSH_STATUS_RANGES_MAX];
-	unsigned	 n;
-};
-
 /* A cluster's health check settings, whole: a checker keeps a copy. */
 struct msh_health_conf {
 	struct msh_health_check	 check;

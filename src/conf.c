@@ -341,173 +341,6 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 	c->section = i;
 }
 
-static const struct {
-	const char	*name;
-	unsigned	 bit;
-} retry_names[] = {
-	{ "connect-failure", MSH_RETRY_CONNECT_FAILURE },
-	{ "refused", MSH_RETRY_REFUSED },
-	{ "reset", MSH_RETRY_RESET },
-	{ "5xx", MSH_RETRY_5XX },
-	{ "gateway-error", MSH_RETRY_GATEWAY_ERROR },
-};
-
-struct retry_parse {
-	struct msh_retry_on	*on;
-	const char		*err;
-};
-
-static int
-add_retry_on(void *arg, const char *word)
-{
-	struct retry_parse *r = arg;
-	unsigned long code;
-	const char *err;
-	size_t i;
-
-	for (i = 0; i < sizeof(retry_names) / sizeof(retry_names[0]); i++)
-		if (strcmp(word, retry_names[i].name) == 0) {
-			r->on->bits |= retry_names[i].bit;
-			return 0;
-		}
-	if (msh_parse_uint(word, 100, 599, &code, &err) != 0) {
-		r->err = "expected connect-failure, refused, reset, 5xx, "
-		    "gateway-error or status codes (100-599)";
-		return -1;
-	}
-	if (r->on->nstatus == MSH_RETRY_STATUSES_MAX) {
-		r->err = "at most 8 status codes";
-		return -1;
-	}
-	r->on->status[r->on->nstatus++] = code;
-	return 0;
-}
-
-/* "connect-failure, 5xx, 409": replaces the default list. */
-static void
-parse_retry_on(const char *value, struct msh_retry_on *on, const char **err)
-{
-	struct retry_parse r = { .on = on };
-
-	memset(on, 0, sizeof(*on));
-	if (msh_split_list(value, add_retry_on, &r) != 0 || r.err != NULL)
-		*err = r.err != NULL ? r.err : "expected a list";
-}
-
-/* "http /healthz", "tcp" or "off". The path goes into a request line
- * as it is: printable, no spaces. */
-static void
-parse_health_check(const char *value, struct msh_health_check *hc,
-    const char **err)
-{
-	const char *p;
-
-	memset(hc, 0, sizeof(*hc));
-	if (strcmp(value, "off") == 0)
-		return;
-	if (strcmp(value, "tcp") == 0) {
-		hc->kind = MSH_HEALTH_CHECK_TCP;
-		return;
-	}
-	*err = "expected http PATH, tcp or off";
-	if (strncmp(value, "http", 4) != 0 ||
-	    (value[4] != ' ' && value[4] != '\t'))
-		return;
-	for (p = value + 4; *p == ' ' || *p == '\t'; p++)
-		continue;
-	if (*p != '/') {
-		*err = "expected a path that starts with /, as in http /healthz";
-		return;
-	}
-	if (strlen(p) > MSH_HEALTH_PATH_MAX) {
-		*err = "the path is longer than 192 bytes";
-		return;
-	}
-	for (value = p; *p != '\0'; p++)
-		if (*p <= ' ' || *p > '~') {
-			*err = "the path has a space or a control character";
-			return;
-		}
-	hc->kind = MSH_HEALTH_CHECK_HTTP;
-	snprintf(hc->path, sizeof(hc->path), "%s", value);
-	*err = NULL;
-}
-
-struct status_parse {
-	struct msh_status_list	*list;
-	const char		*err;
-};
-
-static int
-add_status(void *arg, const char *word)
-{
-	struct status_parse *r = arg;
-	unsigned long lo, hi;
-	const char *dash = strchr(word, '-'), *err;
-	char first[16];
-
-	r->err = "expected status codes (100-599) or ranges such as 200-399";
-	if (dash != NULL) {
-		if ((size_t)(dash - word) >= sizeof(first))
-			return -1;
-		memcpy(first, word, dash - word);
-		first[dash - word] = '\0';
-		if (msh_parse_uint(first, 100, 599, &lo, &err) != 0 ||
-		    msh_parse_uint(dash + 1, 100, 599, &hi, &err) != 0)
-			return -1;
-		if (lo > hi) {
-			r->err = "a range goes from the lower status to the "
-			    "higher";
-			return -1;
-		}
-	} else if (msh_parse_uint(word, 100, 599, &lo, &err) != 0)
-		return -1;
-	else
-		hi = lo;
-	if (r->list->n == MSH_STATUS_RANGES_MAX) {
-		r->err = "at most 8 statuses or ranges";
-		return -1;
-	}
-	r->list->lo[r->list->n] = lo;
-	r->list->hi[r->list->n++] = hi;
-	r->err = NULL;
-	return 0;
-}
-
-/* "200-399", "200, 204, 300-399": replaces the default list. */
-static void
-parse_status_list(const char *value, struct msh_status_list *list,
-    const char **err)
-{
-	struct status_parse r = { .list = list };
-
-	memset(list, 0, sizeof(*list));
-	if (msh_split_list(value, add_status, &r) != 0 || r.err != NULL ||
-	    list->n == 0)
-		*err = r.err != NULL ? r.err :
-		    "expected status codes (100-599) or ranges such as 200-399";
-}
-
-/* A Host field value: a name or an address, with a port or not. */
-static void
-parse_host(const char *value, char *host, const char **err)
-{
-	const char *p;
-
-	if (value[0] == '\0' || strlen(value) > MSH_HOST_MAX) {
-		*err = "expected a host name of 1 to 255 bytes";
-		return;
-	}
-	for (p = value; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._:[]", *p) != NULL)) {
-			*err = "expected a host name, an address, and a port "
-			    "or not (letters, digits and -._:[])";
-			return;
-		}
-	snprintf(host, MSH_HOST_MAX + 1, "%s", value);
-}
-
 static void
 set_value(struct load_ctx *c, const struct msh_directive *d,
     const char *section, const char *value, unsigned line)
@@ -580,14 +413,7 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			*(unsigned *)field = ul;
 		break;
 	case MSH_V_LIMIT:
-		if (strcmp(value, "off") == 0)
-			*(unsigned *)field = 0;
-		else if (msh_parse_uint(value, d->min, d->max, &ul, &err) == 0)
-			*(unsigned *)field = ul;
-		else
-			err = d->max == 100 ?
-			    "expected a percentage from 1 to 100, or off" :
-			    "expected a number from 1 to 1000000, or off";
+		msh_parse_limit(value, d->min, d->max, field, &err);
 		break;
 	case MSH_V_FLAG:
 		msh_parse_flag(value, field, &err);
@@ -647,16 +473,16 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			abort();
 		break;
 	case MSH_V_RETRY_ON:
-		parse_retry_on(value, field, &err);
+		msh_parse_retry_on(value, field, &err);
 		break;
 	case MSH_V_HEALTH_CHECK:
-		parse_health_check(value, field, &err);
+		msh_parse_health_check(value, field, &err);
 		break;
 	case MSH_V_STATUS_LIST:
-		parse_status_list(value, field, &err);
+		msh_parse_status_list(value, field, &err);
 		break;
 	case MSH_V_HOST:
-		parse_host(value, field, &err);
+		msh_parse_host(value, field, &err);
 		break;
 	case MSH_V_LB:
 		if ((*(const struct msh_module **)field =

@@ -10,7 +10,7 @@ use MeshTest;
 my $t = MeshTest->new;
 my $src = $t->srcdir;
 my $build = $ENV{MSH_BUILDDIR} // "$src/build";
-for my $target (qw(http1 ini)) {
+for my $target (qw(http1 ini mesh)) {
 	my $bin = "$build/fuzz/fuzz_$target";
 	my @seeds = sort glob "$src/fuzz/corpus/$target/*";
 	SKIP: {

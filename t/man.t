@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # The man pages: clean under mandoc -Tlint, each with EXAMPLES, and every
-# mesh.conf key meshc accepts documented in mesh.conf(5). (meshd.conf keys
+# mesh.conf key meshc accepts (policy keys too) documented in mesh.conf(5). (meshd.conf keys
 # are checked against meshd's own directive tables by t/unit/test_directives.)
 use strict;
 use warnings;
@@ -28,6 +28,10 @@ my $parse = MeshTest::slurp("$src/compiler/parse.c");
 my @keys = $parse =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"/mg;
 push @keys, $parse =~ /^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
 cmp_ok(scalar @keys, '>=', 10, 'found the mesh.conf directive table');
+# Policy keys, from the table in compiler/policy.c.
+my @pkeys = MeshTest::slurp("$src/compiler/policy.c") =~ /^\s*POLICY(?:_R)?\("(\w+)"/mg;
+cmp_ok(scalar @pkeys, '>=', 20, 'found the policy key table');
+push @keys, @pkeys;
 my $page = MeshTest::slurp("$src/man/mesh.conf.5");
 for my $k (@keys) {
 	like($page, qr/^\.It Cm \Q$k\E\b/m, "mesh.conf(5) documents $k");

@@ -12,6 +12,8 @@ $t->require_binaries('meshc');
 my $src = $t->srcdir;
 
 # Each case: mesh.conf and "expected", the exact stderr and exit status.
+# With errors nothing is written; with warnings only (exit 0), a file for
+# each service.
 for my $dir (sort glob "$src/t/meshc/errors/*") {
 	my $case = (split m{/}, $dir)[-1];
 	my $expected = MeshTest::slurp("$dir/expected");
@@ -21,7 +23,14 @@ for my $dir (sort glob "$src/t/meshc/errors/*") {
 	    'mesh.conf');
 	is("$r->{err}exit $r->{code}\n", $expected, "diagnostics: $case");
 	my @written = glob "$out/*";
-	is(scalar @written, 0, "$case: nothing written") or diag "@written";
+	if ($expected =~ /^exit 0$/m) {
+		my $services = () = MeshTest::slurp("$dir/mesh.conf") =~ /^\[service /mg;
+		is(scalar @written, $services, "$case: warnings only, all written");
+		is($t->run({ dir => $dir }, $t->meshc_bin, 'check', '-Werror',
+		    'mesh.conf')->{code}, 1, "$case: -Werror fails");
+	} else {
+		is(scalar @written, 0, "$case: nothing written") or diag "@written";
+	}
 	my $c = $t->run({ dir => $dir }, $t->meshc_bin, 'check', 'mesh.conf');
 	is($c->{err}, $r->{err}, "$case: check says what compile says");
 }
@@ -93,24 +102,39 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 	    "explain $svc: the settings and where each came from");
 }
 {
-	# Every key of mesh.conf's directive table but the mesh's name (in
-	# no compiled file) is explained: web of conf/example sets them all.
-	my @keys = grep { defined && $_ ne 'name' }
-	    MeshTest::slurp("$src/compiler/parse.c")
+	# Every key of mesh.conf's directive tables is explained, but for
+	# the mesh's name and max_retry_amplification (in no compiled file):
+	# web of conf/example sets them all. hash_key shows only where a
+	# balancer hashes, the health check keys but health_check only where
+	# checks are on: for services web calls (cart, catalog).
+	my @keys = grep { defined } MeshTest::slurp("$src/compiler/parse.c")
 	    =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"|^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
-	cmp_ok(scalar @keys, '>=', 20, 'explain: found the directive table');
+	push @keys, MeshTest::slurp("$src/compiler/policy.c")
+	    =~ /^\s*POLICY(?:_R)?\("(\w+)"/mg;
+	@keys = grep { !/^(?:name|max_retry_amplification)$/ } @keys;
+	cmp_ok(scalar @keys, '>=', 40, 'explain: found the directive tables');
 	$r = $t->run({ dir => "$src/conf/example" }, $t->meshc_bin,
 	    'explain', 'web', 'mesh.conf');
 	is($r->{code}, 0, 'explain web of conf/example') or diag $r->{err};
 	for my $k (@keys) {
-		# How callers balance is the callee's: web shows it for the
-		# services it calls.
-		my $dep = $k =~ /^(?:lb|hash_key)\z/ ? '[\w-]+\.' : '';
+		my $dep = $k =~ /^(?:hash_key|health_(?!check)\w+|(?:un)?healthy_threshold)\z/
+		    ? '[\w-]+\.' : '';
 		like($r->{out}, qr/^(?:\S+:\d+|default|assigned)\t$dep\Q$k\E = \S/m,
 		    "explain shows $k");
 	}
-	like($r->{out}, qr/^mesh\.conf:\d+\tcheckout\.connect_timeout = 500ms$/m,
+	like($r->{out}, qr/^mesh\.conf:\d+\tcheckout\.response_timeout = 5s$/m,
 	    'explain: a dependency\'s own setting, from its section');
+	# The line of connect_timeout in [policy fast-fail].
+	my ($n, $section, $line) = (0, '');
+	for (split /\n/, MeshTest::slurp("$src/conf/example/mesh.conf")) {
+		$n++;
+		$section = $1 if /^\[(.*)\]/;
+		$line = $n if $section eq 'policy fast-fail' &&
+		    /^connect_timeout = 500ms/;
+	}
+	ok($line, 'conf/example: fast-fail sets connect_timeout');
+	like($r->{out}, qr/^mesh\.conf:$line\tcheckout\.connect_timeout = 500ms$/m,
+	    'explain: a setting from a policy, with its line in the policy');
 }
 
 # A mesh with errors explains nothing; usage errors exit 2.

@@ -34,6 +34,35 @@ for my $mesh (@meshes) {
 	}
 }
 
+# The round trip covers every policy key: some caller's cluster in the
+# compiled conf/example has it at a value other than meshd's default (a
+# mesh of two services shows the defaults), so meshd -t read it above.
+# lb and hash_key wait for the balancers that go by them (branch lb).
+{
+	my $mesh = $t->write_file('defaults/mesh.conf', "[mesh]\nname = m\n"
+	    . "registry = r.conf\n[service a]\napp_port = 8001\n"
+	    . "inbound_port = 7001\ndepends = b\n[service b]\n"
+	    . "app_port = 8002\ninbound_port = 7002\n");
+	my $r = $t->meshc('compile', '-o', $t->path('defaults'), $mesh);
+	is($r->{code}, 0, 'a mesh at the defaults compiles') or diag $r->{err};
+	my ($block) = MeshTest::slurp($t->path('defaults/a.conf'))
+	    =~ /^\[cluster b\]\n(.*?)(?:\n\n|\z)/ms;
+	my %default = $block =~ /^(\w+) = (.*)$/mg;
+	delete @default{qw(service lb)};
+	cmp_ok(scalar keys %default, '>=', 19, 'the policy keys of a cluster');
+	my %seen;
+	for my $f (glob $t->path('rt-example') . '/*.conf') {
+		my $text = MeshTest::slurp($f);
+		while ($text =~ /^\[cluster (?!local\])[^\]]+\]\n(.*?)(?:\n\n|\z)/msg) {
+			my %v = $1 =~ /^(\w+) = (.*)$/mg;
+			for my $k (keys %default) {
+				$seen{$k} = 1 if defined $v{$k} && $v{$k} ne $default{$k};
+			}
+		}
+	}
+	ok($seen{$_}, "conf/example sets $_ (meshd -t read it)") for sort keys %default;
+}
+
 my $good = <<'EOF';
 [meshd]
 service = s

@@ -124,6 +124,220 @@ test_duration(void **state)
 	assert_int_equal(ms, 1);
 }
 
+/* Formatted durations read back as the same ms, in the largest unit. */
+static void
+format_round_trip(uint64_t ms, const char *text)
+{
+	char buf[MSH_DURATION_STRLEN];
+	const char *err = NULL;
+	uint64_t back = 1;
+
+	msh_format_duration(ms, buf, sizeof(buf));
+	assert_string_equal(buf, text);
+	assert_int_equal(msh_parse_duration(buf, &back, &err), 0);
+	assert_int_equal(back, ms);
+}
+
+static void
+test_format_duration(void **state)
+{
+	format_round_trip(0, "0ms");
+	format_round_trip(1, "1ms");
+	format_round_trip(250, "250ms");
+	format_round_trip(1500, "1500ms");
+	format_round_trip(5000, "5s");
+	format_round_trip(90000, "90s");
+	format_round_trip(120000, "2m");
+	format_round_trip(3600000, "1h");
+	format_round_trip(129600000, "36h");
+	format_round_trip(3660000, "61m");
+	/* The longest text fits MSH_DURATION_STRLEN. */
+	format_round_trip(UINT64_MAX / 1000, "18446744073709551ms");
+	{
+		char buf[MSH_DURATION_STRLEN];
+
+		msh_format_duration(UINT64_MAX, buf, sizeof(buf));
+		assert_string_equal(buf, "18446744073709551615ms");
+	}
+}
+
+static void
+test_limit(void **state)
+{
+	const char *err = NULL;
+	unsigned v = 99;
+
+	assert_int_equal(msh_parse_limit("off", 1, 1000000, &v, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(msh_parse_limit("1", 1, 1000000, &v, &err), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(msh_parse_limit("1000000", 1, 1000000, &v, &err), 0);
+	assert_int_equal(v, 1000000);
+	v = 7;
+	assert_int_equal(msh_parse_limit("0", 1, 1000000, &v, &err), -1);
+	assert_string_equal(err, "expected a number from 1 to 1000000, or off");
+	assert_int_equal(v, 7);
+	assert_int_equal(msh_parse_limit("1000001", 1, 1000000, &v, &err), -1);
+	assert_int_equal(msh_parse_limit("Off", 1, 1000000, &v, &err), -1);
+	assert_int_equal(msh_parse_limit("", 1, 10, &v, &err), -1);
+	assert_string_equal(err, "expected a number from 1 to 10, or off");
+}
+
+/* A retry_on reads back from its text as the same value. */
+static void
+retry_on_round_trip(const char *in, const char *text)
+{
+	struct msh_retry_on on, back;
+	char buf[MSH_RETRY_ON_STRLEN];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_retry_on(in, &on, &err), 0);
+	assert_string_equal(msh_format_retry_on(&on, buf, sizeof(buf)), text);
+	assert_int_equal(msh_parse_retry_on(buf, &back, &err), 0);
+	assert_memory_equal(&on, &back, sizeof(on));
+}
+
+static void
+test_retry_on(void **state)
+{
+	struct msh_retry_on on;
+	const char *err = NULL;
+
+	retry_on_round_trip("connect-failure", "connect-failure");
+	retry_on_round_trip("5xx connect-failure, 409",
+	    "connect-failure, 5xx, 409");
+	retry_on_round_trip("gateway-error,reset,refused",
+	    "refused, reset, gateway-error");
+	/* The longest text fits MSH_RETRY_ON_STRLEN. */
+	retry_on_round_trip("599 598 597 596 595 594 593 592 gateway-error "
+	    "5xx reset refused connect-failure", "connect-failure, refused, "
+	    "reset, 5xx, gateway-error, 599, 598, 597, 596, 595, 594, 593, "
+	    "592");
+	assert_int_equal(msh_parse_retry_on("5xx, timeout", &on, &err), -1);
+	assert_string_equal(err, "expected connect-failure, refused, reset, "
+	    "5xx, gateway-error or status codes (100-599)");
+	assert_int_equal(msh_parse_retry_on("600", &on, &err), -1);
+	assert_int_equal(msh_parse_retry_on("500 501 502 503 504 505 506 507 "
+	    "508", &on, &err), -1);
+	assert_string_equal(err, "at most 8 status codes");
+	assert_int_equal(msh_parse_retry_on("", &on, &err), 0);
+	assert_int_equal(on.bits, 0);
+	assert_int_equal(on.nstatus, 0);
+}
+
+/* A health check reads back from its text as the same value. */
+static void
+health_check_round_trip(const char *in, const char *text)
+{
+	struct msh_health_check hc, back;
+	char buf[MSH_HEALTH_CHECK_STRLEN];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_health_check(in, &hc, &err), 0);
+	assert_string_equal(msh_format_health_check(&hc, buf, sizeof(buf)),
+	    text);
+	assert_int_equal(msh_parse_health_check(buf, &back, &err), 0);
+	assert_memory_equal(&hc, &back, sizeof(hc));
+}
+
+static void
+test_health_check(void **state)
+{
+	struct msh_health_check hc;
+	char path[MSH_HEALTH_PATH_MAX + 16];
+	const char *err = NULL;
+
+	health_check_round_trip("off", "off");
+	health_check_round_trip("tcp", "tcp");
+	health_check_round_trip("http /healthz", "http /healthz");
+	health_check_round_trip("http \t /ready?deep=1", "http /ready?deep=1");
+	/* The longest path fits MSH_HEALTH_CHECK_STRLEN. */
+	memset(path, 'p', sizeof(path));
+	memcpy(path, "http /", 6);
+	path[5 + MSH_HEALTH_PATH_MAX] = '\0';
+	health_check_round_trip(path, path);
+	path[5 + MSH_HEALTH_PATH_MAX] = 'p';
+	path[6 + MSH_HEALTH_PATH_MAX] = '\0';
+	assert_int_equal(msh_parse_health_check(path, &hc, &err), -1);
+	assert_string_equal(err, "the path is longer than 192 bytes");
+	assert_int_equal(hc.kind, MSH_HEALTH_CHECK_OFF);
+	assert_int_equal(msh_parse_health_check("http", &hc, &err), -1);
+	assert_string_equal(err, "expected http PATH, tcp or off");
+	assert_int_equal(msh_parse_health_check("https /x", &hc, &err), -1);
+	assert_int_equal(msh_parse_health_check("http healthz", &hc, &err),
+	    -1);
+	assert_string_equal(err, "expected a path that starts with /, as in "
+	    "http /healthz");
+	assert_int_equal(msh_parse_health_check("http /a b", &hc, &err), -1);
+	assert_string_equal(err, "the path has a space or a control "
+	    "character");
+}
+
+/* A status list reads back from its text as the same value. */
+static void
+status_list_round_trip(const char *in, const char *text)
+{
+	struct msh_status_list list, back;
+	char buf[MSH_STATUS_LIST_STRLEN];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_status_list(in, &list, &err), 0);
+	assert_string_equal(msh_format_status_list(&list, buf, sizeof(buf)),
+	    text);
+	assert_int_equal(msh_parse_status_list(buf, &back, &err), 0);
+	assert_memory_equal(&list, &back, sizeof(list));
+}
+
+static void
+test_status_list(void **state)
+{
+	struct msh_status_list list;
+	const char *err = NULL;
+
+	status_list_round_trip("200-399", "200-399");
+	status_list_round_trip("200 204,300-399", "200, 204, 300-399");
+	status_list_round_trip("404-404", "404");
+	/* The longest text fits MSH_STATUS_LIST_STRLEN. */
+	status_list_round_trip("100-599 100-599 100-599 100-599 100-599 "
+	    "100-599 100-599 100-599", "100-599, 100-599, 100-599, 100-599, "
+	    "100-599, 100-599, 100-599, 100-599");
+	assert_int_equal(msh_parse_status_list("", &list, &err), -1);
+	assert_string_equal(err, "expected status codes (100-599) or ranges "
+	    "such as 200-399");
+	assert_int_equal(msh_parse_status_list("99", &list, &err), -1);
+	assert_int_equal(msh_parse_status_list("200-", &list, &err), -1);
+	assert_int_equal(msh_parse_status_list("300-200", &list, &err), -1);
+	assert_string_equal(err, "a range goes from the lower status to the "
+	    "higher");
+	assert_int_equal(msh_parse_status_list("200 201 202 203 204 205 206 "
+	    "207 208", &list, &err), -1);
+	assert_string_equal(err, "at most 8 statuses or ranges");
+}
+
+static void
+test_host(void **state)
+{
+	char host[MSH_HOST_MAX + 1], longest[MSH_HOST_MAX + 2];
+	const char *err = NULL;
+
+	assert_int_equal(msh_parse_host("orders.internal", host, &err), 0);
+	assert_string_equal(host, "orders.internal");
+	assert_int_equal(msh_parse_host("[::1]:8080", host, &err), 0);
+	assert_string_equal(host, "[::1]:8080");
+	memset(longest, 'h', sizeof(longest));
+	longest[MSH_HOST_MAX] = '\0';
+	assert_int_equal(msh_parse_host(longest, host, &err), 0);
+	assert_string_equal(host, longest);
+	longest[MSH_HOST_MAX] = 'h';
+	longest[MSH_HOST_MAX + 1] = '\0';
+	assert_int_equal(msh_parse_host(longest, host, &err), -1);
+	assert_string_equal(err, "expected a host name of 1 to 255 bytes");
+	assert_int_equal(msh_parse_host("", host, &err), -1);
+	assert_int_equal(msh_parse_host("a b", host, &err), -1);
+	assert_string_equal(err, "expected a host name, an address, and a "
+	    "port or not (letters, digits and -._:[])");
+}
+
 static void
 test_ip(void **state)
 {
@@ -425,6 +639,12 @@ main(void)
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_port),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_format_duration),
+		cmocka_unit_test(test_limit),
+		cmocka_unit_test(test_retry_on),
+		cmocka_unit_test(test_health_check),
+		cmocka_unit_test(test_status_list),
+		cmocka_unit_test(test_host),
 		cmocka_unit_test(test_ip),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_addr_format),
