@@ -362,7 +362,8 @@ sub stop_all {
 sub _stop_many {
 	my ($self, $procs, $sig, $timeout) = @_;
 	my @run = grep { !_reap($_, 0) } @$procs;
-	kill $sig, $_->{pid} for @run;
+	# KILL stands for a crash of the whole instance: its group goes.
+	kill $sig, ($sig eq 'KILL' ? -$_->{pid} : $_->{pid}) for @run;
 	my $deadline = time + $timeout;
 	while (@run = grep { !_reap($_, 0) } @run) {
 		last if time >= $deadline;
