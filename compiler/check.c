@@ -347,6 +347,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 		INHERIT(max_header_size);
 		INHERIT(max_headers);
 		INHERIT(buffer_size);
+		INHERIT(mtls);
 #undef INHERIT
 	}
 	/* What callers apply to each service, from its policies. */

@@ -107,7 +107,7 @@ put_policy(FILE *fp, const struct mc_service *to)
 static void
 emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
-	char hex[65], addr[MSH_ADDR_STRLEN];
+	char hex[65], addr[MSH_ADDR_STRLEN], id[512];
 	struct msh_addr app = s->app_address;
 	size_t i;
 
@@ -124,10 +124,17 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	put_duration(fp, "drain_timeout", m->drain_timeout);
 	if (m->log_dir != NULL)
 		fprintf(fp, "log = %s/%s.log\n", m->log_dir, s->name);
+	if (mc_needs_tls(m, s))
+		fprintf(fp, "tls_cert = %s/%s.crt\ntls_key = %s/%s.key\n"
+		    "tls_ca = %s/ca.crt\n", mc_tls_dir(m), s->name,
+		    mc_tls_dir(m), s->name, mc_tls_dir(m));
 	fputc('\n', fp);
 
 	fprintf(fp, "[listener inbound]\naddress = 0.0.0.0:%u\nprotocol = %s\n"
 	    "cluster = local\n", s->inbound_port, protocol_name(s->protocol));
+	if (s->mtls != MC_MTLS_OFF)
+		fprintf(fp, "tls = %s\n", s->mtls == MC_MTLS_STRICT ? "strict" :
+		    "permissive");
 	put_listener(fp, m, s, s->protocol, s->forwarded_for);
 	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {
@@ -148,8 +155,39 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 
 		fprintf(fp, "\n[cluster %s]\nservice = %s\n", dep->name,
 		    dep->name);
+		if (dep->mtls != MC_MTLS_OFF) {
+			mc_identity(m, dep->name, id, sizeof(id));
+			fprintf(fp, "tls = on\ntls_peer = %s\n", id);
+		}
 		put_policy(fp, dep);
 	}
+}
+
+const char *
+mc_tls_dir(const struct mc_mesh *m)
+{
+	return m->tls_dir != NULL ? m->tls_dir : "certs";
+}
+
+void
+mc_identity(const struct mc_mesh *m, const char *service, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "spiffe://%s/service/%s", m->trust_domain != NULL ?
+	    m->trust_domain : m->name, service);
+}
+
+int
+mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s)
+{
+	size_t i;
+
+	if (s->mtls != MC_MTLS_OFF)
+		return 1;
+	for (i = 0; i < s->ndeps; i++)
+		if (mc_find_service(m, s->deps[i].name)->mtls != MC_MTLS_OFF)
+			return 1;
+	return 0;
 }
 
 /* Temp file then rename, so a half-written config never exists. */

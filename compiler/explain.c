@@ -123,6 +123,9 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	    duration(v, m->drain_timeout));
 	if (m->log_dir != NULL)
 		put(fp, &m->log_dir_at, NULL, "log_dir", m->log_dir);
+	put(fp, &m->trust_domain_at, NULL, "trust_domain",
+	    m->trust_domain != NULL ? m->trust_domain : m->name);
+	put(fp, &m->tls_dir_at, NULL, "tls_dir", mc_tls_dir(m));
 	for (i = 0; i < m->policy.n; i++)
 		put(fp, &m->policy.v[i].at, NULL, "policy",
 		    m->policy.v[i].name);
@@ -149,6 +152,8 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	    number(v, s->max_headers));
 	put(fp, &s->buffer_size_at, NULL, "buffer_size",
 	    mc_format_size(v, sizeof(v), s->buffer_size));
+	put(fp, &s->mtls_at, NULL, "mtls", s->mtls == MC_MTLS_STRICT ?
+	    "strict" : s->mtls == MC_MTLS_PERMISSIVE ? "permissive" : "off");
 	for (i = 0; i < s->ndeps; i++)
 		put(fp, &s->deps[i].at, NULL, "depends", s->deps[i].name);
 	for (i = 0; i < s->policy.n; i++)

@@ -62,6 +62,7 @@ enum mc_kind {
 	MC_V_HEALTH_CHECK,	/* struct msh_health_check */
 	MC_V_STATUS_LIST,	/* struct msh_status_list */
 	MC_V_HOST,		/* char[MSH_HOST_MAX + 1], "": unset */
+	MC_V_MTLS,		/* enum mc_mtls */
 };
 
 struct mc_directive {
@@ -150,6 +151,13 @@ struct mc_policy_set {
 	struct mc_origin	 health_host_at;
 };
 
+/* What a service's inbound listener takes (meshd.conf tls). */
+enum mc_mtls {
+	MC_MTLS_OFF,
+	MC_MTLS_STRICT,
+	MC_MTLS_PERMISSIVE,
+};
+
 /* Names a section refers to, each with where it did: policy = a, b. */
 struct mc_ref {
 	char		*name;
@@ -177,12 +185,14 @@ struct mc_policy {
 	uint64_t	  max_header_size;	/* bytes */			\
 	unsigned	  max_headers;					\
 	uint64_t	  buffer_size;		/* bytes per direction */	\
+	enum mc_mtls	  mtls;			/* its inbound listener */	\
 	struct mc_origin  client_timeout_at;				\
 	struct mc_origin  keepalive_timeout_at;				\
 	struct mc_origin  idle_timeout_at;				\
 	struct mc_origin  max_header_size_at;				\
 	struct mc_origin  max_headers_at;				\
-	struct mc_origin  buffer_size_at;
+	struct mc_origin  buffer_size_at;				\
+	struct mc_origin  mtls_at;
 
 struct mc_dep {
 	char		*name;
@@ -236,6 +246,8 @@ struct mc_mesh {
 	int		  via;			/* every listener */
 	uint64_t	  drain_timeout;	/* ms */
 	char		 *log_dir;
+	char		 *trust_domain;	/* identities: spiffe://IT/service/NAME */
+	char		 *tls_dir;	/* NAME.crt, NAME.key, ca.crt */
 	unsigned	  max_retry_amplification;	/* 0: off */
 	struct mc_refs	  policy;	/* policy = ..., for every service */
 	struct mc_policy_set set;	/* its policy keys, for every service */
@@ -248,6 +260,8 @@ struct mc_mesh {
 	struct mc_origin  via_at;
 	struct mc_origin  drain_timeout_at;
 	struct mc_origin  log_dir_at;
+	struct mc_origin  trust_domain_at;
+	struct mc_origin  tls_dir_at;
 	struct mc_origin  max_retry_amplification_at;
 
 	struct mc_service **services;	/* sorted by name after checks */
@@ -255,6 +269,17 @@ struct mc_mesh {
 	struct mc_policy **policies;	/* in the order defined */
 	size_t		  npolicies;
 };
+
+/* mTLS: where a sidecar's certificates are (relative to its compiled
+ * file), a service's identity, and whether a sidecar needs TLS at all. */
+const char *mc_tls_dir(const struct mc_mesh *m);
+void	mc_identity(const struct mc_mesh *m, const char *service, char *buf,
+	    size_t len);
+int	mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s);
+
+/* meshc certs: a development CA in DIR (kept if there is one) and a
+ * certificate for each service's identity. */
+int	mc_certs(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 
 /* Read FILE into m; every problem goes to d. Returns -1 if unreadable. */
 int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);

@@ -21,6 +21,7 @@ usage(void)
 	    "       meshc check [-Werror] [--format=text|json] MESH.conf\n"
 	    "       meshc explain SERVICE MESH.conf\n"
 	    "       meshc graph [-T dot|svg] [-Werror] MESH.conf\n"
+	    "       meshc certs [-o DIR] MESH.conf\n"
 	    "       meshc -V\n");
 	exit(2);
 }
@@ -99,7 +100,7 @@ main(int argc, char **argv)
 	struct mc_mesh mesh;
 	const char *cmd, *outdir = ".";
 	char dot[4096];
-	int compile, graph = 0, svg = 0, ch, json = 0, njson = 0;
+	int compile, graph = 0, certs = 0, svg = 0, ch, json = 0, njson = 0;
 
 	if (argc == 2 && strcmp(argv[1], "-V") == 0) {
 		printf("meshc " PACKAGE_VERSION "\n");
@@ -116,6 +117,8 @@ main(int argc, char **argv)
 		return explain(argc - 1, argv + 1);
 	else if (strcmp(cmd, "graph") == 0)
 		compile = 0, graph = 1;
+	else if (strcmp(cmd, "certs") == 0)
+		compile = 0, certs = 1;
 	else {
 		fprintf(stderr, "meshc: unknown command \"%s\"\n", cmd);
 		usage();
@@ -131,7 +134,7 @@ main(int argc, char **argv)
 				usage();
 			break;
 		case 'o':
-			if (!compile)
+			if (!compile && !certs)
 				usage();
 			outdir = optarg;
 			break;
@@ -173,6 +176,8 @@ main(int argc, char **argv)
 		mc_check(&mesh, &diag);
 	if (!msh_diag_failed(&diag) && compile)
 		mc_emit(&mesh, outdir, &diag);
+	if (!msh_diag_failed(&diag) && certs)
+		mc_certs(&mesh, outdir, &diag);
 	if (!msh_diag_failed(&diag) && graph)
 		mc_graph(&mesh, stdout, svg ? dot : NULL, &diag);
 	mc_free(&mesh);

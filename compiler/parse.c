@@ -48,6 +48,9 @@ static const struct mc_directive directives[] = {
 	MESH("via", MC_V_FLAG, via),
 	MESH("drain_timeout", MC_V_DURATION, drain_timeout),
 	MESH("log_dir", MC_V_STRING, log_dir),
+	MESH("trust_domain", MC_V_STRING, trust_domain),
+	MESH("tls_dir", MC_V_STRING, tls_dir),
+	BOTH("mtls", MC_V_MTLS, mtls),
 	MESH_R("max_retry_amplification", MC_V_LIMIT, max_retry_amplification,
 	    1, 1000000),
 	{ MC_SEC_MESH, "policy", MC_V_POLICIES,
@@ -388,6 +391,16 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	case MC_V_WORKERS:
 		if (msh_parse_uint(value, 0, 64, &ul, &err) == 0)
 			*(unsigned *)field = ul;
+		break;
+	case MC_V_MTLS:
+		if (strcmp(value, "strict") == 0)
+			*(enum mc_mtls *)field = MC_MTLS_STRICT;
+		else if (strcmp(value, "permissive") == 0)
+			*(enum mc_mtls *)field = MC_MTLS_PERMISSIVE;
+		else if (strcmp(value, "off") == 0)
+			*(enum mc_mtls *)field = MC_MTLS_OFF;
+		else
+			err = "expected strict, permissive or off";
 		break;
 	case MC_V_PROTOCOL:
 		if (strcmp(value, "http") == 0)
@@ -841,4 +854,6 @@ mc_free(struct mc_mesh *m)
 	free(m->name);
 	free(m->registry);
 	free(m->log_dir);
+	free(m->trust_domain);
+	free(m->tls_dir);
 }

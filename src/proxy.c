@@ -560,16 +560,28 @@ head_end(struct msh_conn *c, struct head *o)
 /* The fields to forward: all but the hop-by-hop ones and those in drop
  * (FIELD() bits: Transfer-Encoding when the body is decoded, a client's
  * X-Forwarded-Proto when meshd sets its own). */
+#define XFCC	"X-Forwarded-Client-Cert"
+
+/* Is h a field only meshd may set on this listener's requests? */
+static int
+spoofed(const struct msh_http_header *h, const struct msh_listener_conf *l)
+{
+	return l != NULL && l->tls != MSH_TLS_OFF &&
+	    h->name_len == sizeof(XFCC) - 1 &&
+	    strncasecmp(h->name, XFCC, h->name_len) == 0;
+}
+
 static void
 put_fields(struct head *o, const struct msh_http_msg *m, unsigned drop,
-    const struct msh_route_conf *r)
+    const struct msh_route_conf *r, const struct msh_listener_conf *l)
 {
 	size_t i;
 
 	for (i = 0; i < m->nheaders; i++) {
 		const struct msh_http_header *h = &m->headers[i];
 
-		if (msh_http1_hop_by_hop(h) || (drop & FIELD(h->field)))
+		if (msh_http1_hop_by_hop(h) || (drop & FIELD(h->field)) ||
+		    spoofed(h, l))
 			continue;
 		if (r != NULL && msh_route_removes(r->compiled, h->name,
 		    h->name_len))
@@ -707,7 +719,7 @@ switch_protocols(struct msh_conn *c, size_t n)
 	count_response(c, 101, 1);
 	head_begin(c, &o);
 	put_status_line(&o, m);
-	put_fields(&o, m, 0, NULL);
+	put_fields(&o, m, 0, NULL, NULL);
 	put_upgrade(&o, m);
 	PUTS(&o, "\r\n");
 	head_end(c, &o);
@@ -753,7 +765,7 @@ response_head(struct msh_conn *c)
 		if (!c->client_http10) {
 			head_begin(c, &o);
 			put_status_line(&o, m);
-			put_fields(&o, m, 0, NULL);
+			put_fields(&o, m, 0, NULL, NULL);
 			PUTS(&o, "\r\n");
 			head_end(c, &o);
 			msh_send(c->w, c->client);
@@ -791,7 +803,7 @@ response_head(struct msh_conn *c)
 	head_begin(c, &o);
 	put_status_line(&o, m);
 	put_fields(&o, m, c->respbody.decode ?
-	    FIELD(MSH_F_TRANSFER_ENCODING) : 0, NULL);
+	    FIELD(MSH_F_TRANSFER_ENCODING) : 0, NULL, NULL);
 	if (c->l->conf->via)
 		PUTS(&o, "Via: 1.1 meshd\r\n");
 	if (c->close_after)
@@ -1183,9 +1195,10 @@ build_request_head(struct msh_conn *c)
 {
 	struct msh_http_msg *m = &c->msg;
 	size_t cap = c->l->conf->max_header_size + HEAD_SLACK, from, len;
-	const char *prefix, *path, *added;
+	const char *prefix, *path, *added, *id;
 	struct head *o;
 
+	cap += sizeof(XFCC ": URI=\r\n") + 512;
 	/* What a route adds: its fields, and a longer prefix. */
 	if (c->route != NULL) {
 		msh_route_added(c->route->compiled, &len);
@@ -1216,7 +1229,15 @@ build_request_head(struct msh_conn *c)
 		put(o, m->target, m->target_len);
 	PUTS(o, " HTTP/1.1\r\n");
 	put_fields(o, m, c->l->conf->forwarded_for ?
-	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0, c->route);
+	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0, c->route, c->l->conf);
+	/* The caller's verified identity, as Envoy passes it: only meshd
+	 * sets this field on a TLS listener. */
+	if (c->l->conf->tls != MSH_TLS_OFF && (id = peer_identity(c)) != NULL &&
+	    *id != '\0') {
+		PUTS(o, XFCC ": URI=");
+		put(o, id, strlen(id));
+		PUTS(o, "\r\n");
+	}
 	if (c->route != NULL) {
 		added = msh_route_added(c->route->compiled, &len);
 		put(o, added, len);

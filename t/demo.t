@@ -27,6 +27,20 @@ ok(!$bad, 'all 20 requests crossed the three services');
 is($answered{'orders-1'}, 10, 'orders-1 answered half (round robin)');
 is($answered{'orders-2'}, 10, 'orders-2 answered the other half');
 
+# mTLS between the sidecars: each app was told who called, verified.
+my %callers;
+for my $i (@{ $demo->{instances} }) {
+	my %ids = map { $_ => 1 } $t->log_text("$i->{name}-app") =~ /caller URI=(\S+)$/mg;
+	$callers{ $i->{name} } = join ',', sort keys %ids;
+}
+is_deeply(\%callers, { 'frontend-1' => '',
+    'orders-1' => 'spiffe://demo/service/frontend',
+    'orders-2' => 'spiffe://demo/service/frontend',
+    'payments-1' => 'spiffe://demo/service/orders' },
+    'each hop over mTLS, with the caller\'s identity verified');
+is($t->metrics($demo->{instances}[1]{admin})->{'meshd_cluster_connections_total{cluster="payments"}'} // 0,
+    1, 'one TLS connection from orders-1 to payments carried its 10 calls');
+
 my %admin = map { $_->{name} => $_->{admin} } @{ $demo->{instances} };
 my $m = $t->metrics($admin{'frontend-1'});
 is($m->{'meshd_listener_requests_total{listener="inbound"}'}, 20,

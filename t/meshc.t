@@ -383,4 +383,33 @@ is($r->{code}, 1, 'missing file: exit 1');
 like($r->{err}, qr/nonexistent\.conf: error: cannot open: No such file/,
     'missing file: says so');
 
+# meshc certs: a CA and a certificate per service identity, that openssl
+# verifies; a second run keeps the CA, so the first certificates stay good.
+{
+	my $dir = $t->path('certs');
+	my $r = $t->run({ dir => "$src/conf/demo" }, $t->meshc_bin, 'certs',
+	    '-o', "$dir/sub", 'mesh.conf');
+	is($r->{code}, 0, 'meshc certs') or diag $r->{err};
+	my @files = map { (split m{/})[-1] } sort glob "$dir/sub/*";
+	is("@files", 'ca.crt ca.key frontend.crt frontend.key orders.crt '
+	    . 'orders.key payments.crt payments.key', 'a CA and a pair per service');
+	is((stat "$dir/sub/orders.key")[2] & 0777, 0600, 'keys are 0600');
+	my $v = $t->run('openssl', 'verify', '-CAfile', "$dir/sub/ca.crt",
+	    "$dir/sub/orders.crt");
+	like($v->{out}, qr/orders\.crt: OK/, 'the CA signed it');
+	$v = $t->run('openssl', 'x509', '-in', "$dir/sub/orders.crt", '-noout',
+	    '-ext', 'subjectAltName');
+	like($v->{out}, qr{URI:spiffe://demo/service/orders}, 'its identity');
+	my $ca = MeshTest::slurp("$dir/sub/ca.crt");
+	my $old = MeshTest::slurp("$dir/sub/orders.crt");
+	$r = $t->run({ dir => "$src/conf/demo" }, $t->meshc_bin, 'certs',
+	    '-o', "$dir/sub", 'mesh.conf');
+	is(MeshTest::slurp("$dir/sub/ca.crt"), $ca, 'a second run keeps the CA');
+	isnt(MeshTest::slurp("$dir/sub/orders.crt"), $old, 'and makes new certificates');
+	$t->write_file('certs/old.crt', $old);
+	$v = $t->run('openssl', 'verify', '-CAfile', "$dir/sub/ca.crt",
+	    $t->path('certs/old.crt'));
+	like($v->{out}, qr/OK/, 'which the same CA signed as the old ones');
+}
+
 $t->done_testing;

@@ -24,6 +24,10 @@ for my $mesh (@meshes) {
 	my $r = $t->run({ dir => $dir }, $t->meshc_bin, 'compile', '-o', $out,
 	    'mesh.conf');
 	is($r->{code}, 0, "conf/$name compiles") or diag $r->{err};
+	# The certificates mTLS needs, where the compiled files look.
+	$r = $t->run({ dir => $dir }, $t->meshc_bin, 'certs', '-o',
+	    "$out/certs", 'mesh.conf');
+	is($r->{code}, 0, "meshc certs for conf/$name") or diag $r->{err};
 	copy("$dir/registry.conf", "$out/registry.conf") if -e "$dir/registry.conf";
 	for my $f (sort glob "$out/*.conf") {
 		next if $f =~ m{/registry\.conf$};

@@ -228,6 +228,13 @@ is($code, 200, 'a may POST to b (rule a-calls)');
 ($rc, $code) = curl("http://$h:$p{out}/admin");
 is($code, 403, 'but not reach /admin');
 is($posts->(), $before + 1, 'the app saw only the POST that was allowed');
+like($t->log_text('app'), qr{POST /ok 200 .* caller URI=spiffe://test/service/a$}m,
+    'the app is told the verified caller: X-Forwarded-Client-Cert');
+($rc, $code) = curl('-H', 'X-Forwarded-Client-Cert: URI=spiffe://test/service/root',
+    "http://$hb:$p{permissive}/forged");
+is($code, 200, 'a plaintext request claiming an identity');
+like($t->log_text('app'), qr{^.*GET /forged 200 \(0 bytes in\)$}m,
+    'reaches the app without the claim');
 my $m = $t->metrics("$h:$p{admin}");
 ($rc, $code, $body) = curl("http://$h:$p{out}/again");
 is($t->metrics("$h:$p{admin}")->{'meshd_cluster_connections_total{cluster="b"}'},

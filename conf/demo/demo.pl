@@ -42,6 +42,15 @@ sub traffic {
 print "\n20 requests into $demo->{entry} (the frontend's inbound listener):\n";
 traffic(20);
 
+print "\nThe callers each app was told its sidecar verified (mTLS, "
+    . "X-Forwarded-Client-Cert):\n";
+for my $i (@{ $demo->{instances} }) {
+	my %ids = map { $_ => 1 }
+	    $t->log_text("$i->{name}-app") =~ /caller URI=(\S+)$/mg;
+	printf "  %-10s  %s\n", $i->{name},
+	    %ids ? join(', ', sort keys %ids) : '(none: plaintext from outside the mesh)';
+}
+
 print "\nWhat each sidecar counted (from its /metrics):\n";
 for my $i (@{ $demo->{instances} }) {
 	my $m = $t->metrics($i->{admin});

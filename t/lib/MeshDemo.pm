@@ -51,6 +51,11 @@ sub start {
 	my $r = $t->run({ dir => $t->srcdir . '/conf/demo' }, $t->meshc_bin,
 	    'compile', '-o', $out, 'mesh.conf');
 	croak "meshc failed:\n$r->{err}" if $r->{code} != 0;
+	# A development CA and a certificate per service, where the compiled
+	# files look for them (tls_dir, "certs" by default).
+	$r = $t->run({ dir => $t->srcdir . '/conf/demo' }, $t->meshc_bin,
+	    'certs', '-o', "$out/certs", 'mesh.conf');
+	croak "meshc certs failed:\n$r->{err}" if $r->{code} != 0;
 
 	my (%conf, @inst, $registry);
 	for my $s (qw(frontend orders payments)) {
@@ -79,8 +84,9 @@ sub start {
 			my $port = port_of($c->{"listener $dep"}{address});
 			$call{call} = "http://$i->{host}:$port/";
 		}
+		# Verbose: its log names the callers its sidecar verified.
 		$t->start_backend(name => "$i->{name}-app",
-		    listen => "$i->{host}:$app", quiet => 1, %call);
+		    listen => "$i->{host}:$app", %call);
 	}
 	for my $i (reverse @inst) {
 		$t->start_meshd(name => "$i->{name}-meshd",

@@ -468,6 +468,7 @@ sub start_request {
 		http10 => $minor < 1,
 		keep   => $keep,
 		nbytes => 0,
+		caller => $h{'x-forwarded-client-cert'},
 	};
 
 	my $body = 0;
@@ -520,7 +521,8 @@ sub complete {
 	} else {
 		queue_response($c, $req, $status, $body);
 	}
-	logmsg("$req->{method} $req->{target} $status ($req->{nbytes} bytes in)")
+	logmsg("$req->{method} $req->{target} $status ($req->{nbytes} bytes in)"
+	    . (defined $req->{caller} ? " caller $req->{caller}" : ''))
 	    if $opt{verbose};
 	$c->{st} = 'head';
 	$c->{closing} = 1 unless $req->{keep};

@@ -1,0 +1,232 @@
+/*
+ * meshc certs: a development PKI for a mesh, so that the demo and tests
+ * run with mTLS on. One CA (kept when DIR has one, so that adding a
+ * service does not make every certificate new) and, per service, a key
+ * and a certificate whose subjectAltName is the service's identity.
+ * Production meshes point tls_dir at their own PKI's files instead.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "mesh.h"
+
+#define CA_DAYS		3650
+#define CERT_DAYS	365
+
+struct pki {
+	const char	*dir;
+	struct msh_diag	*d;
+	X509		*ca;
+	EVP_PKEY	*ca_key;
+};
+
+static int
+fail(struct pki *p, const char *file, const char *what)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", p->dir, file);
+	msh_diag_error(p->d, "io", path, 0, "cannot %s: %s", what,
+	    errno ? strerror(errno) : "OpenSSL failed");
+	return -1;
+}
+
+/* Written whole or not at all: a temp file, then rename(2). */
+static int
+write_pem(struct pki *p, const char *file, EVP_PKEY *key, X509 *cert)
+{
+	char path[4096], tmp[4096 + 8];
+	FILE *fp;
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", p->dir, file);
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	errno = 0;
+	if ((fd = mkstemp(tmp)) < 0)
+		return fail(p, file, "write");
+	/* mkstemp makes it 0600: right for a key, a certificate is public. */
+	if (cert != NULL)
+		fchmod(fd, 0644);
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(tmp);
+		return fail(p, file, "write");
+	}
+	ok = key != NULL ? PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL,
+	    NULL) : PEM_write_X509(fp, cert);
+	if (fclose(fp) != 0 || !ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return fail(p, file, "write");
+	}
+	return 0;
+}
+
+static int
+add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
+		return 0;
+	ok = X509_add_ext(cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* A certificate for key, signed by the CA (or by key itself: the CA). */
+static X509 *
+make_cert(struct pki *p, const char *cn, EVP_PKEY *key, const char *uri)
+{
+	X509 *cert = X509_new();
+	X509 *issuer = uri != NULL ? p->ca : cert;
+	EVP_PKEY *signer = uri != NULL ? p->ca_key : key;
+	unsigned char serial[8];
+	BIGNUM *bn = NULL;
+	char san[600];
+	int ok;
+
+	ok = cert != NULL && X509_set_version(cert, 2) &&
+	    RAND_bytes(serial, sizeof(serial)) == 1 &&
+	    (serial[0] &= 0x7f, (bn = BN_bin2bn(serial, sizeof(serial),
+	    NULL)) != NULL) &&
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL &&
+	    X509_gmtime_adj(X509_getm_notBefore(cert), -300) != NULL &&
+	    X509_time_adj_ex(X509_getm_notAfter(cert), uri != NULL ?
+	    CERT_DAYS : CA_DAYS, 0, NULL) != NULL &&
+	    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) &&
+	    X509_set_issuer_name(cert, X509_get_subject_name(issuer)) &&
+	    X509_set_pubkey(cert, key) &&
+	    add_ext(cert, issuer, NID_subject_key_identifier, "hash");
+	BN_free(bn);
+	if (ok && uri == NULL)
+		ok = add_ext(cert, issuer, NID_basic_constraints,
+		    "critical,CA:TRUE") &&
+		    add_ext(cert, issuer, NID_key_usage,
+		    "critical,keyCertSign,cRLSign");
+	else if (ok) {
+		snprintf(san, sizeof(san), "URI:%s", uri);
+		ok = add_ext(cert, issuer, NID_basic_constraints,
+		    "critical,CA:FALSE") &&
+		    add_ext(cert, issuer, NID_key_usage,
+		    "critical,digitalSignature") &&
+		    add_ext(cert, issuer, NID_ext_key_usage,
+		    "serverAuth,clientAuth") &&
+		    add_ext(cert, issuer, NID_authority_key_identifier,
+		    "keyid") &&
+		    add_ext(cert, issuer, NID_subject_alt_name, san);
+	}
+	if (!ok || X509_sign(cert, signer, EVP_sha256()) == 0) {
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
+}
+
+/* DIR's CA if it has one whose key matches, else a new one. */
+static int
+load_or_make_ca(struct pki *p, const struct mc_mesh *m)
+{
+	char path[4096], cn[300];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/ca.key", p->dir);
+	if ((fp = fopen(path, "r")) != NULL) {
+		p->ca_key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+		fclose(fp);
+		snprintf(path, sizeof(path), "%s/ca.crt", p->dir);
+		if ((fp = fopen(path, "r")) != NULL) {
+			p->ca = PEM_read_X509(fp, NULL, NULL, NULL);
+			fclose(fp);
+		}
+		if (p->ca != NULL && p->ca_key != NULL &&
+		    X509_check_private_key(p->ca, p->ca_key) == 1)
+			return 0;
+		X509_free(p->ca);
+		EVP_PKEY_free(p->ca_key);
+		p->ca = NULL;
+		p->ca_key = NULL;
+	}
+	errno = 0;
+	snprintf(cn, sizeof(cn), "%s development CA", m->name);
+	if ((p->ca_key = EVP_EC_gen("P-256")) == NULL ||
+	    (p->ca = make_cert(p, cn, p->ca_key, NULL)) == NULL)
+		return fail(p, "ca.crt", "make");
+	if (write_pem(p, "ca.key", p->ca_key, NULL) != 0 ||
+	    write_pem(p, "ca.crt", NULL, p->ca) != 0)
+		return -1;
+	return 0;
+}
+
+/* mkdir -p: the certificates usually go below the compiled files. */
+static int
+make_dirs(const char *dir)
+{
+	char path[4096], *p;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int
+mc_certs(const struct mc_mesh *m, const char *dir, struct msh_diag *d)
+{
+	struct pki p = { .dir = dir, .d = d };
+	char file[300], id[512];
+	EVP_PKEY *key;
+	X509 *cert;
+	size_t i;
+	int r = 0;
+
+	if (make_dirs(dir) != 0) {
+		msh_diag_error(d, "io", dir, 0, "cannot make the directory: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (load_or_make_ca(&p, m) != 0)
+		r = -1;
+	for (i = 0; r == 0 && i < m->nservices; i++) {
+		const char *name = m->services[i]->name;
+
+		errno = 0;
+		mc_identity(m, name, id, sizeof(id));
+		key = EVP_EC_gen("P-256");
+		cert = key != NULL ? make_cert(&p, name, key, id) : NULL;
+		snprintf(file, sizeof(file), "%s.crt", name);
+		if (cert == NULL)
+			r = fail(&p, file, "make");
+		else {
+			snprintf(file, sizeof(file), "%s.key", name);
+			r = write_pem(&p, file, key, NULL);
+			snprintf(file, sizeof(file), "%s.crt", name);
+			if (r == 0)
+				r = write_pem(&p, file, NULL, cert);
+		}
+		X509_free(cert);
+		EVP_PKEY_free(key);
+	}
+	X509_free(p.ca);
+	EVP_PKEY_free(p.ca_key);
+	return r;
+}
