@@ -2,6 +2,9 @@
 
 #include <sys/types.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +110,149 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 		}
 	}
 	free(names);
+}
+
+/* A service a rule names must exist; say which one it may have meant. */
+static int
+known_service(const struct mc_mesh *m, const char *name,
+    const struct mc_origin *at, const char *what, struct msh_diag *d)
+{
+	const char **names;
+	const char *suggest;
+	size_t i;
+
+	if (mc_find_service(m, name) != NULL)
+		return 1;
+	if ((names = calloc(m->nservices + 1, sizeof(*names))) == NULL)
+		abort();
+	for (i = 0; i < m->nservices; i++)
+		names[i] = m->services[i]->name;
+	suggest = msh_spell_suggest(name, names, m->nservices);
+	msh_diag_error(d, "unknown-service", at->file, at->line,
+	    "%s names unknown service \"%s\"%s%s%s", what, name,
+	    suggest ? "; did you mean \"" : "", suggest ? suggest : "",
+	    suggest ? "\"?" : "");
+	free(names);
+	return 0;
+}
+
+/* A regex meshd would refuse: say so at its line, as PCRE2 does. */
+static void
+check_regex(const char *pattern, const struct mc_origin *at,
+    struct msh_diag *d)
+{
+	PCRE2_UCHAR msg[128];
+	PCRE2_SIZE off;
+	pcre2_code *re;
+	int err;
+
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0,
+	    &err, &off, NULL);
+	if (re != NULL) {
+		pcre2_code_free(re);
+		return;
+	}
+	pcre2_get_error_message(err, msg, sizeof(msg));
+	msh_diag_error(d, "bad-regex", at->file, at->line,
+	    "regex \"%s\" does not compile: %s at offset %zu", pattern,
+	    (char *)msg, (size_t)off);
+}
+
+/* Can any rule of callee let caller make a call? */
+static int
+rules_allow(const struct mc_mesh *m, const char *callee, const char *caller)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->nrules; i++) {
+		const struct mc_rule *r = m->rules[i];
+
+		if (r->service == NULL || strcmp(r->service, callee) != 0 ||
+		    !r->allow)
+			continue;
+		if (r->callers.n == 0)
+			return 1;
+		for (j = 0; j < r->callers.n; j++)
+			if (strcmp(r->callers.v[j].name, caller) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static int
+has_rules(const struct mc_mesh *m, const char *service)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrules; i++)
+		if (m->rules[i]->service != NULL &&
+		    strcmp(m->rules[i]->service, service) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Authorization: each rule is for a known service and names known
+ * callers, who can only be told apart over mTLS; and a dependency the
+ * callee's rules would refuse every call of is a mistake to catch here,
+ * not in production.
+ */
+static void
+check_rules(const struct mc_mesh *m, struct msh_diag *d)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->nrules; i++) {
+		const struct mc_rule *r = m->rules[i];
+		const struct mc_service *s;
+		char what[128];
+
+		snprintf(what, sizeof(what), "rule \"%s\"", r->name);
+		if (r->service == NULL) {
+			msh_diag_error(d, "missing-key", r->at.file, r->at.line,
+			    "rule \"%s\" needs a service", r->name);
+			continue;
+		}
+		if (r->allow_at.line == 0)
+			msh_diag_error(d, "missing-key", r->at.file, r->at.line,
+			    "rule \"%s\" needs an action: allow or deny",
+			    r->name);
+		if (!!r->path_at.line + !!r->path_exact_at.line +
+		    !!r->path_regex_at.line > 1)
+			msh_diag_error(d, "bad-value", r->at.file, r->at.line,
+			    "rule \"%s\" sets more than one of path, "
+			    "path_exact and path_regex", r->name);
+		if (r->path_regex != NULL)
+			check_regex(r->path_regex, &r->path_regex_at, d);
+		if (!known_service(m, r->service, &r->service_at, what, d))
+			continue;
+		for (j = 0; j < r->callers.n; j++)
+			known_service(m, r->callers.v[j].name,
+			    &r->callers.v[j].at, what, d);
+		s = mc_find_service(m, r->service);
+		if (r->callers.n > 0 && s->mtls == MC_MTLS_OFF)
+			msh_diag_error(d, "bad-value", r->service_at.file,
+			    r->service_at.line, "rule \"%s\" names callers, "
+			    "but service \"%s\" has mtls = off: callers are "
+			    "told apart by their certificates", r->name,
+			    r->service);
+	}
+	for (i = 0; i < m->nservices; i++) {
+		const struct mc_service *s = m->services[i];
+
+		for (j = 0; j < s->ndeps; j++) {
+			const char *callee = s->deps[j].name;
+
+			if (mc_find_service(m, callee) == NULL ||
+			    !has_rules(m, callee) ||
+			    rules_allow(m, callee, s->name))
+				continue;
+			msh_diag_warning(d, "denied-dependency",
+			    s->deps[j].at.file, s->deps[j].at.line,
+			    "service \"%s\" depends on \"%s\", whose rules "
+			    "let it make no call", s->name, callee);
+		}
+	}
 }
 
 /* Is port p given to any sidecar as an app, inbound or admin port? */
@@ -350,6 +496,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 		INHERIT(mtls);
 #undef INHERIT
 	}
+	check_rules(m, d);
 	/* What callers apply to each service, from its policies. */
 	mc_resolve_policies(m, d);
 	if (m->nservices > 1)

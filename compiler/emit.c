@@ -104,6 +104,35 @@ put_policy(FILE *fp, const struct mc_service *to)
 			    v[0] != '\0' ? " " : "", v);
 }
 
+/* Its callers' rules, on its inbound listener, one identity a line
+ * (meshd's lines are short). */
+static void
+put_rules(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
+{
+	const char *keys[] = { "path", "path_exact", "path_regex", "method",
+	    "source" };
+	char id[512];
+	size_t i, j;
+
+	for (i = 0; i < m->nrules; i++) {
+		const struct mc_rule *r = m->rules[i];
+		const char *vals[] = { r->path, r->path_exact, r->path_regex,
+		    r->method, r->source };
+
+		if (strcmp(r->service, s->name) != 0)
+			continue;
+		fprintf(fp, "\n[rule %s]\nlistener = inbound\naction = %s\n",
+		    r->name, r->allow ? "allow" : "deny");
+		for (j = 0; j < r->callers.n; j++) {
+			mc_identity(m, r->callers.v[j].name, id, sizeof(id));
+			fprintf(fp, "identity = %s\n", id);
+		}
+		for (j = 0; j < sizeof(keys) / sizeof(keys[0]); j++)
+			if (vals[j] != NULL)
+				fprintf(fp, "%s = %s\n", keys[j], vals[j]);
+	}
+}
+
 static void
 emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
@@ -161,6 +190,7 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		}
 		put_policy(fp, dep);
 	}
+	put_rules(fp, m, s);
 }
 
 const char *

@@ -39,6 +39,7 @@ enum mc_section {
 	MC_SEC_MESH,
 	MC_SEC_SERVICE,
 	MC_SEC_POLICY,		/* a policy key: [policy], [service], [mesh] */
+	MC_SEC_RULE,
 };
 
 enum mc_kind {
@@ -63,6 +64,7 @@ enum mc_kind {
 	MC_V_STATUS_LIST,	/* struct msh_status_list */
 	MC_V_HOST,		/* char[MSH_HOST_MAX + 1], "": unset */
 	MC_V_MTLS,		/* enum mc_mtls */
+	MC_V_ACTION,		/* int: 1 allow, 0 deny */
 };
 
 struct mc_directive {
@@ -169,6 +171,27 @@ struct mc_refs {
 	size_t		 n;
 };
 
+/* [rule NAME]: who may call a service, what (see meshd.conf(5) [rule]). */
+struct mc_rule {
+	char		 *name;
+	struct mc_origin  at;		/* of the section header */
+	char		 *service;	/* the callee */
+	struct mc_refs	  callers;	/* services; none: any caller */
+	int		  allow;
+	char		 *path;
+	char		 *path_exact;
+	char		 *path_regex;
+	char		 *method;
+	char		 *source;
+	struct mc_origin  service_at;
+	struct mc_origin  allow_at;
+	struct mc_origin  path_at;
+	struct mc_origin  path_exact_at;
+	struct mc_origin  path_regex_at;
+	struct mc_origin  method_at;
+	struct mc_origin  source_at;
+};
+
 /* [policy NAME]: settings for calls, attached by name. */
 struct mc_policy {
 	char		 *name;
@@ -268,6 +291,8 @@ struct mc_mesh {
 	size_t		  nservices;
 	struct mc_policy **policies;	/* in the order defined */
 	size_t		  npolicies;
+	struct mc_rule	**rules;	/* in the order defined */
+	size_t		  nrules;
 };
 
 /* mTLS: where a sidecar's certificates are (relative to its compiled

@@ -27,6 +27,9 @@
 #define MESH(k, kind, f)	MESH_R(k, kind, f, 0, 0)
 #define SERVICE(k, kind, f)	SERVICE_R(k, kind, f, 0, 0)
 /* Keys of [mesh] a [service] may set for itself. */
+#define RULE(k, kind, f) \
+	{ MC_SEC_RULE, k, kind, offsetof(struct mc_rule, f), \
+	    offsetof(struct mc_rule, f##_at), 0, 0 }
 #define BOTH(k, kind, f)	MESH(k, kind, f), SERVICE(k, kind, f)
 #define BOTH_R(k, kind, f, lo, hi) \
 	MESH_R(k, kind, f, lo, hi), SERVICE_R(k, kind, f, lo, hi)
@@ -65,11 +68,23 @@ static const struct mc_directive directives[] = {
 	    offsetof(struct mc_service, deps), 0, 0, 0 },
 	{ MC_SEC_SERVICE, "policy", MC_V_POLICIES,
 	    offsetof(struct mc_service, policy), 0, 0, 0 },
+	RULE("service", MC_V_NAME, service),
+	{ MC_SEC_RULE, "callers", MC_V_POLICIES,
+	    offsetof(struct mc_rule, callers), 0, 0, 0 },
+	{ MC_SEC_RULE, "action", MC_V_ACTION, offsetof(struct mc_rule, allow),
+	    offsetof(struct mc_rule, allow_at), 0, 0 },
+	RULE("path", MC_V_STRING, path),
+	RULE("path_exact", MC_V_STRING, path_exact),
+	RULE("path_regex", MC_V_STRING, path_regex),
+	RULE("method", MC_V_STRING, method),
+	RULE("source", MC_V_STRING, source),
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
-static const char *const section_names[] = { "mesh", "service", "policy" };
+static const char *const section_names[] = {
+	"mesh", "service", "policy", "rule",
+};
 
 /* Includes nest at most this deep: a guard against includes that reach
  * ever new files (a loop is caught at once). */
@@ -92,6 +107,7 @@ struct parse_ctx {
 	enum mc_section		 section;
 	struct mc_service	*service;
 	struct mc_policy	*policy;
+	struct mc_rule		*rule;
 	int			 skip;	/* in a bad section: say nothing more */
 	struct mc_origin	 at;	/* of the value being read */
 	struct mc_refs		*refs;	/* the list it goes to */
@@ -197,6 +213,42 @@ begin_policy(struct parse_ctx *c, const char *name, unsigned line)
 }
 
 static void
+begin_rule(struct parse_ctx *c, const char *name, unsigned line)
+{
+	struct mc_mesh *m = c->mesh;
+	struct mc_rule *r, **grown;
+	const char *err;
+	char ref[4096];
+	size_t i;
+
+	if (msh_check_name(name, &err) != 0) {
+		msh_diag_error(c->diag, "bad-name", c->file, line,
+		    "bad rule name \"%s\": %s", name, err);
+		c->skip = 1;
+		return;
+	}
+	for (i = 0; i < m->nrules; i++)
+		if (strcmp(m->rules[i]->name, name) == 0) {
+			msh_diag_error(c->diag, "duplicate", c->file, line,
+			    "rule \"%s\" is defined twice (first at %s)", name,
+			    mc_origin_ref(&m->rules[i]->at, c->file, ref,
+			    sizeof(ref)));
+			c->skip = 1;
+			return;
+		}
+	grown = realloc(m->rules, (m->nrules + 1) * sizeof(*grown));
+	if (grown == NULL || (r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->name = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	m->rules = grown;
+	m->rules[m->nrules++] = r;
+	r->at = (struct mc_origin){ c->file, line };
+	c->rule = r;
+}
+
+static void
 begin_section(struct parse_ctx *c, const char *section, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
@@ -206,6 +258,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	c->skip = 0;
 	c->service = NULL;
 	c->policy = NULL;
+	c->rule = NULL;
 	arg = msh_ini_section_name(section, kind, sizeof(kind));
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
@@ -230,6 +283,16 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			c->skip = 1;
 		} else
 			begin_service(c, arg, line);
+		return;
+	}
+	if (strcmp(kind, "rule") == 0) {
+		c->section = MC_SEC_RULE;
+		if (*arg == '\0') {
+			msh_diag_error(c->diag, "bad-section", c->file, line,
+			    "[rule] needs a name: [rule NAME]");
+			c->skip = 1;
+		} else
+			begin_rule(c, arg, line);
 		return;
 	}
 	if (strcmp(kind, "policy") == 0) {
@@ -301,7 +364,8 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 	for (i = 0; i < NDIRECTIVES; i++)
 		if (directives[i].section == c->section)
 			cand[n++] = directives[i].key;
-	for (i = 0; i < mc_npolicy_keys && n < NDIRECTIVES + 63; i++)
+	for (i = 0; c->section != MC_SEC_RULE && i < mc_npolicy_keys &&
+	    n < NDIRECTIVES + 63; i++)
 		cand[n++] = mc_policy_keys[i].key;
 	cand[n++] = "include";
 	suggest = msh_spell_suggest(key, cand, n);
@@ -319,6 +383,8 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 static char *
 target(struct parse_ctx *c, const struct mc_directive *dir)
 {
+	if (dir->section == MC_SEC_RULE)
+		return (char *)c->rule;
 	if (dir->section != MC_SEC_POLICY)
 		return dir->section == MC_SEC_MESH ?
 		    (char *)c->mesh : (char *)c->service;
@@ -328,6 +394,7 @@ target(struct parse_ctx *c, const struct mc_directive *dir)
 	case MC_SEC_SERVICE:
 		return (char *)&c->service->set;
 	case MC_SEC_POLICY:
+	case MC_SEC_RULE:
 		break;
 	}
 	return (char *)&c->policy->set;
@@ -391,6 +458,12 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 	case MC_V_WORKERS:
 		if (msh_parse_uint(value, 0, 64, &ul, &err) == 0)
 			*(unsigned *)field = ul;
+		break;
+	case MC_V_ACTION:
+		if (strcmp(value, "allow") == 0 || strcmp(value, "deny") == 0)
+			*(int *)field = value[0] == 'a';
+		else
+			err = "expected allow or deny";
 		break;
 	case MC_V_MTLS:
 		if (strcmp(value, "strict") == 0)
@@ -507,7 +580,7 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		}
 	}
 	/* [mesh], [service] and [policy] all take every policy key. */
-	for (i = 0; i < mc_npolicy_keys; i++) {
+	for (i = 0; c->section != MC_SEC_RULE && i < mc_npolicy_keys; i++) {
 		if (strcmp(mc_policy_keys[i].key, key) == 0) {
 			set_value(c, &mc_policy_keys[i], section, value, line);
 			return;
@@ -847,6 +920,22 @@ mc_free(struct mc_mesh *m)
 		free(m->policies[i]);
 	}
 	free(m->policies);
+	for (i = 0; i < m->nrules; i++) {
+		struct mc_rule *r = m->rules[i];
+
+		for (j = 0; j < r->callers.n; j++)
+			free(r->callers.v[j].name);
+		free(r->callers.v);
+		free(r->name);
+		free(r->service);
+		free(r->path);
+		free(r->path_exact);
+		free(r->path_regex);
+		free(r->method);
+		free(r->source);
+		free(r);
+	}
+	free(m->rules);
 	free_refs(&m->policy);
 	for (i = 0; i < m->nfiles; i++)
 		free(m->files[i]);

@@ -249,8 +249,8 @@ struct msh_rule;
 struct msh_rule_conf {
 	struct msh_route_conf	 match;		/* its name, line, listener */
 	enum msh_rule_action	 action;
-	char			*identity;	/* callers' URIs, a list */
-	char			*source;	/* networks, a list of CIDRs */
+	struct msh_text_list	 identity;	/* callers' URIs, lists */
+	struct msh_text_list	 source;	/* networks, lists of CIDRs */
 	unsigned		 action_line;
 	unsigned		 identity_line;
 	unsigned		 source_line;

@@ -125,8 +125,8 @@ const struct msh_directive msh_core_directives[] = {
 	ROUTE("remove_header", MSH_V_TEXT_LIST, remove_header),
 	RULE("listener", MSH_V_NAME, match.listener),
 	RULE("action", MSH_V_RULE_ACTION, action),
-	RULE("identity", MSH_V_TEXT, identity),
-	RULE("source", MSH_V_TEXT, source),
+	RULE("identity", MSH_V_TEXT_LIST, identity),
+	RULE("source", MSH_V_TEXT_LIST, source),
 	RULE("path", MSH_V_TEXT, match.path),
 	RULE("path_exact", MSH_V_TEXT, match.path_exact),
 	RULE("path_regex", MSH_V_TEXT, match.path_regex),
@@ -800,8 +800,8 @@ msh_conf_unref(struct msh_conf *conf)
 	for (i = 0; i < conf->nrules; i++) {
 		free_route(&conf->rules[i].match);
 		msh_rule_free(conf->rules[i].compiled);
-		free(conf->rules[i].identity);
-		free(conf->rules[i].source);
+		free_list(&conf->rules[i].identity);
+		free_list(&conf->rules[i].source);
 	}
 	free(conf->rules);
 	free(conf->clusters);

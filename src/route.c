@@ -509,6 +509,7 @@ msh_rule_compile(struct msh_conf *conf, struct msh_rule_conf *rc,
 {
 	struct rule_compiling c = { .c = { .conf = conf, .rc = &rc->match,
 	    .d = d } };
+	size_t i;
 
 	msh_route_compile(conf, &rc->match, d);
 	if ((c.rule = rc->compiled = calloc(1, sizeof(*c.rule))) == NULL)
@@ -517,17 +518,17 @@ msh_rule_compile(struct msh_conf *conf, struct msh_rule_conf *rc,
 		msh_diag_error(d, "missing-key", conf->file, rc->match.line,
 		    "rule \"%s\" needs an action: allow or deny",
 		    rc->match.name);
-	if (rc->identity_line) {
+	for (i = 0; i < rc->identity.n; i++) {
 		c.c.key = "identity";
-		c.c.value = rc->identity;
-		c.c.line = rc->identity_line;
-		msh_split_list(rc->identity, add_identity, &c);
+		c.c.value = rc->identity.items[i];
+		c.c.line = rc->identity.lines[i];
+		msh_split_list(c.c.value, add_identity, &c);
 	}
-	if (rc->source_line) {
+	for (i = 0; i < rc->source.n; i++) {
 		c.c.key = "source";
-		c.c.value = rc->source;
-		c.c.line = rc->source_line;
-		msh_split_list(rc->source, add_network, &c);
+		c.c.value = rc->source.items[i];
+		c.c.line = rc->source.lines[i];
+		msh_split_list(c.c.value, add_network, &c);
 	}
 }
 

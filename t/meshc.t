@@ -103,12 +103,14 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 }
 {
 	# Every key of mesh.conf's directive tables is explained, but for
-	# the mesh's name and max_retry_amplification (in no compiled file):
+	# [rule]'s (rules are not a service's settings; its compiled file
+	# shows them), the mesh's name and max_retry_amplification (in no
+	# compiled file):
 	# web of conf/example sets them all. hash_key shows only where a
 	# balancer hashes, the health check keys but health_check only where
 	# checks are on: for services web calls (cart, catalog).
 	my @keys = grep { defined } MeshTest::slurp("$src/compiler/parse.c")
-	    =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"|^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
+	    =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"|^\s*\{ MC_SEC_(?!RULE)\w+, "(\w+)"/mg;
 	push @keys, MeshTest::slurp("$src/compiler/policy.c")
 	    =~ /^\s*POLICY(?:_R)?\("(\w+)"/mg;
 	@keys = grep { !/^(?:name|max_retry_amplification)$/ } @keys;
