@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,38 @@ close_listeners(struct msh_worker *w)
 	w->nlisteners = 0;
 }
 
+/* Does s listen on so? */
+static int
+uses(const struct msh_snapshot *s, const struct msh_sockets *so)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlisteners; i++)
+		if (s->listeners[i].sockets == so)
+			return 1;
+	return 0;
+}
+
+/*
+ * Listeners the new snapshot dropped stop listening at once, each worker
+ * its own socket: their sockets close only with the old snapshot, when
+ * its last connection ends, and meanwhile the kernel would queue
+ * connections nobody accepts (and split a re-added address's).
+ */
+static void
+stop_dropped(struct msh_worker *w, const struct msh_snapshot *old,
+    const struct msh_snapshot *s)
+{
+	size_t i;
+
+	for (i = 0; old != NULL && i < old->nlisteners; i++) {
+		struct msh_sockets *so = old->listeners[i].sockets;
+
+		if (so != NULL && !uses(s, so))
+			shutdown(so->fds[w->id], SHUT_RDWR);
+	}
+}
+
 /* Serve s from now on. Between freeing the old listeners and adding the
  * new ones, connections wait in the kernel's queue of the sockets both
  * snapshots share: none is refused. */
@@ -82,6 +115,7 @@ switch_snapshot(struct msh_worker *w, struct msh_snapshot *s)
 			w->listeners[w->nlisteners++] = el;
 		}
 	}
+	stop_dropped(w, old, s);
 	msh_snapshot_unref(old);
 }
 

@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use Test::More;
 use HTTP::Tiny;
+use IO::Socket::INET;
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 use MeshTest;
@@ -179,6 +180,39 @@ SKIP: {
 	}
 	is($t->metrics($admin)->{meshd_config_generation}, $gen + 100,
 	    'a hundred reloads applied');
+}
+
+# A listener a reload drops stops listening at once, even while a
+# connection of the old config lives on; added again, it serves every new
+# connection.
+{
+	config(extra => "\n[listener second]\naddress = $h:$new_port\n"
+	    . "protocol = http\ncluster = app\n");
+	my $gen = $t->metrics($admin)->{meshd_config_generation};
+	$t->reload('meshd');
+	$t->wait_generation($admin, $gen + 1);
+	my $idle = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $new_port,
+	    Timeout => 5) or die "connect: $!";
+	print $idle "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	like(scalar <$idle>, qr{^HTTP/1\.1 200 }, 'a kept-alive client on the listener');
+	config();
+	$t->reload('meshd');
+	$t->wait_generation($admin, $gen + 2);
+	my $c = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $new_port,
+	    Timeout => 2);
+	ok(!$c, 'the dropped listener refuses new connections at once')
+	    or diag 'connected to a listener the config dropped';
+	config(extra => "\n[listener second]\naddress = $h:$new_port\n"
+	    . "protocol = http\ncluster = app\n");
+	$t->reload('meshd');
+	$t->wait_generation($admin, $gen + 3);
+	my $ok = 0;
+	for (1 .. 6) {
+		my $r = HTTP::Tiny->new(timeout => 2)->get("http://$h:$new_port/");
+		$ok++ if $r->{status} == 200;
+	}
+	is($ok, 6, 'added again, it answers every new connection');
+	close $idle;
 }
 
 $t->done_testing;
