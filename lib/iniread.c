@@ -18,8 +18,10 @@ struct ini_ctx {
 	unsigned	  line;
 	char		 *buf;
 	size_t		  cap;
+	size_t		  len;		/* of the line in buf */
 	char		**sections;
 	size_t		  nsections;
+	size_t		  sections_cap;
 	int		  have_key;	/* a continuation line may follow */
 	int		  bad_section;	/* after a broken header: skip keys */
 };
@@ -113,17 +115,28 @@ section_line(struct ini_ctx *c, const char *p, char *str, int num)
 		free(name);
 		return NULL;
 	}
-	grown = realloc(c->sections, (c->nsections + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		free(name);
-		return NULL;
+	if (c->nsections == c->sections_cap) {
+		c->sections_cap = c->sections_cap ? c->sections_cap * 2 : 64;
+		grown = realloc(c->sections, c->sections_cap * sizeof(*grown));
+		if (grown == NULL) {
+			free(name);
+			return NULL;
+		}
+		c->sections = grown;
 	}
-	c->sections = grown;
 	c->sections[c->nsections] = name;
 	snprintf(str, num, "[%zu]", c->nsections++);
 	c->have_key = 0;
 	c->bad_section = 0;
 	c->handler(c->user, name, NULL, NULL, c->line);
+	return str;
+}
+
+/* The line as inih gets it (read_line checked it fits). */
+static char *
+copy_line(const struct ini_ctx *c, char *str)
+{
+	memcpy(str, c->buf, c->len + 1);
 	return str;
 }
 
@@ -153,8 +166,7 @@ key_line(struct ini_ctx *c, const char *p, char *str, int num)
 		return NULL;
 	}
 	c->have_key = 1;
-	snprintf(str, num, "%s", c->buf);
-	return str;
+	return copy_line(c, str);
 }
 
 /* inih's fgets: one whole, checked line per call. */
@@ -181,6 +193,7 @@ read_line(char *str, int num, void *stream)
 		goto skip;
 	}
 	c->buf[len] = '\0';
+	c->len = len;
 	if (len > MSH_INI_MAX_LINE || (int)len > num - 2) {
 		msh_diag_error(c->diag, "too-long", c->file, c->line,
 		    "line is %zu bytes long, at most %d are allowed (split "
@@ -190,13 +203,11 @@ read_line(char *str, int num, void *stream)
 	}
 	/* inih drops a UTF-8 BOM itself, but only once it has the line. */
 	if (c->line == 1 && len >= 3 && memcmp(c->buf, "\xef\xbb\xbf", 3) == 0)
-		memmove(c->buf, c->buf + 3, len - 3 + 1);
+		memmove(c->buf, c->buf + 3, (c->len -= 3) + 1);
 	for (p = c->buf; is_blank(*p); p++)
 		;
-	if (*p == '\0' || *p == ';' || *p == '#') {
-		snprintf(str, num, "%s", c->buf);
-		return str;
-	}
+	if (*p == '\0' || *p == ';' || *p == '#')
+		return copy_line(c, str);
 	if (*p != '[' && c->bad_section) {
 		/* Its header was reported broken: check the line, but give
 		 * inih nothing that would land in the previous section. */
@@ -207,8 +218,8 @@ read_line(char *str, int num, void *stream)
 	if (p > c->buf && c->have_key) {
 		/* inih strips inline comments from key lines only. */
 		cut_comment(c->buf);
-		snprintf(str, num, "%s", c->buf);
-		return str;
+		c->len = strlen(c->buf);
+		return copy_line(c, str);
 	}
 	r = *p == '[' ? section_line(c, p, str, num) : key_line(c, p, str, num);
 	if (r != NULL)
@@ -227,13 +238,10 @@ call_handler(void *user, const char *section, const char *name,
 {
 	struct ini_ctx *c = user;
 	const char *full = "";
-	size_t i;
 
-	if (section[0] != '\0') {
-		i = strtoul(section, NULL, 10);
-		if (i < c->nsections)
-			full = c->sections[i];
-	}
+	/* inih's section is always the last header read ("[N]"). */
+	if (section[0] != '\0' && c->nsections > 0)
+		full = c->sections[c->nsections - 1];
 	c->handler(c->user, full, name, value, c->line);
 	return 1;
 }

@@ -14,24 +14,21 @@ int
 msh_parse_uint(const char *s, unsigned long min, unsigned long max,
     unsigned long *out, const char **err)
 {
-	static char phrase[80];
+	static __thread char phrase[80];
 	unsigned long v;
 	char *end;
 
+	errno = 0;
+	if (isdigit((unsigned char)s[0]) && ((v = strtoul(s, &end, 10)),
+	    errno == 0) && *end == '\0' && v >= min && v <= max) {
+		*out = v;
+		return 0;
+	}
+	/* Said only when wrong: a registry has tens of thousands. */
 	snprintf(phrase, sizeof(phrase),
 	    "expected a whole number from %lu to %lu", min, max);
-	if (!isdigit((unsigned char)s[0])) {
-		*err = phrase;
-		return -1;
-	}
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max) {
-		*err = phrase;
-		return -1;
-	}
-	*out = v;
-	return 0;
+	*err = phrase;
+	return -1;
 }
 
 int

@@ -226,8 +226,9 @@ follow_tls(const struct msh_conf *conf)
 		if (g.tls_watch[i] != NULL || path[i] == NULL ||
 		    g.admin.snap->tls == NULL)
 			continue;
+		/* A certificate and its key come in two renames. */
 		g.tls_watch[i] = msh_watch_new(g.base, path[i], TLS_SETTLE_MS,
-		    tls_changed, NULL, &err);
+		    0, tls_changed, NULL, &err);
 		if (g.tls_watch[i] == NULL)
 			msh_log(MSH_LOG_ERROR, "cannot watch %s: %s; it is read "
 			    "on reloads only", path[i], err);
@@ -263,7 +264,7 @@ follow_registry(const struct msh_conf *conf)
 	}
 	if (g.watch != NULL || i == conf->nclusters)
 		return;
-	g.watch = msh_watch_new(g.base, conf->registry, REGISTRY_SETTLE_MS,
+	g.watch = msh_watch_new(g.base, conf->registry, REGISTRY_SETTLE_MS, 1,
 	    registry_changed, NULL, &err);
 	if (g.watch == NULL)
 		msh_log(MSH_LOG_ERROR, "cannot watch %s: %s; it is read on "

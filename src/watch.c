@@ -24,6 +24,7 @@ struct msh_watch {
 	struct event	*ev;
 	struct event	*settle;
 	struct timeval	 delay;
+	int		 rename_now;	/* a rename needs no settling */
 	msh_watch_cb	*cb;
 	void		*arg;
 };
@@ -43,9 +44,10 @@ on_events(evutil_socket_t fd, short what, void *arg)
 	char buf[4096]
 	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
+	struct timeval now = { 0, 0 };
 	ssize_t n;
 	char *p;
-	int hit = 0;
+	int hit = 0, renamed = 0;
 
 	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
@@ -53,20 +55,26 @@ on_events(evutil_socket_t fd, short what, void *arg)
 			/* Lost events: look, in case ours was one. */
 			if (ev->mask & IN_Q_OVERFLOW)
 				hit = 1;
-			else if (ev->len > 0 && strcmp(ev->name, w->name) == 0)
+			else if (ev->len > 0 && strcmp(ev->name, w->name) == 0) {
 				hit = 1;
+				renamed |= (ev->mask & IN_MOVED_TO) != 0;
+			}
 		}
 	}
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		msh_log(MSH_LOG_ERROR, "watching %s: %s", w->path,
 		    strerror(errno));
-	if (hit && !evtimer_pending(w->settle, NULL))
+	/* A file renamed over ours is whole: read it now if one file is
+	 * all there is to it. Other changes wait to settle. */
+	if (renamed && w->rename_now)
+		evtimer_add(w->settle, &now);
+	else if (hit && !evtimer_pending(w->settle, NULL))
 		evtimer_add(w->settle, &w->delay);
 }
 
 struct msh_watch *
 msh_watch_new(struct event_base *base, const char *path, unsigned settle_ms,
-    msh_watch_cb *cb, void *arg, const char **err)
+    int rename_now, msh_watch_cb *cb, void *arg, const char **err)
 {
 	struct msh_watch *w;
 	char *copy;
@@ -81,6 +89,7 @@ msh_watch_new(struct event_base *base, const char *path, unsigned settle_ms,
 		abort();
 	w->cb = cb;
 	w->arg = arg;
+	w->rename_now = rename_now;
 	w->delay.tv_sec = settle_ms / 1000;
 	w->delay.tv_usec = (settle_ms % 1000) * 1000;
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0 ||
