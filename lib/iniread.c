@@ -19,9 +19,8 @@ struct ini_ctx {
 	char		 *buf;
 	size_t		  cap;
 	size_t		  len;		/* of the line in buf */
-	char		**sections;
-	size_t		  nsections;
-	size_t		  sections_cap;
+	char		 *section;	/* the last header's, NULL: none yet */
+	size_t		  section_cap;
 	int		  have_key;	/* a continuation line may follow */
 	int		  bad_section;	/* after a broken header: skip keys */
 };
@@ -33,23 +32,6 @@ static int
 is_blank(int c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* Trimmed copy of [s, e) into a new string. */
-static char *
-dup_trimmed(const char *s, const char *e)
-{
-	char *r;
-
-	while (s < e && is_blank(*s))
-		s++;
-	while (e > s && is_blank(e[-1]))
-		e--;
-	if ((r = malloc(e - s + 1)) == NULL)
-		return NULL;
-	memcpy(r, s, e - s);
-	r[e - s] = '\0';
-	return r;
 }
 
 /* Where inih would see a separator: '=' or ':' before any inline comment. */
@@ -94,8 +76,8 @@ only_comment(const char *s)
 static char *
 section_line(struct ini_ctx *c, const char *p, char *str, int num)
 {
-	const char *end = strchr(p, ']');
-	char *name, **grown;
+	const char *end = strchr(p, ']'), *s = p + 1, *e;
+	size_t n;
 
 	if (end == NULL) {
 		msh_diag_error(c->diag, "syntax", c->file, c->line,
@@ -107,28 +89,31 @@ section_line(struct ini_ctx *c, const char *p, char *str, int num)
 		    "unexpected text after ']'");
 		return NULL;
 	}
-	if ((name = dup_trimmed(p + 1, end)) == NULL)
-		return NULL;
-	if (name[0] == '\0') {
+	for (e = end; s < e && is_blank(*s); s++)
+		;
+	while (e > s && is_blank(e[-1]))
+		e--;
+	if ((n = e - s) == 0) {
 		msh_diag_error(c->diag, "syntax",
 		    c->file, c->line, "empty section name");
-		free(name);
 		return NULL;
 	}
-	if (c->nsections == c->sections_cap) {
-		c->sections_cap = c->sections_cap ? c->sections_cap * 2 : 64;
-		grown = realloc(c->sections, c->sections_cap * sizeof(*grown));
-		if (grown == NULL) {
-			free(name);
+	/* Only the last header's name is ever needed: one buffer. */
+	if (n + 1 > c->section_cap) {
+		char *grown = realloc(c->section, n + 1);
+
+		if (grown == NULL)
 			return NULL;
-		}
-		c->sections = grown;
+		c->section = grown;
+		c->section_cap = n + 1;
 	}
-	c->sections[c->nsections] = name;
-	snprintf(str, num, "[%zu]", c->nsections++);
+	memcpy(c->section, s, n);
+	c->section[n] = '\0';
+	/* inih needs a section, any: the handler gets c->section. */
+	snprintf(str, num, "[s]");
 	c->have_key = 0;
 	c->bad_section = 0;
-	c->handler(c->user, name, NULL, NULL, c->line);
+	c->handler(c->user, c->section, NULL, NULL, c->line);
 	return str;
 }
 
@@ -239,9 +224,9 @@ call_handler(void *user, const char *section, const char *name,
 	struct ini_ctx *c = user;
 	const char *full = "";
 
-	/* inih's section is always the last header read ("[N]"). */
-	if (section[0] != '\0' && c->nsections > 0)
-		full = c->sections[c->nsections - 1];
+	/* inih's section is always the last header read. */
+	if (section[0] != '\0' && c->section != NULL)
+		full = c->section;
 	c->handler(c->user, full, name, value, c->line);
 	return 1;
 }
@@ -253,7 +238,6 @@ parse_stream(FILE *fp, const char *name, msh_ini_handler *h, void *user,
 	struct ini_ctx c = {
 		.fp = fp, .file = name, .diag = d, .handler = h, .user = user,
 	};
-	size_t i;
 	int r;
 
 	r = ini_parse_stream(read_line, &c, call_handler, &c);
@@ -262,9 +246,7 @@ parse_stream(FILE *fp, const char *name, msh_ini_handler *h, void *user,
 	else if (ferror(fp))
 		msh_diag_error(d, "io",
 		    name, 0, "read error: %s", strerror(errno));
-	for (i = 0; i < c.nsections; i++)
-		free(c.sections[i]);
-	free(c.sections);
+	free(c.section);
 	free(c.buf);
 	return 0;
 }

@@ -559,14 +559,6 @@ bad:
 }
 
 static int
-count_word(void *arg, const char *word)
-{
-	(void)word;
-	(*(int *)arg)++;
-	return 0;
-}
-
-static int
 check_label(void *arg, const char *word)
 {
 	const char *eq = strchr(word, '='), *p;
@@ -578,7 +570,7 @@ check_label(void *arg, const char *word)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 		    *p == '.' || *p == '-' || *p == '_'))
 			return -1;
-	(void)arg;
+	(*(int *)arg)++;	/* pairs seen */
 	return 0;
 }
 
@@ -587,8 +579,7 @@ msh_check_labels(const char *s, const char **err)
 {
 	int n = 0;
 
-	if (msh_split_list(s, check_label, NULL) != 0 ||
-	    msh_split_list(s, count_word, &n) != 0 || n == 0) {
+	if (msh_split_list(s, check_label, &n) != 0 || n == 0) {
 		*err = "expected key=value[, key=value...] with lowercase keys";
 		return -1;
 	}
