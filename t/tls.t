@@ -49,6 +49,7 @@ cert('b', 'ca', 'spiffe://test/service/b');
 cert('a', 'ca', 'spiffe://test/service/a');
 cert('client', 'ca', 'spiffe://test/service/client');
 cert('stranger', 'other-ca', 'spiffe://test/service/client');
+cert('expired', 'ca', 'spiffe://test/service/client', 0);
 
 my %p = map { $_ => $t->free_port($h) } qw(strict permissive out wrong admin);
 my $tcpin = $t->free_port($hb);
@@ -173,6 +174,9 @@ isnt($rc, 0, 'strict: no client certificate, no handshake');
 ($rc, $code) = curl('--cacert', "$dir/ca.crt", '--cert', "$dir/stranger.crt",
     '--key', "$dir/stranger.key", "https://$hb:$bport/secret");
 isnt($rc, 0, 'strict: a certificate of another CA, no handshake');
+($rc, $code) = curl('--cacert', "$dir/ca.crt", '--cert', "$dir/expired.crt",
+    '--key', "$dir/expired.key", "https://$hb:$bport/secret");
+isnt($rc, 0, 'strict: an expired certificate of the mesh CA, no handshake');
 ($rc, $code) = curl("http://$hb:$bport/secret");
 isnt($code, 200, 'strict: plaintext gets nothing');
 is($seen->(), $before, 'and the app saw none of them');
