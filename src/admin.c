@@ -200,6 +200,11 @@ metrics(struct evhttp_request *req)
 	family(b, "meshd_listener_requests_total",
 	    "Requests received (connections for tcp).", MSH_STATS_LISTENER,
 	    MSH_C_REQUESTS);
+	family(b, "meshd_listener_tls_handshakes_total",
+	    "TLS clients accepted.", MSH_STATS_LISTENER, MSH_C_TLS_HANDSHAKES);
+	family(b, "meshd_listener_tls_resumed_total",
+	    "TLS clients that resumed a session (an abbreviated handshake).",
+	    MSH_STATS_LISTENER, MSH_C_TLS_RESUMED);
 	classes(b, "meshd_listener_responses_total",
 	    "Responses sent, by status class.", MSH_STATS_LISTENER);
 	metric_head(b, "meshd_listener_errors_total", "counter",

@@ -5,6 +5,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+
+#include <openssl/ssl.h>
 #include <event2/event.h>
 
 #include "pool.h"
@@ -17,12 +19,64 @@
 
 TAILQ_HEAD(upconn_list, msh_upconn);
 
+/* TLS sessions to resume, by endpoint: a new pooled connection costs an
+ * abbreviated handshake, not a full one. */
+#define POOL_SESSIONS	64
+
+struct saved_session {
+	struct msh_addr	 addr;
+	SSL_SESSION	*session;
+};
+
 struct msh_pool {
 	struct event_base	*base;
 	struct upconn_list	 idle;	/* most recently used first */
 	size_t			 nidle;
 	struct event		*sweep;
+	struct saved_session	 sessions[POOL_SESSIONS];
+	unsigned		 next_session;	/* to replace when full */
 };
+
+static struct saved_session *
+find_session(struct msh_pool *p, const struct msh_addr *a)
+{
+	unsigned i;
+
+	for (i = 0; i < POOL_SESSIONS; i++)
+		if (p->sessions[i].session != NULL &&
+		    msh_addr_equal(&p->sessions[i].addr, a))
+			return &p->sessions[i];
+	return NULL;
+}
+
+/*
+ * Keep u's session for the next connection to its endpoint, once it has
+ * answered (TLS 1.3 sends its tickets after the handshake). A copy: the
+ * connection's own session is spoilt for resumption when the server
+ * closes without a close_notify, as idle connections are closed.
+ */
+static void
+save_session(struct msh_upconn *u)
+{
+	struct msh_pool *p = u->pool;
+	struct saved_session *slot;
+	SSL_SESSION *live, *s;
+	SSL *ssl;
+
+	u->session_saved = 1;
+	if ((ssl = bufferevent_openssl_get_ssl(u->bev)) == NULL ||
+	    (live = SSL_get1_session(ssl)) == NULL)
+		return;
+	s = SSL_SESSION_is_resumable(live) ? SSL_SESSION_dup(live) : NULL;
+	SSL_SESSION_free(live);
+	if (s == NULL)
+		return;
+	if ((slot = find_session(p, &u->addr)) == NULL)
+		slot = &p->sessions[p->next_session++ % POOL_SESSIONS];
+	SSL_SESSION_free(slot->session);
+	slot->addr = u->addr;
+	slot->session = s;
+}
 
 static void idle_remove(struct msh_upconn *);
 
@@ -66,10 +120,14 @@ msh_pool_free(struct msh_pool *p)
 {
 	struct msh_upconn *u;
 
+	unsigned i;
+
 	while ((u = TAILQ_FIRST(&p->idle)) != NULL) {
 		TAILQ_REMOVE(&p->idle, u, link);
 		msh_upconn_free(u);
 	}
+	for (i = 0; i < POOL_SESSIONS; i++)
+		SSL_SESSION_free(p->sessions[i].session);
 	event_free(p->sweep);
 	free(p);
 }
@@ -93,6 +151,7 @@ struct msh_upconn *
 msh_upconn_new_tls(struct msh_pool *p, const struct msh_addr *a, int fd,
     struct ssl_st *ssl)
 {
+	struct saved_session *saved;
 	struct msh_upconn *u;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL)
@@ -100,6 +159,8 @@ msh_upconn_new_tls(struct msh_pool *p, const struct msh_addr *a, int fd,
 	u->pool = p;
 	u->addr = *a;
 	u->tls = 1;
+	if ((saved = find_session(p, a)) != NULL)
+		SSL_set_session(ssl, saved->session);
 	u->bev = bufferevent_openssl_socket_new(p->base, fd, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (u->bev == NULL)
@@ -165,6 +226,9 @@ msh_pool_put(struct msh_upconn *u)
 	struct msh_upconn *o, *last = NULL;
 	struct timeval now;
 	size_t same = 0;
+
+	if (u->tls && !u->session_saved)
+		save_session(u);
 
 	TAILQ_FOREACH(o, &p->idle, link) {
 		if (msh_addr_equal(&o->addr, &u->addr)) {

@@ -934,6 +934,16 @@ msh_authorized(struct msh_conn *c, const struct msh_http_msg *m)
 	return 0;
 }
 
+void
+msh_tls_accepted(struct msh_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->client);
+
+	msh_stats_inc(c->l->stats, c->w->id, MSH_C_TLS_HANDSHAKES);
+	if (ssl != NULL && SSL_session_reused(ssl))
+		msh_stats_inc(c->l->stats, c->w->id, MSH_C_TLS_RESUMED);
+}
+
 int
 msh_bev_tls(struct bufferevent *bev)
 {
@@ -1487,8 +1497,10 @@ client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
-		return;		/* a TLS client's handshake is done */
+	if (what & BEV_EVENT_CONNECTED) {
+		msh_tls_accepted(c);	/* a TLS client's handshake is done */
+		return;
+	}
 
 	/* A client that ends its side after a whole request (a half-close)
 	 * still gets the answer, as HAProxy gives it; then the connection
@@ -1694,6 +1706,7 @@ tls_accepted(struct bufferevent *bev, short what, void *arg)
 		msh_conn_free(c);
 		return;
 	}
+	msh_tls_accepted(c);
 	msh_tcp_start(c);
 }
 

@@ -124,6 +124,9 @@ void	msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event);
  * listener's rules? Counted per rule; no rules, yes. */
 int	msh_authorized(struct msh_conn *c, const struct msh_http_msg *m);
 
+/* A TLS client's handshake is done: counted, resumed or not. */
+void	msh_tls_accepted(struct msh_conn *c);
+
 /* Is bev TLS? Then its socket is not to be read or written directly. */
 int	msh_bev_tls(struct bufferevent *bev);
 

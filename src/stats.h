@@ -22,6 +22,8 @@ enum msh_counter {
 	MSH_C_5XX,
 	MSH_C_CONNECT_FAILURES,
 	MSH_C_EJECTIONS,	/* endpoint: by outlier detection */
+	MSH_C_TLS_HANDSHAKES,	/* listener: TLS clients accepted */
+	MSH_C_TLS_RESUMED,	/* listener: of which, sessions resumed */
 	MSH_C_RETRIES,		/* cluster */
 	MSH_C_RETRIES_BUDGET,	/* cluster: refused by the retry budget */
 	/* Cluster: circuit breaking, by the limit that was reached. */

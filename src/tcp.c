@@ -128,8 +128,10 @@ tunnel_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
-		return;		/* a TLS client's handshake is done */
+	if (what & BEV_EVENT_CONNECTED) {
+		msh_tls_accepted(c);	/* a TLS client's handshake is done */
+		return;
+	}
 
 	if (what & BEV_EVENT_EOF) {
 		tunnel_read(bev, c);

@@ -71,6 +71,7 @@ address = $hb:$bport
 protocol = http
 cluster = local
 tls = strict
+keepalive_timeout = 300ms
 
 [listener permissive]
 address = $hb:$p{permissive}
@@ -227,6 +228,14 @@ is($t->metrics("$hb:$badmin")->{'meshd_listener_errors_total{listener="tcpin",ca
 ($rc, $code, $body) = curl("http://$h:$p{out}/");
 is($code, 200, 'a reaches b over mTLS');
 is($body, "app\n", '... and b\'s app answers');
+# b closes idle connections after 300 ms: a's next connection resumes its
+# TLS session instead of a full handshake.
+my $resumed = sub { $t->metrics("$hb:$badmin")->{'meshd_listener_tls_resumed_total{listener="inbound"}'} // 0 };
+is($resumed->(), 0, 'no session resumed yet');
+$t->wait_for(sub { curl("http://$h:$p{out}/"); $resumed->() > 0 },
+    what => 'a connection from a that resumes its session', timeout => 15,
+    interval => 0.5);
+pass('a resumed its TLS session with b on a new connection');
 ($rc, $code) = curl('-X', 'POST', '-d', 'x', "http://$h:$p{out}/ok");
 is($code, 200, 'a may POST to b (rule a-calls)');
 ($rc, $code) = curl("http://$h:$p{out}/admin");
