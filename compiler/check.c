@@ -255,6 +255,253 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 	}
 }
 
+/* "NAME key=value, ..." of a subset: its labels, and its name in buf. */
+const char *
+mc_subset_labels(const char *item, char *name, size_t len)
+{
+	size_t n = strcspn(item, " \t");
+	const char *l = item + n;
+
+	snprintf(name, len, "%.*s", (int)n, item);
+	while (*l == ' ' || *l == '\t')
+		l++;
+	return l;
+}
+
+const char *
+mc_find_subset(const struct mc_service *s, const char *name)
+{
+	char n[MSH_NAME_MAX + 1];
+	const char *labels;
+	size_t i;
+
+	for (i = 0; i < s->subset.n; i++) {
+		labels = mc_subset_labels(s->subset.v[i].name, n, sizeof(n));
+		if (strcmp(n, name) == 0)
+			return labels;
+	}
+	return NULL;
+}
+
+static void
+check_subsets(const struct mc_mesh *m, const struct mc_service *s,
+    struct msh_diag *d)
+{
+	char name[256], cluster[2 * MSH_NAME_MAX + 3];
+	const struct mc_ref *it;
+	const char *labels, *err;
+	size_t i, j;
+
+	for (i = 0; i < s->subset.n; i++) {
+		it = &s->subset.v[i];
+		labels = mc_subset_labels(it->name, name, sizeof(name));
+		if (msh_check_name(name, &err) != 0 ||
+		    msh_check_labels(labels, &err) != 0) {
+			msh_diag_error(d, "bad-value", it->at.file, it->at.line,
+			    "bad value \"%s\" for \"subset\": expected NAME "
+			    "key=value[, key=value...]", it->name);
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (strncmp(s->subset.v[j].name, name, strlen(name))
+			    == 0 && strchr(" \t", s->subset.v[j].name[
+			    strlen(name)]) != NULL)
+				msh_diag_error(d, "duplicate", it->at.file,
+				    it->at.line, "subset \"%s\" of service "
+				    "\"%s\" is defined twice", name, s->name);
+		/* Its callers' cluster for it: SERVICE__SUBSET. */
+		snprintf(cluster, sizeof(cluster), "%s__%s", s->name, name);
+		if (mc_find_service(m, cluster) != NULL)
+			msh_diag_error(d, "bad-name", it->at.file, it->at.line,
+			    "subset \"%s\" of \"%s\" would compile to cluster "
+			    "\"%s\", a service's name", name, s->name, cluster);
+	}
+}
+
+/* A subset a route names must be its service's. */
+static int
+known_subset(const struct mc_service *s, const char *name,
+    const struct mc_origin *at, const char *route, struct msh_diag *d)
+{
+	const char *cand[64] = { NULL }, *suggest;
+	char n[256];
+	size_t i, k = 0;
+
+	if (mc_find_subset(s, name) != NULL)
+		return 1;
+	for (i = 0; i < s->subset.n && k < 64; i++) {
+		mc_subset_labels(s->subset.v[i].name, n, sizeof(n));
+		cand[k] = strdup(n);
+		if (cand[k] != NULL)
+			k++;
+	}
+	suggest = msh_spell_suggest(name, cand, k);
+	msh_diag_error(d, "unknown-subset", at->file, at->line,
+	    "route \"%s\" sends to unknown subset \"%s\" of service \"%s\""
+	    "%s%s%s", route, name, s->name, suggest ? "; did you mean \"" : "",
+	    suggest ? suggest : "", suggest ? "\"?" : "");
+	for (i = 0; i < k; i++)
+		free((char *)cand[i]);
+	return 0;
+}
+
+struct split_check {
+	const struct mc_service	*s;
+	const struct mc_route	*r;
+	struct msh_diag		*d;
+	unsigned long		 total;
+	int			 want_weight;
+	int			 bad;
+};
+
+static int
+split_word(void *arg, const char *word)
+{
+	struct split_check *c = arg;
+	unsigned long w;
+	const char *err;
+
+	if (c->want_weight) {
+		c->want_weight = 0;
+		if (msh_parse_uint(word, 0, 100, &w, &err) != 0) {
+			c->bad = 1;
+			return -1;
+		}
+		c->total += w;
+		return 0;
+	}
+	c->want_weight = 1;
+	if (!known_subset(c->s, word, &c->r->split_at, c->r->name, c->d))
+		c->bad = 2;
+	return 0;
+}
+
+/* Does a route have no match key: does it take every request? */
+static int
+matches_all(const struct mc_route *r)
+{
+	return r->path == NULL && r->path_exact == NULL &&
+	    r->path_regex == NULL && r->method == NULL && r->header.n == 0 &&
+	    r->header_regex.n == 0 && r->header_present.n == 0 &&
+	    r->header_absent.n == 0;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+same_refs(const struct mc_refs *a, const struct mc_refs *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].name, b->v[i].name) != 0)
+			return 0;
+	return 1;
+}
+
+/* Does earlier take every request later would? (A catch-all, or the
+ * very same match keys.) */
+static int
+shadows(const struct mc_route *earlier, const struct mc_route *later)
+{
+	return matches_all(earlier) || (same_str(earlier->path, later->path) &&
+	    same_str(earlier->path_exact, later->path_exact) &&
+	    same_str(earlier->path_regex, later->path_regex) &&
+	    same_str(earlier->method, later->method) &&
+	    same_refs(&earlier->header, &later->header) &&
+	    same_refs(&earlier->header_regex, &later->header_regex) &&
+	    same_refs(&earlier->header_present, &later->header_present) &&
+	    same_refs(&earlier->header_absent, &later->header_absent));
+}
+
+static void
+check_routes(const struct mc_mesh *m, struct msh_diag *d)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->nservices; i++)
+		check_subsets(m, m->services[i], d);
+	for (i = 0; i < m->nroutes; i++) {
+		const struct mc_route *r = m->routes[i];
+		const struct mc_service *s;
+		char what[128];
+		unsigned n;
+
+		snprintf(what, sizeof(what), "route \"%s\"", r->name);
+		if (r->service == NULL) {
+			msh_diag_error(d, "missing-key", r->at.file, r->at.line,
+			    "route \"%s\" needs a service", r->name);
+			continue;
+		}
+		if (r->path_regex != NULL)
+			check_regex(r->path_regex, &r->path_regex_at, d);
+		for (j = 0; j < r->header_regex.n; j++) {
+			const char *v = strchr(r->header_regex.v[j].name, ':');
+
+			if (v != NULL)
+				check_regex(v + 1 + strspn(v + 1, " \t"),
+				    &r->header_regex.v[j].at, d);
+		}
+		if (!!r->path_at.line + !!r->path_exact_at.line +
+		    !!r->path_regex_at.line > 1)
+			msh_diag_error(d, "bad-value", r->at.file, r->at.line,
+			    "route \"%s\" sets more than one of path, "
+			    "path_exact and path_regex", r->name);
+		n = !!r->to + !!r->split + !!r->direct_response +
+		    !!r->redirect;
+		if (n != 1)
+			msh_diag_error(d, n ? "bad-value" : "missing-key",
+			    r->at.file, r->at.line, "route \"%s\" needs one of "
+			    "to, split, direct_response and redirect", r->name);
+		if (!known_service(m, r->service, &r->service_at, what, d))
+			continue;
+		s = mc_find_service(m, r->service);
+		if (s->protocol != MC_HTTP)
+			msh_diag_error(d, "bad-value", r->service_at.file,
+			    r->service_at.line, "route \"%s\" is for service "
+			    "\"%s\", which is not protocol = http", r->name,
+			    s->name);
+		if (r->to != NULL)
+			known_subset(s, r->to, &r->to_at, r->name, d);
+		if (r->split != NULL) {
+			struct split_check c = { s, r, d, 0, 0, 0 };
+
+			msh_split_list(r->split, split_word, &c);
+			if (c.bad == 1 || c.want_weight)
+				msh_diag_error(d, "bad-value", r->split_at.file,
+				    r->split_at.line, "bad value \"%s\" for "
+				    "\"split\": expected \"subset weight, ...\" "
+				    "with weights 0 to 100", r->split);
+			else if (c.bad == 0 && c.total != 100)
+				msh_diag_error(d, "split-weights",
+				    r->split_at.file, r->split_at.line,
+				    "route \"%s\" splits %lu%%, not 100%%",
+				    r->name, c.total);
+		}
+		for (j = 0; j < i; j++) {
+			const struct mc_route *e = m->routes[j];
+
+			if (e->service == NULL ||
+			    strcmp(e->service, r->service) != 0 ||
+			    !shadows(e, r))
+				continue;
+			msh_diag_warning(d, "route-shadowed", r->at.file,
+			    r->at.line, "route \"%s\" is never reached: route "
+			    "\"%s\" before it takes %s", r->name, e->name,
+			    matches_all(e) ? "every request" :
+			    "the same requests");
+			break;
+		}
+	}
+}
+
 /* Is port p given to any sidecar as an app, inbound or admin port? */
 static int
 port_in_use(const struct mc_mesh *m, unsigned p)
@@ -497,6 +744,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 #undef INHERIT
 	}
 	check_rules(m, d);
+	check_routes(m, d);
 	/* What callers apply to each service, from its policies. */
 	mc_resolve_policies(m, d);
 	if (m->nservices > 1)

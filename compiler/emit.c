@@ -104,6 +104,114 @@ put_policy(FILE *fp, const struct mc_service *to)
 			    v[0] != '\0' ? " " : "", v);
 }
 
+static void
+put_lines(FILE *fp, const char *key, const struct mc_refs *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		fprintf(fp, "%s = %s\n", key, r->v[i].name);
+}
+
+/* Does any route to dep send to its subset name? */
+static int
+subset_used(const struct mc_mesh *m, const struct mc_service *dep,
+    const char *name)
+{
+	char word[256];
+	const char *p;
+	size_t i, n;
+
+	for (i = 0; i < m->nroutes; i++) {
+		const struct mc_route *r = m->routes[i];
+
+		if (r->service == NULL || strcmp(r->service, dep->name) != 0)
+			continue;
+		if (r->to != NULL && strcmp(r->to, name) == 0)
+			return 1;
+		for (p = r->split; p != NULL && *p != '\0'; p += n) {
+			p += strspn(p, ", \t");
+			n = strcspn(p, ", \t");
+			snprintf(word, sizeof(word), "%.*s", (int)n, p);
+			if (strcmp(word, name) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A caller's routes for its calls to dep: a cluster per subset the routes
+ * use (DEP__SUBSET, its instances with those labels, dep's policies), and
+ * the routes on dep's outbound listener, in the mesh's order.
+ */
+static void
+put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
+{
+	char name[256], id[512];
+	const char *labels, *p;
+	size_t i, n, k;
+
+	for (i = 0; i < dep->subset.n; i++) {
+		labels = mc_subset_labels(dep->subset.v[i].name, name,
+		    sizeof(name));
+		if (!subset_used(m, dep, name))
+			continue;
+		fprintf(fp, "\n[cluster %s__%s]\nservice = %s\nlabels = %s\n",
+		    dep->name, name, dep->name, labels);
+		if (dep->mtls != MC_MTLS_OFF) {
+			mc_identity(m, dep->name, id, sizeof(id));
+			fprintf(fp, "tls = on\ntls_peer = %s\n", id);
+		}
+		put_policy(fp, dep);
+	}
+	for (i = 0; i < m->nroutes; i++) {
+		const struct mc_route *r = m->routes[i];
+
+		if (r->service == NULL || strcmp(r->service, dep->name) != 0)
+			continue;
+		fprintf(fp, "\n[route %s]\nlistener = %s\n", r->name,
+		    dep->name);
+		if (r->path != NULL)
+			fprintf(fp, "path = %s\n", r->path);
+		if (r->path_exact != NULL)
+			fprintf(fp, "path_exact = %s\n", r->path_exact);
+		if (r->path_regex != NULL)
+			fprintf(fp, "path_regex = %s\n", r->path_regex);
+		if (r->method != NULL)
+			fprintf(fp, "method = %s\n", r->method);
+		put_lines(fp, "header", &r->header);
+		put_lines(fp, "header_regex", &r->header_regex);
+		put_lines(fp, "header_present", &r->header_present);
+		put_lines(fp, "header_absent", &r->header_absent);
+		if (r->to != NULL)
+			fprintf(fp, "cluster = %s__%s\n", dep->name, r->to);
+		if (r->split != NULL) {
+			/* Subsets become their clusters, weights stay. */
+			fputs("split =", fp);
+			for (p = r->split, k = 0; *p != '\0'; p += n, k++) {
+				p += strspn(p, ", \t");
+				if ((n = strcspn(p, ", \t")) == 0)
+					break;
+				if (k % 2 == 0)
+					fprintf(fp, "%s %s__%.*s", k ? "," : "",
+					    dep->name, (int)n, p);
+				else
+					fprintf(fp, " %.*s", (int)n, p);
+			}
+			fputc('\n', fp);
+		}
+		if (r->direct_response != NULL)
+			fprintf(fp, "direct_response = %s\n", r->direct_response);
+		if (r->redirect != NULL)
+			fprintf(fp, "redirect = %s\n", r->redirect);
+		if (r->rewrite_prefix != NULL)
+			fprintf(fp, "rewrite_prefix = %s\n", r->rewrite_prefix);
+		put_lines(fp, "add_header", &r->add_header);
+		put_lines(fp, "remove_header", &r->remove_header);
+	}
+}
+
 /* Its callers' rules, on its inbound listener, one identity a line
  * (meshd's lines are short). */
 static void
@@ -190,6 +298,8 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		}
 		put_policy(fp, dep);
 	}
+	for (i = 0; i < s->ndeps; i++)
+		put_routes(fp, m, mc_find_service(m, s->deps[i].name));
 	put_rules(fp, m, s);
 }
 

@@ -110,7 +110,7 @@ static void
 explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
 	char v[VALUE_MAX];
-	size_t i;
+	size_t i, j;
 
 	put(fp, &m->registry_at, NULL, "registry", m->registry);
 	put(fp, &m->admin_port_at, NULL, "admin_port",
@@ -156,6 +156,8 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	    "strict" : s->mtls == MC_MTLS_PERMISSIVE ? "permissive" : "off");
 	for (i = 0; i < s->ndeps; i++)
 		put(fp, &s->deps[i].at, NULL, "depends", s->deps[i].name);
+	for (i = 0; i < s->subset.n; i++)
+		put(fp, &s->subset.v[i].at, NULL, "subset", s->subset.v[i].name);
 	for (i = 0; i < s->policy.n; i++)
 		put(fp, &s->policy.v[i].at, NULL, "policy",
 		    s->policy.v[i].name);
@@ -168,6 +170,9 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 
 		put(fp, &d->protocol_at, d->name, "protocol",
 		    protocol(d->protocol));
+		for (j = 0; j < d->subset.n; j++)
+			put(fp, &d->subset.v[j].at, d->name, "subset",
+			    d->subset.v[j].name);
 		put_outbound_port(fp, d, d->name);
 		put_policy(fp, d, d->name);
 	}

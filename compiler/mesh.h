@@ -40,6 +40,7 @@ enum mc_section {
 	MC_SEC_SERVICE,
 	MC_SEC_POLICY,		/* a policy key: [policy], [service], [mesh] */
 	MC_SEC_RULE,
+	MC_SEC_ROUTE,
 };
 
 enum mc_kind {
@@ -65,6 +66,7 @@ enum mc_kind {
 	MC_V_HOST,		/* char[MSH_HOST_MAX + 1], "": unset */
 	MC_V_MTLS,		/* enum mc_mtls */
 	MC_V_ACTION,		/* int: 1 allow, 0 deny */
+	MC_V_LINES,		/* struct mc_refs: each value whole, appended */
 };
 
 struct mc_directive {
@@ -192,6 +194,39 @@ struct mc_rule {
 	struct mc_origin  source_at;
 };
 
+/* [route NAME]: where calls to a service go, by what they ask for; the
+ * callers' sidecars apply them (meshd.conf(5) [route]). */
+struct mc_route {
+	char		 *name;
+	struct mc_origin  at;
+	char		 *service;	/* the callee */
+	char		 *path;
+	char		 *path_exact;
+	char		 *path_regex;
+	char		 *method;
+	struct mc_refs	  header;	/* "Name: value" */
+	struct mc_refs	  header_regex;
+	struct mc_refs	  header_present;
+	struct mc_refs	  header_absent;
+	char		 *to;		/* a subset */
+	char		 *split;	/* "subset weight, ..." */
+	char		 *direct_response;
+	char		 *redirect;
+	char		 *rewrite_prefix;
+	struct mc_refs	  add_header;
+	struct mc_refs	  remove_header;
+	struct mc_origin  service_at;
+	struct mc_origin  path_at;
+	struct mc_origin  path_exact_at;
+	struct mc_origin  path_regex_at;
+	struct mc_origin  method_at;
+	struct mc_origin  to_at;
+	struct mc_origin  split_at;
+	struct mc_origin  direct_response_at;
+	struct mc_origin  redirect_at;
+	struct mc_origin  rewrite_prefix_at;
+};
+
 /* [policy NAME]: settings for calls, attached by name. */
 struct mc_policy {
 	char		 *name;
@@ -232,6 +267,7 @@ struct mc_service {
 	unsigned	  outbound_port;	/* explicit, 0 if not set */
 	int		  forwarded_for;	/* on its inbound listener */
 	struct mc_refs	  policy;	/* policy = ..., in order */
+	struct mc_refs	  subset;	/* "NAME key=value, ...", by labels */
 	struct mc_policy_set set;	/* its own policy keys */
 	MC_LISTEN_FIELDS
 	struct mc_dep	 *deps;
@@ -293,6 +329,8 @@ struct mc_mesh {
 	size_t		  npolicies;
 	struct mc_rule	**rules;	/* in the order defined */
 	size_t		  nrules;
+	struct mc_route	**routes;	/* in the order defined */
+	size_t		  nroutes;
 };
 
 /* mTLS: where a sidecar's certificates are (relative to its compiled
@@ -301,6 +339,11 @@ const char *mc_tls_dir(const struct mc_mesh *m);
 void	mc_identity(const struct mc_mesh *m, const char *service, char *buf,
 	    size_t len);
 int	mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s);
+
+/* A service's subsets: the labels of the one named (NULL: none such);
+ * an item's name into name and its labels. */
+const char *mc_find_subset(const struct mc_service *s, const char *name);
+const char *mc_subset_labels(const char *item, char *name, size_t len);
 
 /* meshc certs: a development CA in DIR (kept if there is one) and a
  * certificate for each service's identity. */

@@ -30,6 +30,11 @@
 #define RULE(k, kind, f) \
 	{ MC_SEC_RULE, k, kind, offsetof(struct mc_rule, f), \
 	    offsetof(struct mc_rule, f##_at), 0, 0 }
+#define ROUTE(k, kind, f) \
+	{ MC_SEC_ROUTE, k, kind, offsetof(struct mc_route, f), \
+	    offsetof(struct mc_route, f##_at), 0, 0 }
+#define ROUTE_LIST(k, f) \
+	{ MC_SEC_ROUTE, k, MC_V_LINES, offsetof(struct mc_route, f), 0, 0, 0 }
 #define BOTH(k, kind, f)	MESH(k, kind, f), SERVICE(k, kind, f)
 #define BOTH_R(k, kind, f, lo, hi) \
 	MESH_R(k, kind, f, lo, hi), SERVICE_R(k, kind, f, lo, hi)
@@ -78,12 +83,30 @@ static const struct mc_directive directives[] = {
 	RULE("path_regex", MC_V_STRING, path_regex),
 	RULE("method", MC_V_STRING, method),
 	RULE("source", MC_V_STRING, source),
+	{ MC_SEC_SERVICE, "subset", MC_V_LINES,
+	    offsetof(struct mc_service, subset), 0, 0, 0 },
+	ROUTE("service", MC_V_NAME, service),
+	ROUTE("path", MC_V_STRING, path),
+	ROUTE("path_exact", MC_V_STRING, path_exact),
+	ROUTE("path_regex", MC_V_STRING, path_regex),
+	ROUTE("method", MC_V_STRING, method),
+	ROUTE_LIST("header", header),
+	ROUTE_LIST("header_regex", header_regex),
+	ROUTE_LIST("header_present", header_present),
+	ROUTE_LIST("header_absent", header_absent),
+	ROUTE("to", MC_V_NAME, to),
+	ROUTE("split", MC_V_STRING, split),
+	ROUTE("direct_response", MC_V_STRING, direct_response),
+	ROUTE("redirect", MC_V_STRING, redirect),
+	ROUTE("rewrite_prefix", MC_V_STRING, rewrite_prefix),
+	ROUTE_LIST("add_header", add_header),
+	ROUTE_LIST("remove_header", remove_header),
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
 static const char *const section_names[] = {
-	"mesh", "service", "policy", "rule",
+	"mesh", "service", "policy", "rule", "route",
 };
 
 /* Includes nest at most this deep: a guard against includes that reach
@@ -108,6 +131,7 @@ struct parse_ctx {
 	struct mc_service	*service;
 	struct mc_policy	*policy;
 	struct mc_rule		*rule;
+	struct mc_route		*route;
 	int			 skip;	/* in a bad section: say nothing more */
 	struct mc_origin	 at;	/* of the value being read */
 	struct mc_refs		*refs;	/* the list it goes to */
@@ -249,6 +273,42 @@ begin_rule(struct parse_ctx *c, const char *name, unsigned line)
 }
 
 static void
+begin_route(struct parse_ctx *c, const char *name, unsigned line)
+{
+	struct mc_mesh *m = c->mesh;
+	struct mc_route *r, **grown;
+	const char *err;
+	char ref[4096];
+	size_t i;
+
+	if (msh_check_name(name, &err) != 0) {
+		msh_diag_error(c->diag, "bad-name", c->file, line,
+		    "bad route name \"%s\": %s", name, err);
+		c->skip = 1;
+		return;
+	}
+	for (i = 0; i < m->nroutes; i++)
+		if (strcmp(m->routes[i]->name, name) == 0) {
+			msh_diag_error(c->diag, "duplicate", c->file, line,
+			    "route \"%s\" is defined twice (first at %s)", name,
+			    mc_origin_ref(&m->routes[i]->at, c->file, ref,
+			    sizeof(ref)));
+			c->skip = 1;
+			return;
+		}
+	grown = realloc(m->routes, (m->nroutes + 1) * sizeof(*grown));
+	if (grown == NULL || (r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->name = strdup(name)) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	m->routes = grown;
+	m->routes[m->nroutes++] = r;
+	r->at = (struct mc_origin){ c->file, line };
+	c->route = r;
+}
+
+static void
 begin_section(struct parse_ctx *c, const char *section, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
@@ -259,6 +319,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	c->service = NULL;
 	c->policy = NULL;
 	c->rule = NULL;
+	c->route = NULL;
 	arg = msh_ini_section_name(section, kind, sizeof(kind));
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
@@ -283,6 +344,16 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			c->skip = 1;
 		} else
 			begin_service(c, arg, line);
+		return;
+	}
+	if (strcmp(kind, "route") == 0) {
+		c->section = MC_SEC_ROUTE;
+		if (*arg == '\0') {
+			msh_diag_error(c->diag, "bad-section", c->file, line,
+			    "[route] needs a name: [route NAME]");
+			c->skip = 1;
+		} else
+			begin_route(c, arg, line);
 		return;
 	}
 	if (strcmp(kind, "rule") == 0) {
@@ -364,8 +435,8 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 	for (i = 0; i < NDIRECTIVES; i++)
 		if (directives[i].section == c->section)
 			cand[n++] = directives[i].key;
-	for (i = 0; c->section != MC_SEC_RULE && i < mc_npolicy_keys &&
-	    n < NDIRECTIVES + 63; i++)
+	for (i = 0; c->section != MC_SEC_RULE && c->section != MC_SEC_ROUTE &&
+	    i < mc_npolicy_keys && n < NDIRECTIVES + 63; i++)
 		cand[n++] = mc_policy_keys[i].key;
 	cand[n++] = "include";
 	suggest = msh_spell_suggest(key, cand, n);
@@ -385,6 +456,8 @@ target(struct parse_ctx *c, const struct mc_directive *dir)
 {
 	if (dir->section == MC_SEC_RULE)
 		return (char *)c->rule;
+	if (dir->section == MC_SEC_ROUTE)
+		return (char *)c->route;
 	if (dir->section != MC_SEC_POLICY)
 		return dir->section == MC_SEC_MESH ?
 		    (char *)c->mesh : (char *)c->service;
@@ -395,6 +468,7 @@ target(struct parse_ctx *c, const struct mc_directive *dir)
 		return (char *)&c->service->set;
 	case MC_SEC_POLICY:
 	case MC_SEC_RULE:
+	case MC_SEC_ROUTE:
 		break;
 	}
 	return (char *)&c->policy->set;
@@ -535,6 +609,15 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		c->refs = (struct mc_refs *)field;
 		msh_split_list(value, add_ref, c);
 		return;
+	case MC_V_LINES:
+		if (value[0] == '\0') {
+			err = "expected a value";
+			break;
+		}
+		c->at = (struct mc_origin){ c->file, line };
+		c->refs = (struct mc_refs *)field;
+		add_ref(c, value);
+		return;
 	}
 	if (err == NULL && dir->section == MC_SEC_POLICY)
 		err = fits_line(dir, field);
@@ -580,7 +663,8 @@ on_value(void *user, const char *section, const char *key, const char *value,
 		}
 	}
 	/* [mesh], [service] and [policy] all take every policy key. */
-	for (i = 0; c->section != MC_SEC_RULE && i < mc_npolicy_keys; i++) {
+	for (i = 0; c->section != MC_SEC_RULE && c->section != MC_SEC_ROUTE &&
+	    i < mc_npolicy_keys; i++) {
 		if (strcmp(mc_policy_keys[i].key, key) == 0) {
 			set_value(c, &mc_policy_keys[i], section, value, line);
 			return;
@@ -911,6 +995,7 @@ mc_free(struct mc_mesh *m)
 			free(s->deps[j].name);
 		free(s->deps);
 		free_refs(&s->policy);
+		free_refs(&s->subset);
 		free(s->name);
 		free(s);
 	}
@@ -936,6 +1021,29 @@ mc_free(struct mc_mesh *m)
 		free(r);
 	}
 	free(m->rules);
+	for (i = 0; i < m->nroutes; i++) {
+		struct mc_route *r = m->routes[i];
+
+		free_refs(&r->header);
+		free_refs(&r->header_regex);
+		free_refs(&r->header_present);
+		free_refs(&r->header_absent);
+		free_refs(&r->add_header);
+		free_refs(&r->remove_header);
+		free(r->name);
+		free(r->service);
+		free(r->path);
+		free(r->path_exact);
+		free(r->path_regex);
+		free(r->method);
+		free(r->to);
+		free(r->split);
+		free(r->direct_response);
+		free(r->redirect);
+		free(r->rewrite_prefix);
+		free(r);
+	}
+	free(m->routes);
 	free_refs(&m->policy);
 	for (i = 0; i < m->nfiles; i++)
 		free(m->files[i]);

@@ -108,7 +108,8 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 	# compiled file):
 	# web of conf/example sets them all. hash_key shows only where a
 	# balancer hashes, the health check keys but health_check only where
-	# checks are on: for services web calls (cart, catalog).
+	# checks are on, subset where a service has them: for services web
+	# calls (cart, catalog).
 	my @keys = grep { defined } MeshTest::slurp("$src/compiler/parse.c")
 	    =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"|^\s*\{ MC_SEC_(?!RULE)\w+, "(\w+)"/mg;
 	push @keys, MeshTest::slurp("$src/compiler/policy.c")
@@ -119,7 +120,7 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 	    'explain', 'web', 'mesh.conf');
 	is($r->{code}, 0, 'explain web of conf/example') or diag $r->{err};
 	for my $k (@keys) {
-		my $dep = $k =~ /^(?:hash_key|health_(?!check)\w+|(?:un)?healthy_threshold)\z/
+		my $dep = $k =~ /^(?:hash_key|health_(?!check)\w+|(?:un)?healthy_threshold|subset)\z/
 		    ? '[\w-]+\.' : '';
 		like($r->{out}, qr/^(?:\S+:\d+|default|assigned)\t$dep\Q$k\E = \S/m,
 		    "explain shows $k");
