@@ -236,76 +236,51 @@ begin_policy(struct parse_ctx *c, const char *name, unsigned line)
 	c->policy = p;
 }
 
-static void
-begin_rule(struct parse_ctx *c, const char *name, unsigned line)
+/* What [rule] and [route] entries start with. */
+struct named {
+	char		 *name;
+	struct mc_origin  at;
+};
+
+/*
+ * A new entry of size bytes for [kind NAME], added to *list (n of them):
+ * NULL, said, if the name is bad or taken.
+ */
+static void *
+begin_named(struct parse_ctx *c, const char *kind, const char *name,
+    unsigned line, void ***list, size_t *n, size_t size)
 {
-	struct mc_mesh *m = c->mesh;
-	struct mc_rule *r, **grown;
+	struct named *e, **all = (struct named **)*list;
 	const char *err;
 	char ref[4096];
+	void **grown;
 	size_t i;
 
 	if (msh_check_name(name, &err) != 0) {
 		msh_diag_error(c->diag, "bad-name", c->file, line,
-		    "bad rule name \"%s\": %s", name, err);
+		    "bad %s name \"%s\": %s", kind, name, err);
 		c->skip = 1;
-		return;
+		return NULL;
 	}
-	for (i = 0; i < m->nrules; i++)
-		if (strcmp(m->rules[i]->name, name) == 0) {
+	for (i = 0; i < *n; i++)
+		if (strcmp(all[i]->name, name) == 0) {
 			msh_diag_error(c->diag, "duplicate", c->file, line,
-			    "rule \"%s\" is defined twice (first at %s)", name,
-			    mc_origin_ref(&m->rules[i]->at, c->file, ref,
+			    "%s \"%s\" is defined twice (first at %s)", kind,
+			    name, mc_origin_ref(&all[i]->at, c->file, ref,
 			    sizeof(ref)));
 			c->skip = 1;
-			return;
+			return NULL;
 		}
-	grown = realloc(m->rules, (m->nrules + 1) * sizeof(*grown));
-	if (grown == NULL || (r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->name = strdup(name)) == NULL) {
+	grown = realloc(*list, (*n + 1) * sizeof(*grown));
+	if (grown == NULL || (e = calloc(1, size)) == NULL ||
+	    (e->name = strdup(name)) == NULL) {
 		perror("meshc");
 		exit(2);
 	}
-	m->rules = grown;
-	m->rules[m->nrules++] = r;
-	r->at = (struct mc_origin){ c->file, line };
-	c->rule = r;
-}
-
-static void
-begin_route(struct parse_ctx *c, const char *name, unsigned line)
-{
-	struct mc_mesh *m = c->mesh;
-	struct mc_route *r, **grown;
-	const char *err;
-	char ref[4096];
-	size_t i;
-
-	if (msh_check_name(name, &err) != 0) {
-		msh_diag_error(c->diag, "bad-name", c->file, line,
-		    "bad route name \"%s\": %s", name, err);
-		c->skip = 1;
-		return;
-	}
-	for (i = 0; i < m->nroutes; i++)
-		if (strcmp(m->routes[i]->name, name) == 0) {
-			msh_diag_error(c->diag, "duplicate", c->file, line,
-			    "route \"%s\" is defined twice (first at %s)", name,
-			    mc_origin_ref(&m->routes[i]->at, c->file, ref,
-			    sizeof(ref)));
-			c->skip = 1;
-			return;
-		}
-	grown = realloc(m->routes, (m->nroutes + 1) * sizeof(*grown));
-	if (grown == NULL || (r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->name = strdup(name)) == NULL) {
-		perror("meshc");
-		exit(2);
-	}
-	m->routes = grown;
-	m->routes[m->nroutes++] = r;
-	r->at = (struct mc_origin){ c->file, line };
-	c->route = r;
+	*list = grown;
+	grown[(*n)++] = e;
+	e->at = (struct mc_origin){ c->file, line };
+	return e;
 }
 
 static void
@@ -353,7 +328,9 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			    "[route] needs a name: [route NAME]");
 			c->skip = 1;
 		} else
-			begin_route(c, arg, line);
+			c->route = begin_named(c, "route", arg, line,
+			    (void ***)&m->routes, &m->nroutes,
+			    sizeof(struct mc_route));
 		return;
 	}
 	if (strcmp(kind, "rule") == 0) {
@@ -363,7 +340,9 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			    "[rule] needs a name: [rule NAME]");
 			c->skip = 1;
 		} else
-			begin_rule(c, arg, line);
+			c->rule = begin_named(c, "rule", arg, line,
+			    (void ***)&m->rules, &m->nrules,
+			    sizeof(struct mc_rule));
 		return;
 	}
 	if (strcmp(kind, "policy") == 0) {
