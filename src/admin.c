@@ -40,6 +40,15 @@ metric_head(struct evbuffer *b, const char *name, const char *type,
 	    name, type);
 }
 
+/* A metric of one series, without labels. */
+static void
+single(struct evbuffer *b, const char *name, const char *type,
+    const char *help, uint64_t value)
+{
+	metric_head(b, name, type, help);
+	evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)value);
+}
+
 /* One counter family over every counter set of a kind. */
 static void
 family(struct evbuffer *b, const char *name, const char *help,
@@ -150,51 +159,42 @@ metrics(struct evhttp_request *req)
 	evbuffer_add_printf(b, "meshd_info{service=\"%s\",version=\"%s\"} 1\n",
 	    s->conf->service, PACKAGE_VERSION);
 	msh_workers_serving(&config_gen, &registry_gen);
-	metric_head(b, "meshd_config_generation", "gauge",
+	single(b, "meshd_config_generation", "gauge",
 	    "Generation of the config every worker serves: 1 at start, +1 "
-	    "per reload.");
-	evbuffer_add_printf(b, "meshd_config_generation %llu\n",
-	    (unsigned long long)config_gen);
-	metric_head(b, "meshd_registry_generation", "gauge",
+	    "per reload.",
+	    config_gen);
+	single(b, "meshd_registry_generation", "gauge",
 	    "Generation of the registry view every worker serves: 1 at "
-	    "start, +1 per change applied; 0 without a registry.");
-	evbuffer_add_printf(b, "meshd_registry_generation %llu\n",
-	    (unsigned long long)registry_gen);
+	    "start, +1 per change applied; 0 without a registry.",
+	    registry_gen);
 	metric_head(b, "meshd_tls_certificate_expiry_timestamp_seconds",
 	    "gauge", "When the sidecar's certificate in use expires.");
 	if (s->tls != NULL)
 		evbuffer_add_printf(b, "meshd_tls_certificate_expiry_timestamp_"
 		    "seconds{path=\"%s\"} %lld\n", s->conf->tls_cert,
 		    (long long)msh_tls_expires(s->tls));
-	metric_head(b, "meshd_tls_reloads_total", "counter",
-	    "Certificates and keys loaded again after their files changed.");
-	evbuffer_add_printf(b, "meshd_tls_reloads_total %llu\n",
-	    (unsigned long long)state->tls_reloads);
-	metric_head(b, "meshd_tls_reload_failures_total", "counter",
-	    "Changed TLS files that did not load: the ones in use stayed.");
-	evbuffer_add_printf(b, "meshd_tls_reload_failures_total %llu\n",
-	    (unsigned long long)state->tls_failures);
-	metric_head(b, "meshd_registry_updates_total", "counter",
-	    "Changes of the registry file read (by the watch or a reload).");
-	evbuffer_add_printf(b, "meshd_registry_updates_total %llu\n",
-	    (unsigned long long)state->registry_updates);
-	metric_head(b, "meshd_registry_update_failures_total", "counter",
-	    "Registry files with errors: the last good view stayed.");
-	evbuffer_add_printf(b, "meshd_registry_update_failures_total %llu\n",
-	    (unsigned long long)state->registry_failures);
-	metric_head(b, "meshd_registry_vanished_total", "counter",
+	single(b, "meshd_tls_reloads_total", "counter",
+	    "Certificates and keys loaded again after their files changed.",
+	    state->tls_reloads);
+	single(b, "meshd_tls_reload_failures_total", "counter",
+	    "Changed TLS files that did not load: the ones in use stayed.",
+	    state->tls_failures);
+	single(b, "meshd_registry_updates_total", "counter",
+	    "Changes of the registry file read (by the watch or a reload).",
+	    state->registry_updates);
+	single(b, "meshd_registry_update_failures_total", "counter",
+	    "Registry files with errors: the last good view stayed.",
+	    state->registry_failures);
+	single(b, "meshd_registry_vanished_total", "counter",
 	    "Services that lost every instance without being said empty, "
-	    "and kept their last ones.");
-	evbuffer_add_printf(b, "meshd_registry_vanished_total %llu\n",
-	    (unsigned long long)state->registry_vanished);
-	metric_head(b, "meshd_config_reloads_total", "counter",
-	    "Reloads attempted.");
-	evbuffer_add_printf(b, "meshd_config_reloads_total %llu\n",
-	    (unsigned long long)state->reloads);
-	metric_head(b, "meshd_config_reload_failures_total", "counter",
-	    "Reloads that failed and kept the previous config.");
-	evbuffer_add_printf(b, "meshd_config_reload_failures_total %llu\n",
-	    (unsigned long long)state->reload_failures);
+	    "and kept their last ones.",
+	    state->registry_vanished);
+	single(b, "meshd_config_reloads_total", "counter",
+	    "Reloads attempted.",
+	    state->reloads);
+	single(b, "meshd_config_reload_failures_total", "counter",
+	    "Reloads that failed and kept the previous config.",
+	    state->reload_failures);
 	family(b, "meshd_listener_connections_total",
 	    "Connections accepted.", MSH_STATS_LISTENER, MSH_C_CONNECTIONS);
 	family(b, "meshd_listener_requests_total",

@@ -70,7 +70,7 @@ for my $c (sort keys %dcodes) {
 
 # Every metric family /metrics serves is in meshd(8).
 my $admin = MeshTest::slurp("$src/src/admin.c");
-my @metrics = $admin =~ /(?:metric_head|family|classes)\(b,\s*"(\w+)"/g;
+my @metrics = $admin =~ /(?:metric_head|single|family|classes)\(b,\s*"(\w+)"/g;
 cmp_ok(scalar @metrics, '>=', 10, 'found the metric names');
 like($meshd8, qr/^\.It Li \Q$_\E\b/m, "meshd(8) documents $_") for @metrics;
 
