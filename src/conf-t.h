@@ -71,6 +71,8 @@ enum msh_tls_mode {
 	MSH_TLS_OFF,
 	MSH_TLS_STRICT,		/* TLS with a verified client certificate */
 	MSH_TLS_PERMISSIVE,	/* that, or plaintext, on one port */
+	MSH_TLS_EDGE,		/* TLS for clients outside the mesh: no
+				 * client certificate, SNI */
 	MSH_TLS_ON,		/* clusters: originate TLS */
 };
 
@@ -111,6 +113,9 @@ struct msh_listener_conf {
 	unsigned		max_headers;
 	uint64_t		buffer_size;	/* bytes held per direction */
 	enum msh_tls_mode	tls;
+	char			*tls_cert;	/* edge: its own, or [meshd]'s */
+	char			*tls_key;
+	struct msh_text_list	tls_sni;	/* edge: "HOST CERT KEY" */
 	int			forwarded_for;	/* X-Forwarded-For/-Proto */
 	int			via;
 	unsigned		address_line;
@@ -123,6 +128,9 @@ struct msh_listener_conf {
 	unsigned		max_headers_line;
 	unsigned		buffer_size_line;
 	unsigned		tls_line;
+	unsigned		tls_cert_line;
+	unsigned		tls_key_line;
+	unsigned		tls_sni_line;
 	unsigned		forwarded_for_line;
 	unsigned		via_line;
 };

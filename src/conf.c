@@ -56,6 +56,9 @@ const struct msh_directive msh_core_directives[] = {
 	LISTENER("forwarded_for", MSH_V_FLAG, forwarded_for),
 	LISTENER("via", MSH_V_FLAG, via),
 	LISTENER("tls", MSH_V_TLS_MODE, tls),
+	LISTENER("tls_cert", MSH_V_PATH, tls_cert),
+	LISTENER("tls_key", MSH_V_PATH, tls_key),
+	LISTENER("tls_sni", MSH_V_TEXT_LIST, tls_sni),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
 	CLUSTER("service", MSH_V_NAME, service),
 	CLUSTER("labels", MSH_V_LABELS, labels),
@@ -432,8 +435,10 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 			*mode = MSH_TLS_STRICT;
 		else if (strcmp(value, "permissive") == 0)
 			*mode = MSH_TLS_PERMISSIVE;
+		else if (strcmp(value, "edge") == 0)
+			*mode = MSH_TLS_EDGE;
 		else
-			err = "expected strict, permissive or off";
+			err = "expected strict, permissive, edge or off";
 		break;
 	}
 	case MSH_V_RULE_ACTION:
@@ -666,9 +671,32 @@ check_tls(struct msh_conf *conf, struct msh_diag *d)
 	unsigned line = 0;
 	size_t i;
 
-	for (i = 0; i < conf->nlisteners && line == 0; i++)
-		if (conf->listeners[i].tls != MSH_TLS_OFF)
-			line = conf->listeners[i].tls_line;
+	for (i = 0; i < conf->nlisteners; i++) {
+		const struct msh_listener_conf *l = &conf->listeners[i];
+
+		if (l->tls != MSH_TLS_EDGE) {
+			if (l->tls_cert_line || l->tls_key_line ||
+			    l->tls_sni.n)
+				msh_diag_error(d, "bad-value", conf->file,
+				    l->tls_cert_line ? l->tls_cert_line :
+				    l->tls_key_line ? l->tls_key_line :
+				    l->tls_sni.lines[0], "listener \"%s\": "
+				    "tls_cert, tls_key and tls_sni are for "
+				    "tls = edge", l->name);
+			if (l->tls != MSH_TLS_OFF && line == 0)
+				line = l->tls_line;
+			continue;
+		}
+		if (!!l->tls_cert_line != !!l->tls_key_line)
+			msh_diag_error(d, "missing-key", conf->file, l->line,
+			    "listener \"%s\" needs both tls_cert and tls_key",
+			    l->name);
+		else if (!l->tls_cert_line && (!conf->tls_cert_line ||
+		    !conf->tls_key_line))
+			msh_diag_error(d, "missing-key", conf->file,
+			    l->tls_line, "listener \"%s\" needs a certificate: "
+			    "tls_cert and tls_key here or in [meshd]", l->name);
+	}
 	for (i = 0; i < conf->nclusters && line == 0; i++)
 		if (conf->clusters[i].tls != MSH_TLS_OFF)
 			line = conf->clusters[i].tls_line;
@@ -789,6 +817,11 @@ msh_conf_unref(struct msh_conf *conf)
 	if (conf == NULL ||
 	    atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	for (i = 0; i < conf->nlisteners; i++) {
+		free(conf->listeners[i].tls_cert);
+		free(conf->listeners[i].tls_key);
+		free_list(&conf->listeners[i].tls_sni);
+	}
 	for (i = 0; i < conf->nclusters; i++) {
 		free(conf->clusters[i].endpoint.addrs);
 		free(conf->clusters[i].labels);

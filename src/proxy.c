@@ -1673,7 +1673,8 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
 			abort();
 		return;
 	}
-	start_client(c, fd, l->conf->tls == MSH_TLS_STRICT);
+	start_client(c, fd, l->conf->tls == MSH_TLS_STRICT ||
+	    l->conf->tls == MSH_TLS_EDGE);
 }
 
 static void
@@ -1720,8 +1721,9 @@ start_client(struct msh_conn *c, int fd, int tls)
 
 	if (tls) {
 		c->client = bufferevent_openssl_socket_new(w->base, fd,
-		    msh_tls_server(c->snap->tls), BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE);
+		    l->conf->tls == MSH_TLS_EDGE ? msh_tls_edge(c->snap->tls,
+		    l->conf->name) : msh_tls_server(c->snap->tls),
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		if (c->client != NULL)
 			bufferevent_openssl_set_allow_dirty_shutdown(c->client,
 			    1);

@@ -28,6 +28,7 @@ time_t	msh_tls_expires(const struct msh_tls *t);
 
 /* A new connection's TLS state: accepting, or connecting. */
 SSL	*msh_tls_server(struct msh_tls *t);
+SSL	*msh_tls_edge(struct msh_tls *t, const char *listener);
 SSL	*msh_tls_client(struct msh_tls *t);
 
 /* The first URI in the peer certificate's subjectAltName into buf ("" if

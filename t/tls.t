@@ -45,6 +45,21 @@ sub cert {
 }
 ca('ca');
 ca('other-ca');
+# Public names for the edge listener.
+sub web_cert {
+	my ($name, $dns) = @_;
+	$t->write_file("$name.ext", "subjectAltName = DNS:$dns\n"
+	    . "extendedKeyUsage = serverAuth\n");
+	openssl('req', '-new', '-newkey', 'ec', '-pkeyopt',
+	    'ec_paramgen_curve:P-256', '-nodes', '-keyout', $t->path("$name.key"),
+	    '-out', $t->path("$name.csr"), '-subj', "/CN=$name");
+	openssl('x509', '-req', '-in', $t->path("$name.csr"), '-CA',
+	    $t->path("ca.crt"), '-CAkey', $t->path("ca.key"), '-CAcreateserial',
+	    '-out', $t->path("$name.crt"), '-days', 2, '-extfile',
+	    $t->path("$name.ext"));
+}
+web_cert('www', 'www.test');
+web_cert('api', '*.api.test');
 cert('b', 'ca', 'spiffe://test/service/b');
 cert('a', 'ca', 'spiffe://test/service/a');
 cert('client', 'ca', 'spiffe://test/service/client');
@@ -53,6 +68,7 @@ cert('expired', 'ca', 'spiffe://test/service/client', 0);
 
 my %p = map { $_ => $t->free_port($h) } qw(strict permissive out wrong admin);
 my $tcpin = $t->free_port($hb);
+my $edge = $t->free_port($hb);
 my $bport = $t->free_port($hb);
 my $badmin = $t->free_port($hb);
 my $dir = $t->dir;
@@ -78,6 +94,15 @@ address = $hb:$p{permissive}
 protocol = http
 cluster = local
 tls = permissive
+
+[listener edge]
+address = $hb:$edge
+protocol = http
+cluster = local
+tls = edge
+tls_cert = www.crt
+tls_key = www.key
+tls_sni = *.api.test api.crt api.key
 
 [listener tcpin]
 address = $hb:$tcpin
@@ -195,6 +220,21 @@ my $r = $t->run({ timeout => 20, stdin => "" }, 'openssl', 's_client', '-connect
 like($r->{out}, qr/Verify return code: 0 \(ok\)/, 'openssl s_client verifies b');
 like($r->{out}, qr/ALPN protocol: http\/1\.1/, 'ALPN http/1.1');
 like($r->{out}, qr/^New, TLSv1\.3,/m, 'TLS 1.3');
+
+# The edge: TLS for clients outside the mesh, no client certificate,
+# the certificate chosen by the name the client asks for (SNI).
+($rc, $code, $body) = curl('--cacert', "$dir/ca.crt", '--resolve',
+    "www.test:$edge:$hb", "https://www.test:$edge/");
+is($code, 200, 'edge: a client with no certificate gets through');
+($rc, $code, $body) = curl('--cacert', "$dir/ca.crt", '--resolve',
+    "v1.api.test:$edge:$hb", "https://v1.api.test:$edge/");
+is($code, 200, 'edge: another name, verified against its own certificate');
+for my $case (['v1.api.test', 'api'], ['www.test', 'www'], ['other.test', 'www']) {
+	my $s = $t->run({ timeout => 20, stdin => "" }, 'openssl', 's_client',
+	    '-connect', "$hb:$edge", '-servername', $case->[0]);
+	like($s->{out}, qr/^\s*0 s:\s*CN\s*=\s*\Q$case->[1]\E$/m,
+	    "edge: SNI $case->[0] gets the $case->[1] certificate");
+}
 
 # Authorization on b, by identity, path, method and source network.
 my $posts = sub { scalar(() = $t->log_text('app') =~ /^.*POST \/(?:secret|ok).*$/mg) };
