@@ -38,7 +38,6 @@
 /* A certificate and its key are replaced one after the other: wait for
  * both before loading them. */
 #define TLS_SETTLE_MS		200
-#define TLS_FILES		3	/* tls_cert, tls_key, tls_ca */
 
 static struct {
 	char			*conf_file;	/* absolute, for reloads */
@@ -53,7 +52,8 @@ static struct {
 	struct event		*drain_timer;
 	struct msh_registry	 reg;		/* the view in force */
 	struct msh_watch	*watch;		/* of the registry file */
-	struct msh_watch	*tls_watch[TLS_FILES];
+	struct msh_watch	**tls_watch;	/* of the TLS files */
+	size_t			 ntls_watch;
 } g;
 
 static void
@@ -208,31 +208,41 @@ tls_changed(void *arg)
 	msh_log(MSH_LOG_NOTICE, "TLS files reloaded");
 }
 
-/* Watch the TLS files the config in force names, if any. */
+/* Watch the TLS files the config in force names, if any: the sidecar's
+ * certificate, key and CA, and edge listeners' own certificates. */
 static void
 follow_tls(const struct msh_conf *conf)
 {
-	const char *path[TLS_FILES] = { conf->tls_cert, conf->tls_key,
-	    conf->tls_ca };
 	const char *err;
-	int i;
+	size_t i, n = 0;
 
-	for (i = 0; i < TLS_FILES; i++) {
-		if (g.tls_watch[i] != NULL && (path[i] == NULL ||
-		    strcmp(msh_watch_path(g.tls_watch[i]), path[i]) != 0)) {
-			msh_watch_free(g.tls_watch[i]);
-			g.tls_watch[i] = NULL;
-		}
-		if (g.tls_watch[i] != NULL || path[i] == NULL ||
-		    g.admin.snap->tls == NULL)
+	for (i = 0; i < g.ntls_watch; i++)
+		msh_watch_free(g.tls_watch[i]);
+	free(g.tls_watch);
+	g.tls_watch = NULL;
+	g.ntls_watch = 0;
+	if (g.admin.snap->tls == NULL)
+		return;
+	if ((g.tls_watch = calloc(3 + 2 * conf->nlisteners,
+	    sizeof(*g.tls_watch))) == NULL)
+		abort();
+	for (i = 0; i < 3 + 2 * conf->nlisteners; i++) {
+		const char *path = i == 0 ? conf->tls_cert : i == 1 ?
+		    conf->tls_key : i == 2 ? conf->tls_ca :
+		    (i - 3) % 2 == 0 ? conf->listeners[(i - 3) / 2].tls_cert :
+		    conf->listeners[(i - 3) / 2].tls_key;
+
+		if (path == NULL)
 			continue;
 		/* A certificate and its key come in two renames. */
-		g.tls_watch[i] = msh_watch_new(g.base, path[i], TLS_SETTLE_MS,
-		    0, tls_changed, NULL, &err);
-		if (g.tls_watch[i] == NULL)
+		if ((g.tls_watch[n] = msh_watch_new(g.base, path,
+		    TLS_SETTLE_MS, 0, tls_changed, NULL, &err)) == NULL)
 			msh_log(MSH_LOG_ERROR, "cannot watch %s: %s; it is read "
-			    "on reloads only", path[i], err);
+			    "on reloads only", path, err);
+		else
+			n++;
 	}
+	g.ntls_watch = n;
 }
 
 /* Serve s from now on; reg, which it was built from, is the view in
@@ -548,8 +558,9 @@ run(int daemon)
 		event_free(g.drain_timer);
 	close(g.exit_fd);
 	msh_watch_free(g.watch);
-	for (i = 0; i < TLS_FILES; i++)
+	for (i = 0; i < g.ntls_watch; i++)
 		msh_watch_free(g.tls_watch[i]);
+	free(g.tls_watch);
 	msh_registry_free(&g.reg);
 	msh_snapshot_unref(g.admin.snap);
 	msh_stats_free_all();

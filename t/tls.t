@@ -235,6 +235,15 @@ for my $case (['v1.api.test', 'api'], ['www.test', 'www'], ['other.test', 'www']
 	like($s->{out}, qr/^\s*0 s:\s*CN\s*=\s*\Q$case->[1]\E$/m,
 	    "edge: SNI $case->[0] gets the $case->[1] certificate");
 }
+# The edge's own certificate is watched too: renamed over, it is used.
+web_cert('www2', 'www.test');
+rename $t->path('www2.crt'), "$dir/www.crt" or die $!;
+rename $t->path('www2.key'), "$dir/www.key" or die $!;
+$t->wait_metric("$hb:$badmin", 'meshd_tls_reloads_total', 1);
+$r = $t->run({ timeout => 20, stdin => "" }, 'openssl', 's_client',
+    '-connect', "$hb:$edge", '-servername', 'www.test');
+like($r->{out}, qr/^\s*0 s:\s*CN\s*=\s*www2$/m,
+    'edge: a new certificate renamed over the old is shown at once');
 
 # Authorization on b, by identity, path, method and source network.
 my $posts = sub { scalar(() = $t->log_text('app') =~ /^.*POST \/(?:secret|ok).*$/mg) };
@@ -326,9 +335,11 @@ my $m0 = $t->metrics("$h:$p{admin}")->{'meshd_cluster_requests_total{cluster="b"
 $t->wait_for(sub { ($t->metrics("$h:$p{admin}")->{'meshd_cluster_requests_total{cluster="b"}'} // 0) > $m0 + 200 },
     what => 'wrk to get going');
 cert('b2', 'ca', 'spiffe://test/service/b', 3);
+my $reloads = $bm->('meshd_tls_reloads_total');
 rename $t->path('b2.crt'), "$dir/b.crt" or die $!;
 rename $t->path('b2.key'), "$dir/b.key" or die $!;
-cmp_ok($t->wait_metric("$hb:$badmin", 'meshd_tls_reloads_total', 1), '>=', 1,
+cmp_ok($t->wait_metric("$hb:$badmin", 'meshd_tls_reloads_total', $reloads + 1),
+    '>', $reloads,
     'b loaded its new certificate (once for each file watched that changed)');
 cmp_ok($bm->("meshd_tls_certificate_expiry_timestamp_seconds{path=\"$dir/b.crt\"}"),
     '>', $expiry, 'the new expiry (a day later) on /metrics');
@@ -347,10 +358,11 @@ unlike($out, qr/Socket errors|Non-2xx/, 'no request failed across the rotation')
     or diag $out;
 
 # A broken certificate, then an expired one: the one in use stays.
+my $failures = $bm->('meshd_tls_reload_failures_total');
 $t->write_file('junk.crt', "-----BEGIN CERTIFICATE-----\nnot one\n");
 rename $t->path('junk.crt'), "$dir/b.crt" or die $!;
-is($t->wait_metric("$hb:$badmin", 'meshd_tls_reload_failures_total', 1), 1,
-    'a broken certificate is counted');
+is($t->wait_metric("$hb:$badmin", 'meshd_tls_reload_failures_total',
+    $failures + 1), $failures + 1, 'a broken certificate is counted');
 like($t->log_text('b'), qr/b\.conf:\d+: error: cannot load the certificate \S+b\.crt: .*\[tls\]/,
     'and logged with its path and why');
 cert('old', 'ca', 'spiffe://test/service/b', 0);
