@@ -148,7 +148,7 @@ subset_used(const struct mc_mesh *m, const struct mc_service *dep,
 static void
 put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 {
-	char name[256], id[512];
+	char name[256], id[512], v[256];
 	const char *labels, *p;
 	size_t i, n, k;
 
@@ -209,6 +209,22 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 			fprintf(fp, "rewrite_prefix = %s\n", r->rewrite_prefix);
 		put_lines(fp, "add_header", &r->add_header);
 		put_lines(fp, "remove_header", &r->remove_header);
+		if (r->retries_at.line)
+			fprintf(fp, "retries = %u\n", r->retries);
+		if (r->retry_on_at.line)
+			fprintf(fp, "retry_on = %s\n", msh_format_retry_on(
+			    &r->retry_on, v, sizeof(v)));
+		if (r->per_try_timeout_at.line)
+			fprintf(fp, "per_try_timeout = %s\n",
+			    r->per_try_timeout ? msh_format_duration(
+			    r->per_try_timeout, v, sizeof(v)) : "off");
+		if (r->request_timeout_at.line)
+			fprintf(fp, "request_timeout = %s\n",
+			    r->request_timeout ? msh_format_duration(
+			    r->request_timeout, v, sizeof(v)) : "off");
+		if (r->retry_non_idempotent_at.line)
+			fprintf(fp, "retry_non_idempotent = %s\n",
+			    r->retry_non_idempotent ? "on" : "off");
 	}
 }
 

@@ -216,6 +216,17 @@ struct mc_route {
 	char		 *rewrite_prefix;
 	struct mc_refs	  add_header;
 	struct mc_refs	  remove_header;
+	/* Over the callee's policy, for this route's calls. */
+	unsigned	  retries;
+	struct msh_retry_on retry_on;
+	uint64_t	  per_try_timeout;	/* ms, 0: off */
+	uint64_t	  request_timeout;	/* ms, 0: off */
+	int		  retry_non_idempotent;
+	struct mc_origin  retries_at;
+	struct mc_origin  retry_on_at;
+	struct mc_origin  per_try_timeout_at;
+	struct mc_origin  request_timeout_at;
+	struct mc_origin  retry_non_idempotent_at;
 	struct mc_origin  service_at;
 	struct mc_origin  path_at;
 	struct mc_origin  path_exact_at;

@@ -101,6 +101,12 @@ static const struct mc_directive directives[] = {
 	ROUTE("rewrite_prefix", MC_V_STRING, rewrite_prefix),
 	ROUTE_LIST("add_header", add_header),
 	ROUTE_LIST("remove_header", remove_header),
+	{ MC_SEC_ROUTE, "retries", MC_V_COUNT, offsetof(struct mc_route,
+	    retries), offsetof(struct mc_route, retries_at), 0, 10 },
+	ROUTE("retry_on", MC_V_RETRY_ON, retry_on),
+	ROUTE("per_try_timeout", MC_V_DURATION_OFF, per_try_timeout),
+	ROUTE("request_timeout", MC_V_DURATION_OFF, request_timeout),
+	ROUTE("retry_non_idempotent", MC_V_FLAG, retry_non_idempotent),
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))

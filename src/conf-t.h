@@ -225,6 +225,12 @@ struct msh_route_conf {
 	char			*rewrite_prefix;
 	struct msh_text_list	 add_header;	/* "Name: value" */
 	struct msh_text_list	 remove_header;
+	/* What the cluster's tries go by, for this route's requests. */
+	unsigned		 retries;
+	struct msh_retry_on	 retry_on;
+	uint64_t		 per_try_timeout;	/* ms, 0: off */
+	uint64_t		 request_timeout;	/* ms, 0: off */
+	int			 retry_non_idempotent;
 	unsigned		 listener_line;
 	unsigned		 path_line;
 	unsigned		 path_exact_line;
@@ -241,6 +247,11 @@ struct msh_route_conf {
 	unsigned		 rewrite_prefix_line;
 	unsigned		 add_header_line;
 	unsigned		 remove_header_line;
+	unsigned		 retries_line;
+	unsigned		 retry_on_line;
+	unsigned		 per_try_timeout_line;
+	unsigned		 request_timeout_line;
+	unsigned		 retry_non_idempotent_line;
 	struct msh_route	*compiled;
 	int			 match_only;	/* a rule's: no action */
 };

@@ -438,6 +438,25 @@ send_overload(struct msh_conn *c, const char *limit, enum msh_counter over)
 	answer(c, 503, field, "Service Unavailable\n");
 }
 
+/* The request's try policy: the cluster's, the route's keys over it. */
+static void
+set_try_policy(struct msh_conn *c)
+{
+	const struct msh_cluster_conf *cc = c->cluster->conf;
+	const struct msh_route_conf *r = c->route;
+	struct msh_try_policy *t = &c->try;
+
+	t->retries = r && r->retries_line ? r->retries : cc->retries;
+	t->retry_on = r && r->retry_on_line ? r->retry_on : cc->retry_on;
+	t->per_try_timeout = r && r->per_try_timeout_line ?
+	    r->per_try_timeout : cc->per_try_timeout;
+	t->request_timeout = r && r->request_timeout_line ?
+	    r->request_timeout : cc->request_timeout;
+	t->response_timeout = cc->response_timeout;
+	t->retry_non_idempotent = r && r->retry_non_idempotent_line ?
+	    r->retry_non_idempotent : cc->retry_non_idempotent;
+}
+
 /* The first of the listener's routes the request matches, or NULL. */
 static const struct msh_route_conf *
 find_route(const struct msh_conn *c)
@@ -777,7 +796,7 @@ response_head(struct msh_conn *c)
 	    m->status < 500 ? MSH_OUTCOME_OK :
 	    m->status >= 502 && m->status <= 504 ? MSH_OUTCOME_GATEWAY :
 	    MSH_OUTCOME_5XX);
-	if (m->status >= 500 || c->cluster->conf->retry_on.nstatus > 0) {
+	if (m->status >= 500 || c->try.retry_on.nstatus > 0) {
 		/* Counted for the cluster only: the client never sees it. */
 		if (retry(c, (m->status >= 500 ? MSH_RETRY_5XX : 0) |
 		    (m->status >= 502 && m->status <= 504 ?
@@ -788,8 +807,8 @@ response_head(struct msh_conn *c)
 		}
 	}
 	count_response(c, m->status, 1);
-	if (c->cluster->conf->per_try_timeout != 0)
-		set_response_timeout(c, c->cluster->conf->response_timeout);
+	if (c->try.per_try_timeout != 0)
+		set_response_timeout(c, c->try.response_timeout);
 	msh_body_init(&c->respbody, m);
 	/* An HTTP/1.0 client cannot read chunked: strip the framing and
 	 * end the body by closing. */
@@ -832,7 +851,6 @@ set_response_timeout(struct msh_conn *c, uint64_t ms)
 static void
 attach_upstream(struct msh_conn *c)
 {
-	const struct msh_cluster_conf *cc = c->cluster->conf;
 	struct bufferevent *bev = c->up->bev;
 
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
@@ -841,9 +859,9 @@ attach_upstream(struct msh_conn *c)
 		bufferevent_setwatermark(bev, EV_READ, 0, c->up->buffer_size);
 	}
 	/* Until the response head, a try may be held to less. */
-	set_response_timeout(c, cc->per_try_timeout != 0 &&
-	    cc->per_try_timeout < cc->response_timeout ?
-	    cc->per_try_timeout : cc->response_timeout);
+	set_response_timeout(c, c->try.per_try_timeout != 0 &&
+	    c->try.per_try_timeout < c->try.response_timeout ?
+	    c->try.per_try_timeout : c->try.response_timeout);
 	if ((bufferevent_get_enabled(bev) & (EV_READ | EV_WRITE)) !=
 	    (EV_READ | EV_WRITE))
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -1127,12 +1145,12 @@ retry(struct msh_conn *c, unsigned failed, unsigned status)
 	unsigned i;
 	int listed = 0;
 
-	for (i = 0; status != 0 && i < cc->retry_on.nstatus; i++)
-		listed |= cc->retry_on.status[i] == status;
-	if (c->tries > cc->retries || (!(cc->retry_on.bits & failed) &&
+	for (i = 0; status != 0 && i < c->try.retry_on.nstatus; i++)
+		listed |= c->try.retry_on.status[i] == status;
+	if (c->tries > c->try.retries || (!(c->try.retry_on.bits & failed) &&
 	    !listed))
 		return 0;
-	if (!c->idempotent && !cc->retry_non_idempotent)
+	if (!c->idempotent && !c->try.retry_non_idempotent)
 		return 0;
 	if (c->reqbody.kind != MSH_BODY_NONE &&
 	    c->state != MSH_CONN_CONNECTING)
@@ -1327,7 +1345,7 @@ request_timed_out(evutil_socket_t fd, short what, void *arg)
 static void
 start_request_timer(struct msh_conn *c)
 {
-	uint64_t ms = c->cluster->conf->request_timeout;
+	uint64_t ms = c->try.request_timeout;
 	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
 
 	if (ms == 0)
@@ -1416,6 +1434,7 @@ request_head(struct msh_conn *c)
 		c->cluster = &c->snap->clusters[i];
 	}
 	cl = c->cluster;
+	set_try_policy(c);
 	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
 	budget_count(c);
 	c->tries = 0;

@@ -33,6 +33,17 @@ enum msh_conn_state {
 	MSH_CONN_TUNNEL,	/* protocol=tcp */
 };
 
+/* What a request's tries go by: its cluster's, or its route's where the
+ * route sets them. */
+struct msh_try_policy {
+	unsigned		 retries;
+	struct msh_retry_on	 retry_on;
+	uint64_t		 per_try_timeout;	/* ms, 0: off */
+	uint64_t		 request_timeout;	/* ms, 0: off */
+	uint64_t		 response_timeout;	/* ms */
+	int			 retry_non_idempotent;
+};
+
 struct msh_conn {
 	TAILQ_ENTRY(msh_conn)	   link;
 	struct msh_worker	  *w;
@@ -40,6 +51,7 @@ struct msh_conn {
 	struct msh_listener	  *l;
 	struct msh_cluster	  *cluster;	/* of this request */
 	const struct msh_route_conf *route;	/* that matched it, or NULL */
+	struct msh_try_policy	   try;	/* of this request */
 	struct bufferevent	  *client;
 	struct msh_upconn	  *up;
 	const struct msh_endpoint *ep;

@@ -17,6 +17,9 @@ my ($h, $hv1, $hv2) = map { $t->host($_) } 1 .. 3;
 my $port = $t->free_port($hv1);
 $t->start_backend(name => 'v1', listen => "$hv1:$port", quiet => 1);
 $t->start_backend(name => 'v2', listen => "$hv2:$port", quiet => 1);
+my $hbad = $t->host(4);
+$t->start_backend(name => 'bad', listen => "$hbad:$port", quiet => 1,
+    status => 503);
 
 # A raw upstream that shows what the request looked like once routed.
 my $raw_port = $t->free_port($h);
@@ -43,6 +46,24 @@ endpoint = $hv2:$port
 
 [cluster raw]
 endpoint = $h:$raw_port
+
+[cluster mixed]
+endpoint = $hv1:$port
+endpoint = $hbad:$port
+retry_backoff = off
+
+[route pay]
+listener = app
+path = /pay
+cluster = mixed
+retries = 1
+retry_on = 503
+retry_non_idempotent = on
+
+[route other]
+listener = app
+path = /other
+cluster = mixed
 
 [route health]
 listener = app
@@ -142,6 +163,17 @@ my $status = <$c>;
 like($status, qr{^HTTP/1\.1 204 }, 'the answer comes back');
 close $peer;
 close $c;
+
+# A route's retry policy over its cluster's: POSTs to /pay are retried
+# on a 503 (the cluster alone retries neither POSTs nor 503s). Without a
+# body: a body is streamed, not kept, so it cannot be sent twice.
+my %pay;
+for my $path (qw(pay pay pay pay other other other other)) {
+	my $r = $ua->post("http://$h:$app/$path", { content => "" });
+	$pay{"$path $r->{status}"}++;
+}
+is_deeply(\%pay, { 'pay 200' => 4, 'other 200' => 2, 'other 503' => 2 },
+    'route retries POST on 503; the plain cluster answers its 503');
 
 # A weighted split over 400 requests: 75/25 within 6 points.
 my %n;
