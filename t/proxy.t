@@ -398,6 +398,9 @@ print $held_up "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\
 close $held_up;
 my ($held_head) = read_response($held);
 like($held_head, qr{^HTTP/1\.1 200 }, 'the held request is answered');
+# The worker lets go of it just after the last byte went out: wait.
+$t->wait_for(sub { ($clusters->() =~ $ep)[0] == 0 },
+    what => 'the request to leave the endpoint');
 my ($active, $reqs, $lat) = $clusters->() =~ $ep;
 is($active, 0, 'no longer in flight');
 cmp_ok($lat, ">", 0, "its response time is the latency estimate ($lat ms)") or diag $clusters->();
