@@ -174,7 +174,8 @@ struct mc_refs {
 };
 
 /* [rule NAME]: who may call a service, what (see meshd.conf(5) [rule]).
- * Like struct mc_route, it starts with its name and origin (parse.c). */
+ * Like struct mc_route and mc_policy, it starts with its name and origin
+ * (parse.c). */
 struct mc_rule {
 	char		 *name;
 	struct mc_origin  at;		/* of the section header */

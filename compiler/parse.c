@@ -209,40 +209,7 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 	c->service = s;
 }
 
-static void
-begin_policy(struct parse_ctx *c, const char *name, unsigned line)
-{
-	struct mc_mesh *m = c->mesh;
-	struct mc_policy *p, **grown;
-	const char *err;
-	char ref[4096];
-
-	if (msh_check_name(name, &err) != 0) {
-		msh_diag_error(c->diag, "bad-name", c->file, line,
-		    "bad policy name \"%s\": %s", name, err);
-		c->skip = 1;
-		return;
-	}
-	if ((p = mc_find_policy(m, name)) != NULL) {
-		msh_diag_error(c->diag, "duplicate", c->file, line,
-		    "policy \"%s\" is defined twice (first at %s)", name,
-		    mc_origin_ref(&p->at, c->file, ref, sizeof(ref)));
-		c->skip = 1;
-		return;
-	}
-	grown = realloc(m->policies, (m->npolicies + 1) * sizeof(*grown));
-	if (grown == NULL || (p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->name = strdup(name)) == NULL) {
-		perror("meshc");
-		exit(2);
-	}
-	m->policies = grown;
-	m->policies[m->npolicies++] = p;
-	p->at = (struct mc_origin){ c->file, line };
-	c->policy = p;
-}
-
-/* What [rule] and [route] entries start with. */
+/* What [policy], [rule] and [route] entries start with. */
 struct named {
 	char		 *name;
 	struct mc_origin  at;
@@ -287,6 +254,14 @@ begin_named(struct parse_ctx *c, const char *kind, const char *name,
 	grown[(*n)++] = e;
 	e->at = (struct mc_origin){ c->file, line };
 	return e;
+}
+
+static void
+begin_policy(struct parse_ctx *c, const char *name, unsigned line)
+{
+	c->policy = begin_named(c, "policy", name, line,
+	    (void ***)&c->mesh->policies, &c->mesh->npolicies,
+	    sizeof(struct mc_policy));
 }
 
 static void

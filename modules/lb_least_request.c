@@ -21,24 +21,6 @@
 #include "snapshot-t.h"
 #include "stats.h"
 
-static void *
-lr_create(const struct msh_cluster *c, unsigned nworkers)
-{
-	struct msh_lb_weights *w;
-
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		abort();
-	msh_lb_weights_init(w, c);
-	return w;
-}
-
-static void
-lr_destroy(void *state)
-{
-	msh_lb_weights_free(state);
-	free(state);
-}
-
 static uint64_t
 active(const struct msh_endpoint *e, unsigned worker)
 {
@@ -62,8 +44,8 @@ lr_pick(void *state, const struct msh_cluster *c, const struct msh_pick *p)
 }
 
 static const struct msh_lb_ops lr_ops = {
-	.create = lr_create,
-	.destroy = lr_destroy,
+	.create = msh_lb_weights_create,
+	.destroy = msh_lb_weights_destroy,
 	.pick = lr_pick,
 };
 

@@ -27,25 +27,6 @@
 #include "snapshot-t.h"
 #include "stats.h"
 
-#define DECAY_US	10000000.0	/* as the estimate's own decay */
-
-static void *
-pe_create(const struct msh_cluster *c, unsigned nworkers)
-{
-	struct msh_lb_weights *w;
-
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		abort();
-	msh_lb_weights_init(w, c);
-	return w;
-}
-
-static void
-pe_destroy(void *state)
-{
-	msh_lb_weights_free(state);
-	free(state);
-}
 
 /* The worker's estimate of e in microseconds, decayed to now (µs of
  * CLOCK_MONOTONIC, the clock of latency_at_us); 0: none. */
@@ -61,7 +42,7 @@ latency(const struct msh_endpoint *e, unsigned worker, uint64_t now)
 	at = l->latency_at_us;
 	if (now <= at)
 		return est;
-	return est * exp(-(double)(now - at) / DECAY_US);
+	return est * exp(-(double)(now - at) / MSH_LATENCY_DECAY_US);
 }
 
 static uint64_t
@@ -98,8 +79,8 @@ pe_pick(void *state, const struct msh_cluster *c, const struct msh_pick *p)
 }
 
 static const struct msh_lb_ops pe_ops = {
-	.create = pe_create,
-	.destroy = pe_destroy,
+	.create = msh_lb_weights_create,
+	.destroy = msh_lb_weights_destroy,
 	.pick = pe_pick,
 };
 

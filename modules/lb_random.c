@@ -13,24 +13,6 @@
 #include "module.h"
 #include "snapshot-t.h"
 
-static void *
-random_create(const struct msh_cluster *c, unsigned nworkers)
-{
-	struct msh_lb_weights *w;
-
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		abort();
-	msh_lb_weights_init(w, c);
-	return w;
-}
-
-static void
-random_destroy(void *state)
-{
-	msh_lb_weights_free(state);
-	free(state);
-}
-
 static const struct msh_endpoint *
 random_pick(void *state, const struct msh_cluster *c, const struct msh_pick *p)
 {
@@ -42,8 +24,8 @@ random_pick(void *state, const struct msh_cluster *c, const struct msh_pick *p)
 }
 
 static const struct msh_lb_ops random_ops = {
-	.create = random_create,
-	.destroy = random_destroy,
+	.create = msh_lb_weights_create,
+	.destroy = msh_lb_weights_destroy,
 	.pick = random_pick,
 };
 

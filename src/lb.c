@@ -159,3 +159,22 @@ msh_lb_draw_two(const struct msh_lb_weights *w, const struct msh_pick *p,
 		r += weight;
 	*b = find(w, r);
 }
+
+void *
+msh_lb_weights_create(const struct msh_cluster *c, unsigned nworkers)
+{
+	struct msh_lb_weights *w;
+
+	(void)nworkers;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		abort();
+	msh_lb_weights_init(w, c);
+	return w;
+}
+
+void
+msh_lb_weights_destroy(void *state)
+{
+	msh_lb_weights_free(state);
+	free(state);
+}

@@ -58,6 +58,11 @@ void	msh_lb_weights_init(struct msh_lb_weights *w,
 	    const struct msh_cluster *c);
 void	msh_lb_weights_free(struct msh_lb_weights *w);
 
+/* The create and destroy of balancers whose state is the weights alone
+ * (random, least_request, peak_ewma). */
+void	*msh_lb_weights_create(const struct msh_cluster *c, unsigned nworkers);
+void	 msh_lb_weights_destroy(void *state);
+
 /* An endpoint drawn by weight; w->n > 0. */
 size_t	msh_lb_draw(const struct msh_lb_weights *w, const struct msh_pick *p);
 

@@ -270,10 +270,9 @@ msh_endpoint_release(struct msh_conn *c)
  * The time from handing over a request head to its response head, into
  * the endpoint's latency estimate: a peak EWMA as Linkerd keeps it. A
  * slower response takes the estimate up at once; faster ones bring it
- * down with a decay of LATENCY_DECAY_US, so that an endpoint that slowed
+ * down with a decay of MSH_LATENCY_DECAY_US, so that an endpoint that slowed
  * is avoided at once and trusted again gradually.
  */
-#define LATENCY_DECAY_US	10000000.0
 
 /* Loopback answers take microseconds: libevent's cached time (the
  * coarse clock, 4 ms steps) would make most of them 0. */
@@ -297,7 +296,7 @@ observe_latency(struct msh_conn *c)
 	if (rtt > est || est == 0)
 		est = rtt;
 	else {
-		w = exp(-(double)(at - l->latency_at_us) / LATENCY_DECAY_US);
+		w = exp(-(double)(at - l->latency_at_us) / MSH_LATENCY_DECAY_US);
 		est = (uint64_t)(est * w + rtt * (1 - w));
 	}
 	atomic_store_explicit(&l->latency_us, est, memory_order_relaxed);

@@ -86,6 +86,8 @@ enum msh_stats_kind {
 };
 
 #define MSH_BUDGET_WINDOW	10	/* seconds */
+/* How fast an endpoint's latency estimate (latency_us) forgets. */
+#define MSH_LATENCY_DECAY_US	10000000.0
 
 struct msh_stats_line {
 	_Atomic uint64_t c[MSH_C_COUNT];
