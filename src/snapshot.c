@@ -142,6 +142,7 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 {
 	static const struct msh_registry none;
 	struct msh_snapshot *s;
+	const char *zone;
 	unsigned before;
 	size_t i, j;
 
@@ -159,8 +160,8 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 	s->generation = generation;
 	s->nworkers = nworkers;
 	s->conf = conf;
-	if (own_zone(conf, reg) != NULL &&
-	    (s->zone = strdup(own_zone(conf, reg))) == NULL)
+	if ((zone = own_zone(conf, reg)) != NULL &&
+	    (s->zone = strdup(zone)) == NULL)
 		abort();
 	s->clusters = calloc(conf->nclusters + 1, sizeof(*s->clusters));
 	s->listeners = calloc(conf->nlisteners + 1, sizeof(*s->listeners));
