@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -27,6 +28,34 @@ count(void *user, const char *section, const char *key, const char *value,
 	(*(size_t *)user)++;
 }
 
+/*
+ * A file read again with its first reading as the previous view skips
+ * the sections of services not wanted: the view must be the same, and
+ * so must the verdict.
+ */
+static void
+registry_again(const char *path)
+{
+	static const char *const want[] = { "a" };
+	struct msh_diag d = { .sink = ignore };
+	struct msh_registry first, again;
+	size_t k;
+	int r;
+
+	if (msh_registry_load(path, want, 1, NULL, &first, &d) != 0)
+		return;
+	r = msh_registry_load(path, want, 1, &first, &again, &d);
+	if (r != 0 || again.n != first.n || again.nnodes != first.nnodes)
+		abort();
+	for (k = 0; k < first.n; k++)
+		if (strcmp(first.instances[k].id, again.instances[k].id) != 0 ||
+		    first.instances[k].port != again.instances[k].port ||
+		    first.instances[k].line != again.instances[k].line)
+			abort();
+	msh_registry_free(&first);
+	msh_registry_free(&again);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,8 +72,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (write(fd, data, size) == (ssize_t)size) {
 		if ((conf = msh_conf_load(path, NULL, &d)) != NULL)
 			msh_conf_unref(conf);
-		if (msh_registry_load(path, NULL, 0, &reg, &d) == 0)
+		if (msh_registry_load(path, NULL, 0, NULL, &reg, &d) == 0)
 			msh_registry_free(&reg);
+		registry_again(path);
 	}
 	close(fd);
 	unlink(path);

@@ -1,22 +1,27 @@
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
 #include "iniread.h"
 
 struct ini_ctx {
-	FILE		 *fp;
+	const char	 *text, *at, *end;	/* what is left: at to end */
 	const char	 *file;
 	struct msh_diag	 *diag;
 	msh_ini_handler	 *handler;
+	msh_ini_skipper	 *skipper;
 	void		 *user;
 	unsigned	  line;
-	char		 *buf;
+	char		 *buf;		/* the line, NUL-terminated */
 	size_t		  cap;
 	size_t		  len;		/* of the line in buf */
 	char		 *section;	/* the last header's, NULL: none yet */
@@ -154,18 +159,70 @@ key_line(struct ini_ctx *c, const char *p, char *str, int num)
 	return copy_line(c, str);
 }
 
+/*
+ * The section that starts at c->at, a header at the start of a line: its
+ * length up to the next one, or 0 if it has a header that does not start
+ * its line (which may be a continuation, or not: only the parser says).
+ */
+static size_t
+section_length(const struct ini_ctx *c)
+{
+	const char *p = c->at + 1, *q;
+
+	while ((p = memchr(p, '[', c->end - p)) != NULL) {
+		for (q = p; q > c->at && (q[-1] == ' ' || q[-1] == '\t'); q--)
+			;
+		if (q[-1] == '\n')
+			return q == p ? (size_t)(p - c->at) : 0;
+		p++;
+	}
+	return c->end - c->at;
+}
+
+/* Offer the section at c->at to the skipper; 1 if it was skipped. */
+static int
+skip_section(struct ini_ctx *c)
+{
+	size_t len = section_length(c);
+	const char *p, *end = c->at + len;
+
+	if (len == 0 || !c->skipper(c->user, c->at, len, c->line + 1))
+		return 0;
+	for (p = c->at; p < end; c->line++)
+		if ((p = memchr(p, '\n', end - p)) == NULL)
+			p = end;	/* a last line without its newline */
+		else
+			p++;
+	c->at = end;
+	c->have_key = 0;
+	c->bad_section = 0;
+	return 1;
+}
+
 /* inih's fgets: one whole, checked line per call. */
 static char *
 read_line(char *str, int num, void *stream)
 {
 	struct ini_ctx *c = stream;
-	ssize_t n;
-	size_t len;
+	const char *nl;
+	size_t len, n;
 	const char *p;
 	char *r;
 
-	if ((n = getline(&c->buf, &c->cap, c->fp)) < 0)
+	while (c->skipper != NULL && c->at < c->end && *c->at == '[' &&
+	    (c->at == c->text || c->at[-1] == '\n') && skip_section(c))
+		;
+	if (c->at >= c->end)
 		return NULL;
+	nl = memchr(c->at, '\n', c->end - c->at);
+	n = nl != NULL ? (size_t)(nl - c->at) + 1 : (size_t)(c->end - c->at);
+	if (n + 1 > c->cap) {
+		c->cap = n + 1 > 256 ? n + 1 : 256;
+		if ((c->buf = realloc(c->buf, c->cap)) == NULL)
+			abort();
+	}
+	memcpy(c->buf, c->at, n);
+	c->at += n;
 	c->line++;
 	len = n;
 	if (len > 0 && c->buf[len - 1] == '\n')
@@ -231,23 +288,77 @@ call_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
-static int
-parse_stream(FILE *fp, const char *name, msh_ini_handler *h, void *user,
+static void
+parse_text(const char *name, const char *text, size_t len,
+    msh_ini_handler *h, msh_ini_skipper *skip, void *user,
     struct msh_diag *d)
 {
 	struct ini_ctx c = {
-		.fp = fp, .file = name, .diag = d, .handler = h, .user = user,
+		.text = text, .at = text, .end = text + len, .file = name,
+		.diag = d, .handler = h, .skipper = skip, .user = user,
 	};
-	int r;
 
-	r = ini_parse_stream(read_line, &c, call_handler, &c);
-	if (r == -2)
+	if (ini_parse_stream(read_line, &c, call_handler, &c) == -2)
 		msh_diag_error(d, "io", name, 0, "out of memory");
-	else if (ferror(fp))
-		msh_diag_error(d, "io",
-		    name, 0, "read error: %s", strerror(errno));
 	free(c.section);
 	free(c.buf);
+}
+
+/* The whole of the file at path, in a buffer to free; NULL on errors
+ * (reported). */
+static char *
+read_file(const char *path, size_t *len, struct msh_diag *d)
+{
+	struct stat st;
+	char *text = NULL, *grown;
+	size_t cap = 0, n = 0;
+	ssize_t got;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		msh_diag_error(d, "io",
+		    path, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		cap = st.st_size;
+	for (;;) {
+		/* One byte more than the size, to see the end at once. */
+		if (n + 1 > cap || text == NULL) {
+			cap = cap < n + 1 ? (n + 1) * 2 : cap + 1;
+			if ((grown = realloc(text, cap)) == NULL)
+				abort();
+			text = grown;
+		}
+		if ((got = read(fd, text + n, cap - n)) == 0)
+			break;
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			msh_diag_error(d, "io",
+			    path, 0, "read error: %s", strerror(errno));
+			free(text);
+			close(fd);
+			return NULL;
+		}
+		n += got;
+	}
+	close(fd);
+	*len = n;
+	return text;
+}
+
+int
+msh_ini_parse_file_skipping(const char *path, msh_ini_handler *h,
+    msh_ini_skipper *skip, void *user, struct msh_diag *d)
+{
+	char *text;
+	size_t len;
+
+	if ((text = read_file(path, &len, d)) == NULL)
+		return -1;
+	parse_text(path, text, len, h, skip, user, d);
+	free(text);
 	return 0;
 }
 
@@ -255,36 +366,15 @@ int
 msh_ini_parse_file(const char *path, msh_ini_handler *h, void *user,
     struct msh_diag *d)
 {
-	FILE *fp;
-	int r;
-
-	if ((fp = fopen(path, "r")) == NULL) {
-		msh_diag_error(d, "io",
-		    path, 0, "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	r = parse_stream(fp, path, h, user, d);
-	fclose(fp);
-	return r;
+	return msh_ini_parse_file_skipping(path, h, NULL, user, d);
 }
 
 int
 msh_ini_parse_buffer(const char *name, const char *buf, size_t len,
     msh_ini_handler *h, void *user, struct msh_diag *d)
 {
-	FILE *fp;
-	int r;
-
-	if (len == 0)
-		return 0;
-	if ((fp = fmemopen((void *)buf, len, "r")) == NULL) {
-		msh_diag_error(d, "io",
-		    name, 0, "cannot read: %s", strerror(errno));
-		return -1;
-	}
-	r = parse_stream(fp, name, h, user, d);
-	fclose(fp);
-	return r;
+	parse_text(name, buf, len, h, NULL, user, d);
+	return 0;
 }
 
 const char *

@@ -36,6 +36,20 @@ typedef void msh_ini_handler(void *user, const char *section,
 int	msh_ini_parse_file(const char *path, msh_ini_handler *h, void *user,
 	    struct msh_diag *d);
 
+/*
+ * Called before a section is parsed, with its text: from its header, at
+ * the start of a line, to the next such header or the end of the file.
+ * line is the header's. Nonzero skips the section: the handler sees none
+ * of it. For a reader that knows a section from the file's last reading;
+ * a section with another header inside (an indented one) is never
+ * offered, so a skipped one holds exactly one section.
+ */
+typedef int msh_ini_skipper(void *user, const char *text, size_t len,
+    unsigned line);
+
+int	msh_ini_parse_file_skipping(const char *path, msh_ini_handler *h,
+	    msh_ini_skipper *skip, void *user, struct msh_diag *d);
+
 /* The same for text in memory; name is used in diagnostics. */
 int	msh_ini_parse_buffer(const char *name, const char *buf, size_t len,
 	    msh_ini_handler *h, void *user, struct msh_diag *d);

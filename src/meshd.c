@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -160,7 +161,7 @@ read_registry(const struct msh_conf *conf, struct msh_registry *reg,
 		/* And the sidecar's own instances: they say its zone. */
 		want[n++] = conf->service;
 		g.admin.registry_updates++;
-		r = msh_registry_load(conf->registry, want, n, reg, d);
+		r = msh_registry_load(conf->registry, want, n, &g.reg, reg, d);
 		if (r == 0) {
 			g.admin.registry_vanished += msh_registry_keep_vanished(
 			    reg, &g.reg, conf->registry, d);
@@ -605,6 +606,15 @@ main(int argc, char **argv)
 {
 	const char *conf = NULL, *sig = NULL, *err;
 	int ch, test = 0, daemon = 0;
+
+	/*
+	 * Keep memory freed for use again rather than give it back at once:
+	 * each change to a large registry is read with the same working
+	 * memory, and faulting it in anew every time cost four times the
+	 * reading itself (10,000 instances: 9 ms against 2).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 16 << 20);
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 
 	while ((ch = getopt(argc, argv, "a:c:dp:s:tVh")) != -1) {
 		switch (ch) {

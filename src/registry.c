@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,13 +27,42 @@ static const char *const health_names[] = {
 	"passing", "warning", "critical", "maintenance",
 };
 
+/*
+ * A set of names, each with the line it was first seen at: one hash table
+ * and one text buffer, so that a registry of 10,000 instances costs no
+ * allocation per instance it does not keep.
+ */
+struct reg_set {
+	struct reg_slot {
+		uint64_t	 hash;
+		size_t		 off;	/* into text */
+		unsigned	 line;	/* 0: free */
+	}		*slots;
+	size_t		 cap, n;	/* cap a power of 2 */
+	char		*text;
+	size_t		 len, text_cap;
+};
+
 struct reg_ctx {
 	struct msh_registry	*reg;
 	struct msh_diag		*diag;
 	const char		*file;
+	const char *const	*want;
+	size_t			 nwant;
 	struct msh_instance	*cur;	/* NULL in a bad section */
 	struct msh_service_node	*node;	/* in [/services/NAME] */
 	size_t			 ncap, nodecap;
+	struct reg_set		 paths;		/* every instance's */
+	struct reg_set		 services;	/* those with instances */
+	char			 last_service[MSH_NAME_MAX + 1];
+	const struct msh_registry *prev;	/* its known sections */
+	uint64_t		*seen;		/* this file's sections */
+	size_t			 nseen, seen_cap;
+	/* An instance this sidecar does not keep is read, checked and
+	 * forgotten here. */
+	struct msh_instance	 scratch;
+	char			 scratch_service[MSH_NAME_MAX + 1];
+	char			 scratch_id[MSH_INI_MAX_LINE + 1];
 };
 
 static void *
@@ -46,15 +77,107 @@ grow(void *p, size_t *cap, size_t n, size_t size)
 }
 
 /*
- * "/services/NAME/instances/ID" into NAME and ID, or "/services/NAME"
- * (a service's own node) into NAME and a NULL ID.
+ * A 64-bit hash of text, 8 bytes a step: the registry hashes all of its
+ * file on every change. Never 0, the mark of a free slot.
+ */
+static uint64_t
+text_hash(const char *p, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, len);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 32;
+	return h != 0 ? h : 1;
+}
+
+/*
+ * Add name (len bytes) to s, seen at line; if it was there, the line it
+ * was first seen at, else 0.
+ */
+static unsigned
+set_add(struct reg_set *s, const char *name, size_t len, unsigned line)
+{
+	uint64_t h = text_hash(name, len);
+	size_t k;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct reg_set old = *s;
+
+		s->cap = old.cap ? old.cap * 2 : 1024;
+		if ((s->slots = calloc(s->cap, sizeof(*s->slots))) == NULL)
+			abort();
+		for (k = 0; k < old.cap; k++) {
+			size_t j = old.slots[k].hash & (s->cap - 1);
+
+			if (old.slots[k].line == 0)
+				continue;
+			while (s->slots[j].line != 0)
+				j = (j + 1) & (s->cap - 1);
+			s->slots[j] = old.slots[k];
+		}
+		free(old.slots);
+	}
+	for (k = h & (s->cap - 1); s->slots[k].line != 0;
+	    k = (k + 1) & (s->cap - 1)) {
+		const char *t = s->text + s->slots[k].off;
+
+		if (s->slots[k].hash == h && strncmp(t, name, len) == 0 &&
+		    t[len] == '\0')
+			return s->slots[k].line;
+	}
+	if (s->len + len + 1 > s->text_cap) {
+		s->text_cap = (s->len + len + 1) * 2;
+		if ((s->text = realloc(s->text, s->text_cap)) == NULL)
+			abort();
+	}
+	memcpy(s->text + s->len, name, len);
+	s->text[s->len + len] = '\0';
+	s->slots[k] = (struct reg_slot){ h, s->len, line };
+	s->len += len + 1;
+	s->n++;
+	return 0;
+}
+
+static unsigned
+set_find(const struct reg_set *s, const char *name)
+{
+	size_t len = strlen(name), k;
+	uint64_t h;
+
+	if (s->cap == 0)
+		return 0;
+	h = text_hash(name, len);
+	for (k = h & (s->cap - 1); s->slots[k].line != 0;
+	    k = (k + 1) & (s->cap - 1))
+		if (s->slots[k].hash == h &&
+		    strcmp(s->text + s->slots[k].off, name) == 0)
+			return s->slots[k].line;
+	return 0;
+}
+
+static void
+set_free(struct reg_set *s)
+{
+	free(s->slots);
+	free(s->text);
+}
+
+/*
+ * "/services/NAME/instances/ID" into NAME (in buf) and ID (in path), or
+ * "/services/NAME" (a service's own node) into NAME and a NULL ID.
  */
 static int
-split_path(const char *path, char **service, char **id)
+split_path(const char *path, char buf[MSH_NAME_MAX + 1], const char **id)
 {
 	static const char prefix[] = "/services/", mid[] = "/instances/";
 	const char *name = path + sizeof(prefix) - 1, *slash, *err;
-	char buf[MSH_NAME_MAX + 1];
 	size_t n;
 
 	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
@@ -71,7 +194,6 @@ split_path(const char *path, char **service, char **id)
 	if (msh_check_name(buf, &err) != 0)
 		return -1;
 	if (*slash == '\0') {
-		*service = strdup(buf);
 		*id = NULL;
 		return 0;
 	}
@@ -79,9 +201,128 @@ split_path(const char *path, char **service, char **id)
 	if (*slash == '\0' || strchr(slash, '/') != NULL ||
 	    strpbrk(slash, " \t") != NULL)
 		return -1;
-	*service = strdup(buf);
-	*id = strdup(slash);
+	*id = slash;
 	return 0;
+}
+
+static char *
+dup_or_abort(const char *s)
+{
+	char *d;
+
+	if ((d = strdup(s)) == NULL)
+		abort();
+	return d;
+}
+
+static int
+wanted(const char *service, const char *const *want, size_t nwant)
+{
+	size_t k;
+
+	if (want == NULL)
+		return 1;
+	for (k = 0; k < nwant; k++)
+		if (strcmp(want[k], service) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * An instance's path (len bytes) seen at line: each must be there once;
+ * and its service has instances. The line the path was first seen at if
+ * it was, else 0.
+ */
+static unsigned
+note_instance(struct reg_ctx *c, const char *path, size_t len,
+    const char *service, unsigned line)
+{
+	unsigned first;
+
+	if ((first = set_add(&c->paths, path, len, line)) != 0)
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "instance %.*s appears twice (first at line %u)", (int)len,
+		    path, first);
+	/* A service's instances mostly come together. */
+	if (strcmp(service, c->last_service) != 0) {
+		set_add(&c->services, service, strlen(service), line);
+		strcpy(c->last_service, service);
+	}
+	return first;
+}
+
+static int
+known(const struct msh_registry *r, uint64_t h)
+{
+	size_t k;
+
+	if (r == NULL || r->known_cap == 0)
+		return 0;
+	for (k = h & (r->known_cap - 1); r->known[k] != 0;
+	    k = (k + 1) & (r->known_cap - 1))
+		if (r->known[k] == h)
+			return 1;
+	return 0;
+}
+
+/* The instance just read is whole: it needs an address and a port. */
+static void
+end_instance(struct reg_ctx *c)
+{
+	struct msh_instance *i = c->cur;
+
+	if (i == NULL)
+		return;
+	if (i->address_line == 0 || i->port_line == 0)
+		msh_diag_error(c->diag, "missing-key", c->file, i->line,
+		    "instance %s of \"%s\" needs an address and a port",
+		    i->id, i->service);
+	else
+		msh_addr_set_port(&i->address, i->port);
+	c->cur = NULL;
+}
+
+/*
+ * The skipper: an instance section, byte for byte one of the good file
+ * prev was read from, of a service this sidecar does not keep, is not
+ * parsed again. Only its path is noted, for the checks across sections.
+ * Parsing is most of what a change to a large registry costs, and most
+ * of a registry is other services, unchanged.
+ */
+static int
+skip_known(void *user, const char *text, size_t len, unsigned line)
+{
+	static const char prefix[] = "/services/";
+	struct reg_ctx *c = user;
+	uint64_t h = text_hash(text, len);
+	const char *end, *path = text + 1, *name, *slash;
+	char service[MSH_NAME_MAX + 1];
+	size_t n;
+
+	c->seen = grow(c->seen, &c->seen_cap, c->nseen, sizeof(*c->seen));
+	c->seen[c->nseen++] = h;
+	if (!known(c->prev, h) ||
+	    (end = memchr(text, ']', len)) == NULL)
+		return 0;
+	/* The header as the parser trims it; it was a good instance path,
+	 * or a service's node, which is always parsed. */
+	while (path < end && (*path == ' ' || *path == '\t'))
+		path++;
+	while (end > path && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	name = path + sizeof(prefix) - 1;
+	if (end - path < (ptrdiff_t)sizeof(prefix) ||
+	    (slash = memchr(name, '/', end - name)) == NULL ||
+	    (n = slash - name) > MSH_NAME_MAX)
+		return 0;
+	memcpy(service, name, n);
+	service[n] = '\0';
+	if (wanted(service, c->want, c->nwant))
+		return 0;
+	end_instance(c);
+	c->node = NULL;
+	note_instance(c, path, end - path, service, line);
+	return 1;
 }
 
 static void
@@ -89,11 +330,13 @@ begin_section(struct reg_ctx *c, const char *section, unsigned line)
 {
 	struct msh_registry *r = c->reg;
 	struct msh_instance *i;
-	char *service, *id;
+	const char *id;
+	char service[MSH_NAME_MAX + 1];
+	unsigned first;
 
-	c->cur = NULL;
+	end_instance(c);
 	c->node = NULL;
-	if (split_path(section, &service, &id) != 0) {
+	if (split_path(section, service, &id) != 0) {
 		msh_diag_error(c->diag, "bad-section", c->file, line,
 		    "section [%s] is neither an instance path like "
 		    "[/services/NAME/instances/ID] nor a service like "
@@ -105,15 +348,23 @@ begin_section(struct reg_ctx *c, const char *section, unsigned line)
 		    sizeof(*r->nodes));
 		c->node = &r->nodes[r->nnodes++];
 		memset(c->node, 0, sizeof(*c->node));
-		c->node->service = service;
+		c->node->service = dup_or_abort(service);
 		c->node->line = line;
 		return;
 	}
-	r->instances = grow(r->instances, &c->ncap, r->n, sizeof(*i));
-	i = &r->instances[r->n++];
-	memset(i, 0, sizeof(*i));
-	i->service = service;
-	i->id = id;
+	first = note_instance(c, section, strlen(section), service, line);
+	if (first == 0 && wanted(service, c->want, c->nwant)) {
+		r->instances = grow(r->instances, &c->ncap, r->n, sizeof(*i));
+		i = &r->instances[r->n++];
+		memset(i, 0, sizeof(*i));
+		i->service = dup_or_abort(service);
+		i->id = dup_or_abort(id);
+	} else {
+		i = &c->scratch;
+		memset(i, 0, sizeof(*i));
+		i->service = strcpy(c->scratch_service, service);
+		i->id = strcpy(c->scratch_id, id);
+	}
 	i->line = line;
 	i->weight = 1;
 	c->cur = i;
@@ -179,11 +430,12 @@ set_key(struct reg_ctx *c, enum reg_key k, const char *value, unsigned line)
 			i->weight = ul;
 		break;
 	case REG_ZONE:
-		i->zone = strdup(value);
+		if (i != &c->scratch)
+			i->zone = dup_or_abort(value);
 		break;
 	case REG_LABELS:
-		if (msh_check_labels(value, &err) == 0)
-			i->labels = strdup(value);
+		if (msh_check_labels(value, &err) == 0 && i != &c->scratch)
+			i->labels = dup_or_abort(value);
 		break;
 	case REG_HEALTH:
 		for (h = 0; h < sizeof(health_names) / sizeof(*health_names); h++)
@@ -283,87 +535,46 @@ free_instance(struct msh_instance *i)
 	free(i->labels);
 }
 
-static int
-wanted(const char *service, const char *const *want, size_t nwant)
-{
-	size_t k;
-
-	if (want == NULL)
-		return 1;
-	for (k = 0; k < nwant; k++)
-		if (strcmp(want[k], service) == 0)
-			return 1;
-	return 0;
-}
-
 /*
- * Whole-file checks, on everything sorted by path so that each takes one
- * pass however large the registry: paths given twice, instances without
- * an address or port, services both listed empty and with instances.
+ * What needs the whole file: services listed twice, services both said
+ * empty and with instances; and the instances kept, sorted by path.
  */
 static void
-check_all(struct msh_registry *r, const char *file, struct msh_diag *d)
+end_file(struct reg_ctx *c)
 {
-	size_t k, first, n;
+	struct msh_registry *r = c->reg;
+	size_t k;
+	unsigned line;
 
+	end_instance(c);
 	if (r->n > 1)
 		qsort(r->instances, r->n, sizeof(*r->instances),
 		    cmp_instance);
 	if (r->nnodes > 1)
 		qsort(r->nodes, r->nnodes, sizeof(*r->nodes), cmp_node);
-	for (k = 0, first = 0; k < r->n; k++) {
-		struct msh_instance *i = &r->instances[k];
-
-		if (k > 0 && cmp_path(i->service, i->id, 0,
-		    r->instances[first].service, r->instances[first].id,
-		    0) == 0)
-			msh_diag_error(d, "duplicate", file, i->line,
-			    "instance /services/%s/instances/%s appears twice "
-			    "(first at line %u)", i->service, i->id,
-			    r->instances[first].line);
-		else
-			first = k;
-		if (i->address_line == 0 || i->port_line == 0)
-			msh_diag_error(d, "missing-key", file, i->line,
-			    "instance %s of \"%s\" needs an address and a port",
-			    i->id, i->service);
-		else
-			msh_addr_set_port(&i->address, i->port);
-	}
 	for (k = 1; k < r->nnodes; k++)
 		if (strcmp(r->nodes[k].service, r->nodes[k - 1].service) == 0)
-			msh_diag_error(d, "duplicate", file, r->nodes[k].line,
-			    "service /services/%s appears twice (first at line "
-			    "%u)", r->nodes[k].service, r->nodes[k - 1].line);
-	for (k = 0, n = 0; k < r->nnodes; k++) {
+			msh_diag_error(c->diag, "duplicate", c->file,
+			    r->nodes[k].line, "service /services/%s appears "
+			    "twice (first at line %u)", r->nodes[k].service,
+			    r->nodes[k - 1].line);
+	for (k = 0; k < r->nnodes; k++) {
 		const struct msh_service_node *s = &r->nodes[k];
 
-		if (!s->empty)
-			continue;
-		while (n < r->n && strcmp(r->instances[n].service, s->service) < 0)
-			n++;
-		if (n < r->n && strcmp(r->instances[n].service, s->service) == 0)
-			msh_diag_error(d, "bad-value", file, s->empty_line,
-			    "service \"%s\" is said to be empty but lists "
-			    "instances (line %u)", s->service,
-			    r->instances[n].line);
+		if (s->empty && (line = set_find(&c->services, s->service)) != 0)
+			msh_diag_error(c->diag, "bad-value", c->file,
+			    s->empty_line, "service \"%s\" is said to be empty "
+			    "but lists instances (line %u)", s->service, line);
 	}
 }
 
-/* Drop what this sidecar does not route to: its memory does not grow
- * with the mesh. */
+/* Drop the nodes of what this sidecar does not route to: its memory
+ * does not grow with the mesh. */
 static void
 keep_wanted(struct msh_registry *r, const char *const *want, size_t nwant)
 {
 	size_t k, n;
 
-	for (k = 0, n = 0; k < r->n; k++) {
-		if (wanted(r->instances[k].service, want, nwant))
-			r->instances[n++] = r->instances[k];
-		else
-			free_instance(&r->instances[k]);
-	}
-	r->n = n;
 	for (k = 0, n = 0; k < r->nnodes; k++) {
 		if (wanted(r->nodes[k].service, want, nwant))
 			r->nodes[n++] = r->nodes[k];
@@ -373,20 +584,47 @@ keep_wanted(struct msh_registry *r, const char *const *want, size_t nwant)
 	r->nnodes = n;
 }
 
+/* Every section of the file r was read from is good: remember them. */
+static void
+remember(struct msh_registry *r, const uint64_t *seen, size_t n)
+{
+	size_t k, j;
+
+	for (r->known_cap = 16; r->known_cap < 2 * n; r->known_cap *= 2)
+		;
+	if ((r->known = calloc(r->known_cap, sizeof(*r->known))) == NULL)
+		abort();
+	for (k = 0; k < n; k++) {
+		for (j = seen[k] & (r->known_cap - 1); r->known[j] != 0 &&
+		    r->known[j] != seen[k]; j = (j + 1) & (r->known_cap - 1))
+			;
+		r->known[j] = seen[k];
+	}
+}
+
 int
 msh_registry_load(const char *file, const char *const *want, size_t nwant,
-    struct msh_registry *r, struct msh_diag *d)
+    const struct msh_registry *prev, struct msh_registry *r,
+    struct msh_diag *d)
 {
-	struct reg_ctx c = { .reg = r, .diag = d, .file = file };
+	struct reg_ctx c = {
+		.reg = r, .diag = d, .file = file, .want = want, .nwant = nwant,
+		.prev = prev,
+	};
 	unsigned before = d->errors;
 
 	memset(r, 0, sizeof(*r));
-	msh_ini_parse_file(file, on_value, &c, d);
-	check_all(r, file, d);
+	msh_ini_parse_file_skipping(file, on_value, skip_known, &c, d);
+	end_file(&c);
+	set_free(&c.paths);
+	set_free(&c.services);
 	if (d->errors != before) {
+		free(c.seen);
 		msh_registry_free(r);
 		return -1;
 	}
+	remember(r, c.seen, c.nseen);
+	free(c.seen);
 	keep_wanted(r, want, nwant);
 	return 0;
 }
@@ -469,6 +707,7 @@ msh_registry_free(struct msh_registry *r)
 		free(r->nodes[k].service);
 	free(r->instances);
 	free(r->nodes);
+	free(r->known);
 	memset(r, 0, sizeof(*r));
 }
 

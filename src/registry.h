@@ -6,6 +6,7 @@
 #define MSH_REGISTRY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "diag.h"
 #include "value.h"
@@ -49,15 +50,22 @@ struct msh_registry {
 	size_t			 n;
 	struct msh_service_node	*nodes;
 	size_t			 nnodes;
+	/* Hashes of the instance sections of the file this view was read
+	 * from, all of which were good: a set, 0 for a free slot. */
+	uint64_t		*known;
+	size_t			 known_cap;	/* a power of 2, or 0 */
 };
 
 /*
  * Read the file and keep the instances of the services in want (all if
  * want is NULL). The whole file is checked: every problem goes to d with
- * its line, and any makes it -1 with r empty.
+ * its line, and any makes it -1 with r empty. prev, a view read before
+ * (or NULL), saves parsing again the sections of other services that have
+ * not changed since.
  */
 int	msh_registry_load(const char *file, const char *const *want,
-	    size_t nwant, struct msh_registry *r, struct msh_diag *d);
+	    size_t nwant, const struct msh_registry *prev,
+	    struct msh_registry *r, struct msh_diag *d);
 
 /*
  * A service that had instances in old and has none in r, without being

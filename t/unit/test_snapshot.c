@@ -172,7 +172,7 @@ build(struct msh_conf *conf, const struct msh_snapshot *prev, uint64_t gen,
 	struct msh_snapshot *s;
 
 	if (conf->registry != NULL &&
-	    msh_registry_load(conf->registry, NULL, 0, &reg, &d) != 0)
+	    msh_registry_load(conf->registry, NULL, 0, NULL, &reg, &d) != 0)
 		fail_msg("registry: %s", diag_lines[0]);
 	s = msh_snapshot_build(conf, &reg, prev, NWORKERS, gen, flags, &d);
 	msh_registry_free(&reg);
@@ -524,7 +524,7 @@ test_registry_view(void **state)
 	    "address = 127.0.10.8\n"
 	    "port = 7000\n");
 	d = new_diag();
-	assert_int_equal(msh_registry_load(path, want, 1, &cur, &d), -1);
+	assert_int_equal(msh_registry_load(path, want, 1, NULL, &cur, &d), -1);
 	assert_int_equal(ndiag, 1);
 	snprintf(line, sizeof(line), "%s:10: error: instance "
 	    "/services/web/instances/w-1 appears twice (first at line 4) "
@@ -543,7 +543,7 @@ test_registry_view(void **state)
 	    "address = 127.0.10.1\n"
 	    "port = 7001\n");
 	d = new_diag();
-	assert_int_equal(msh_registry_load(path, want, 1, &old, &d), 0);
+	assert_int_equal(msh_registry_load(path, want, 1, NULL, &old, &d), 0);
 	assert_int_equal(d.errors + d.warnings, 0);
 	/* Only pay's, sorted by id. */
 	assert_int_equal(old.n, 2);
@@ -556,7 +556,7 @@ test_registry_view(void **state)
 	    "address = 127.0.10.9\n"
 	    "port = 7000\n");
 	d = new_diag();
-	assert_int_equal(msh_registry_load(path, want, 1, &cur, &d), 0);
+	assert_int_equal(msh_registry_load(path, want, 1, NULL, &cur, &d), 0);
 	assert_int_equal(cur.n, 0);
 	assert_int_equal(msh_registry_keep_vanished(&cur, &old, path, &d), 1);
 	assert_int_equal(d.warnings, 1);
@@ -572,12 +572,112 @@ test_registry_view(void **state)
 	    "[/services/pay]\n"
 	    "empty = on\n");
 	d = new_diag();
-	assert_int_equal(msh_registry_load(path, want, 1, &cur, &d), 0);
+	assert_int_equal(msh_registry_load(path, want, 1, NULL, &cur, &d), 0);
 	assert_int_equal(msh_registry_keep_vanished(&cur, &old, path, &d), 0);
 	assert_int_equal(d.warnings, 0);
 	assert_int_equal(cur.n, 0);
 	msh_registry_free(&cur);
 	msh_registry_free(&old);
+}
+
+/*
+ * Reading a registry again after a good reading: sections of other
+ * services that did not change are not parsed again, yet the checks
+ * across sections still see them, lines still count them, and what
+ * changed is checked.
+ */
+#define PAY_1	"[/services/pay/instances/p-1]\n" \
+		"address = 127.0.10.1\nport = 7001\n"
+#define WEB_1	"[/services/web/instances/w-1]\n" \
+		"address = 127.0.10.9\nport = 7000\n"
+#define WEB_2	"[/services/web/instances/w-2]\n" \
+		"address = 127.0.10.8\nport = 7000\nzone = a\n"
+/* A header inside a section: never skipped, so w-3 is always seen. */
+#define WEB	"[/services/web]\n" \
+		"  [/services/web/instances/w-3]\n" \
+		"address = 127.0.10.7\nport = 7000\n"
+
+static void
+test_registry_again(void **state)
+{
+	static const char *const want[] = { "pay" };
+	struct msh_registry prev, cur;
+	struct msh_diag d;
+	const char *path;
+	char line[512];
+
+	(void)state;
+	path = write_file("mesh-registry.conf", PAY_1 WEB_1 WEB_2 WEB);
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, NULL, &prev, &d), 0);
+	assert_int_equal(prev.n, 1);
+
+	/* A copy of a skipped section is still a duplicate, at its line. */
+	path = write_file("mesh-registry.conf", PAY_1 WEB_1 WEB_2 WEB WEB_1);
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &prev, &cur, &d),
+	    -1);
+	assert_int_equal(ndiag, 1);
+	snprintf(line, sizeof(line), "%s:15: error: instance "
+	    "/services/web/instances/w-1 appears twice (first at line 4) "
+	    "[duplicate]", path);
+	assert_string_equal(diag_lines[0], line);
+
+	/* So is a new section with the path of a skipped one; and one with
+	 * the path of the instance inside [/services/web]. */
+	path = write_file("mesh-registry.conf", PAY_1 WEB_1 WEB_2 WEB
+	    "[/services/web/instances/w-2]\naddress = 127.0.10.6\n"
+	    "port = 7000\n"
+	    "[/services/web/instances/w-3]\naddress = 127.0.10.6\n"
+	    "port = 7000\n");
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &prev, &cur, &d),
+	    -1);
+	assert_int_equal(ndiag, 2);
+	snprintf(line, sizeof(line), "%s:15: error: instance "
+	    "/services/web/instances/w-2 appears twice (first at line 7) "
+	    "[duplicate]", path);
+	assert_string_equal(diag_lines[0], line);
+	snprintf(line, sizeof(line), "%s:18: error: instance "
+	    "/services/web/instances/w-3 appears twice (first at line 12) "
+	    "[duplicate]", path);
+	assert_string_equal(diag_lines[1], line);
+
+	/* A changed section is parsed, and lines count the skipped ones. */
+	path = write_file("mesh-registry.conf", PAY_1 WEB_1 WEB_2 WEB
+	    "[/services/web/instances/w-4]\naddress = 127.0.10.5\n"
+	    "port = 70000\n");
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &prev, &cur, &d),
+	    -1);
+	assert_int_equal(ndiag, 2);	/* and w-4 has no port */
+	assert_non_null(strstr(diag_lines[0], ":17: error: bad value "
+	    "\"70000\" for \"port\""));
+
+	/* A service said empty whose instances are all skipped. */
+	path = write_file("mesh-registry.conf", PAY_1 WEB_1 WEB_2
+	    "[/services/web]\nempty = on\n");
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &prev, &cur, &d),
+	    -1);
+	assert_int_equal(ndiag, 1);
+	assert_non_null(strstr(diag_lines[0], ":12: error: service \"web\" "
+	    "is said to be empty but lists instances (line 4)"));
+
+	/* The wanted service's sections are read whatever happened: the
+	 * view is that of a first reading. */
+	path = write_file("mesh-registry.conf", WEB_2 WEB_1
+	    "[/services/pay/instances/p-2]\naddress = 127.0.10.2\n"
+	    "port = 7002\n" PAY_1);
+	d = new_diag();
+	assert_int_equal(msh_registry_load(path, want, 1, &prev, &cur, &d), 0);
+	assert_int_equal(d.errors + d.warnings, 0);
+	assert_int_equal(cur.n, 2);
+	assert_string_equal(cur.instances[0].id, "p-1");
+	assert_string_equal(cur.instances[1].id, "p-2");
+	assert_int_equal(cur.instances[1].port, 7002);
+	msh_registry_free(&cur);
+	msh_registry_free(&prev);
 }
 
 int
@@ -592,6 +692,7 @@ main(void)
 		cmocka_unit_test(test_no_sockets),
 		cmocka_unit_test(test_registry_cluster),
 		cmocka_unit_test(test_registry_view),
+		cmocka_unit_test(test_registry_again),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
