@@ -109,6 +109,7 @@ struct mc_policy_set {
 	unsigned		 max_retries;		/* 0: off */
 	unsigned		 outlier_5xx;		/* 0: off */
 	unsigned		 outlier_gateway;	/* 0: off */
+	uint64_t		 outlier_interval;	/* ms, 0: off */
 	uint64_t		 ejection_time;		/* ms */
 	uint64_t		 max_ejection_time;	/* ms */
 	unsigned		 max_ejected_percent;
@@ -140,6 +141,7 @@ struct mc_policy_set {
 	struct mc_origin	 max_retries_at;
 	struct mc_origin	 outlier_5xx_at;
 	struct mc_origin	 outlier_gateway_at;
+	struct mc_origin	 outlier_interval_at;
 	struct mc_origin	 ejection_time_at;
 	struct mc_origin	 max_ejection_time_at;
 	struct mc_origin	 max_ejected_percent_at;

@@ -90,6 +90,7 @@ const struct mc_directive mc_policy_keys[] = {
 	POLICY_R("outlier_consecutive_5xx", MC_V_COUNT, outlier_5xx, 0, 1000),
 	POLICY_R("outlier_consecutive_gateway_errors", MC_V_COUNT,
 	    outlier_gateway, 0, 1000),
+	POLICY("outlier_interval", MC_V_DURATION_OFF, outlier_interval),
 	POLICY("ejection_time", MC_V_DURATION, ejection_time),
 	POLICY("max_ejection_time", MC_V_DURATION, max_ejection_time),
 	POLICY_R("max_ejected_percent", MC_V_COUNT, max_ejected_percent, 0,

@@ -151,6 +151,7 @@ struct msh_cluster_conf {
 	/* Passive outlier detection: failures in a row, 0: off. */
 	unsigned		 outlier_5xx;
 	unsigned		 outlier_gateway;
+	uint64_t		 outlier_interval;	/* ms between sweeps, 0: off */
 	uint64_t		 ejection_time;		/* ms, the first */
 	uint64_t		 max_ejection_time;	/* ms */
 	unsigned		 max_ejected_percent;
@@ -185,6 +186,7 @@ struct msh_cluster_conf {
 	unsigned		 tls_peer_line;
 	unsigned		 outlier_5xx_line;
 	unsigned		 outlier_gateway_line;
+	unsigned		 outlier_interval_line;
 	unsigned		 ejection_time_line;
 	unsigned		 max_ejection_time_line;
 	unsigned		 max_ejected_percent_line;

@@ -74,6 +74,7 @@ const struct msh_directive msh_core_directives[] = {
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf,
 	    "outlier_consecutive_gateway_errors", MSH_V_COUNT, outlier_gateway,
 	    0, 1000),
+	CLUSTER("outlier_interval", MSH_V_DURATION_OFF, outlier_interval),
 	CLUSTER("ejection_time", MSH_V_DURATION, ejection_time),
 	CLUSTER("max_ejection_time", MSH_V_DURATION, max_ejection_time),
 	RANGED(MSH_SEC_CLUSTER, struct msh_cluster_conf, "max_ejected_percent",

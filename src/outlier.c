@@ -56,12 +56,28 @@ may_eject(const struct msh_cluster *c)
 	return msh_outlier_count(c) < (max > 0 ? max : 1);
 }
 
+/*
+ * With outlier_interval, ejections are looked at in sweeps, as Envoy's
+ * are: one whose time is up ends at the next sweep. The sweeps fall on
+ * the multiples of the interval on the monotonic clock, so a sweep is
+ * computed, never run: the views look again when it comes (their until).
+ */
+static uint64_t
+sweep(const struct msh_cluster_conf *cc, uint64_t end)
+{
+	uint64_t i = cc->outlier_interval;
+
+	if (i == 0 || end % i == 0)
+		return end;
+	return end - end % i + i;
+}
+
 static void
 eject(const struct msh_cluster *c, const struct msh_endpoint *e,
     unsigned worker, const char *why, unsigned n)
 {
 	struct msh_stats *s = e->stats;
-	uint64_t now = msh_outlier_now(), until, last, ms;
+	uint64_t now = msh_outlier_now(), until, last, ms, end;
 	unsigned times;
 
 	until = atomic_load(&s->ejected_until);
@@ -75,17 +91,18 @@ eject(const struct msh_cluster *c, const struct msh_endpoint *e,
 	ms = c->conf->ejection_time * times;
 	if (ms > c->conf->max_ejection_time)
 		ms = c->conf->max_ejection_time;
+	end = sweep(c->conf, now + ms);
 	/* Another worker may eject it at the same moment: one wins. */
-	if (!atomic_compare_exchange_strong(&s->ejected_until, &until,
-	    now + ms))
+	if (!atomic_compare_exchange_strong(&s->ejected_until, &until, end))
 		return;
 	atomic_store(&s->ejected_last, now);
 	atomic_store(&s->ejections, times);
 	msh_outlier_changed();
 	msh_stats_inc(s, worker, MSH_C_EJECTIONS);
 	msh_log(MSH_LOG_WARNING, "cluster %s: ejecting %s for %llu ms after "
-	    "%u %s in a row (ejection %u in a row)", c->conf->name, e->name,
-	    (unsigned long long)ms, n, why, times);
+	    "%u %s in a row (ejection %u in a row%s)", c->conf->name, e->name,
+	    (unsigned long long)(end - now), n, why, times,
+	    end != now + ms ? ", to the next sweep" : "");
 }
 
 /* Percent of c's endpoints available: neither ejected nor unhealthy;

@@ -1,7 +1,8 @@
 /*
  * Passive outlier detection: an endpoint that fails too many requests in
- * a row is ejected, and balancers pass it over until its time is up. Each
- * ejection in a row lasts longer. The failures are counted per worker
+ * a row is ejected, and balancers pass it over until its time is up (with
+ * outlier_interval, until the first sweep after that). Each ejection in a
+ * row lasts longer. The failures are counted per worker
  * (each worker sees its own requests); the ejection is shared by all.
  */
 #ifndef MSH_OUTLIER_H

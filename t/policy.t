@@ -95,6 +95,7 @@ max_requests = 99
 max_retries = off
 outlier_consecutive_5xx = 4
 outlier_consecutive_gateway_errors = 0
+outlier_interval = off
 ejection_time = 30s
 max_ejection_time = 5m
 max_ejected_percent = 10
