@@ -268,10 +268,12 @@ struct msh_rule;
 /* [rule NAME]: who may call what on a listener (route.h). The match keys
  * are a route's, without its actions. */
 struct msh_rule_conf {
-	struct msh_route_conf	 match;		/* its name, line, listener */
+	struct msh_route_conf	 match;		/* its name, line */
+	struct msh_text_list	 listeners;	/* lists of names */
 	enum msh_rule_action	 action;
 	struct msh_text_list	 identity;	/* callers' URIs, lists */
 	struct msh_text_list	 source;	/* networks, lists of CIDRs */
+	unsigned		 listeners_line;
 	unsigned		 action_line;
 	unsigned		 identity_line;
 	unsigned		 source_line;

@@ -133,7 +133,7 @@ const struct msh_directive msh_core_directives[] = {
 	ROUTE("per_try_timeout", MSH_V_DURATION_OFF, per_try_timeout),
 	ROUTE("request_timeout", MSH_V_DURATION_OFF, request_timeout),
 	ROUTE("retry_non_idempotent", MSH_V_FLAG, retry_non_idempotent),
-	RULE("listener", MSH_V_NAME, match.listener),
+	RULE("listener", MSH_V_TEXT_LIST, listeners),
 	RULE("action", MSH_V_RULE_ACTION, action),
 	RULE("identity", MSH_V_TEXT_LIST, identity),
 	RULE("source", MSH_V_TEXT_LIST, source),
@@ -840,6 +840,7 @@ msh_conf_unref(struct msh_conf *conf)
 	for (i = 0; i < conf->nrules; i++) {
 		free_route(&conf->rules[i].match);
 		msh_rule_free(conf->rules[i].compiled);
+		free_list(&conf->rules[i].listeners);
 		free_list(&conf->rules[i].identity);
 		free_list(&conf->rules[i].source);
 	}

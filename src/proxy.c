@@ -1285,7 +1285,11 @@ build_request_head(struct msh_conn *c)
 		inet_ntop(c->peer.ss.ss_family, a, ip, sizeof(ip));
 		PUTS(o, "X-Forwarded-For: ");
 		put(o, ip, strlen(ip));
-		PUTS(o, "\r\nX-Forwarded-Proto: http\r\n");
+		/* What the client spoke to meshd, for the app's own links. */
+		if (bufferevent_openssl_get_ssl(c->client) != NULL)
+			PUTS(o, "\r\nX-Forwarded-Proto: https\r\n");
+		else
+			PUTS(o, "\r\nX-Forwarded-Proto: http\r\n");
 	}
 	if (c->l->conf->via)
 		PUTS(o, "Via: 1.1 meshd\r\n");

@@ -358,37 +358,56 @@ compile_rewrites(struct compiling *c)
 	}
 }
 
+/*
+ * The listener named name (at line) a route or a rule is for: it must
+ * exist, and be http unless the rule matches no request (tcp listeners
+ * have none). NULL if it is no such listener, reported.
+ */
+static const struct msh_listener_conf *
+check_listener(struct compiling *c, const char *name, unsigned line)
+{
+	const struct msh_route_conf *rc = c->rc;
+	const char *what = rc->match_only ? "rule" : "route";
+	const struct msh_listener_conf *l = NULL;
+	size_t i;
+
+	for (i = 0; i < c->conf->nlisteners; i++)
+		if (strcmp(c->conf->listeners[i].name, name) == 0)
+			l = &c->conf->listeners[i];
+	if (l == NULL)
+		msh_diag_error(c->d, "unknown-listener", c->conf->file, line,
+		    "%s \"%s\" is for unknown listener \"%s\"", what,
+		    rc->name, name);
+	else if (l->protocol != MSH_PROTO_HTTP && (!rc->match_only ||
+	    rc->path_line || rc->path_exact_line || rc->path_regex_line ||
+	    rc->method_line))
+		msh_diag_error(c->d, "bad-value", c->conf->file, line,
+		    "%s \"%s\" is for listener \"%s\", which is not "
+		    "protocol = http%s", what, rc->name, name,
+		    rc->match_only ? ": it can only match identity and "
+		    "source" : "");
+	return l;
+}
+
 void
 msh_route_compile(struct msh_conf *conf, struct msh_route_conf *rc,
     struct msh_diag *d)
 {
 	struct compiling c = { .conf = conf, .rc = rc, .d = d };
-	const struct msh_listener_conf *l = NULL;
 	const char *what = rc->match_only ? "rule" : "route";
 	struct msh_route *r;
-	size_t i;
 
 	if ((r = c.r = calloc(1, sizeof(*r))) == NULL)
 		abort();
 	rc->compiled = r;
-	for (i = 0; i < conf->nlisteners; i++)
-		if (strcmp(conf->listeners[i].name, rc->listener) == 0)
-			l = &conf->listeners[i];
-	if (rc->listener_line == 0)
+	/* A rule's listeners are its own key (msh_rule_compile). */
+	if (rc->match_only)
+		;
+	else if (rc->listener_line == 0)
 		msh_diag_error(d, "missing-key", conf->file, rc->line,
-		    "%s \"%s\" needs a listener", what, rc->name);
-	else if (l == NULL)
-		msh_diag_error(d, "unknown-listener", conf->file,
-		    rc->listener_line, "%s \"%s\" is for unknown listener "
-		    "\"%s\"", what, rc->name, rc->listener);
-	else if (l->protocol != MSH_PROTO_HTTP && (!rc->match_only ||
-	    rc->path_line || rc->path_exact_line || rc->path_regex_line ||
-	    rc->method_line))
-		msh_diag_error(d, "bad-value", conf->file, rc->listener_line,
-		    "%s \"%s\" is for listener \"%s\", which is not "
-		    "protocol = http%s", what, rc->name, rc->listener,
-		    rc->match_only ? ": it can only match identity and "
-		    "source" : "");
+		    "route \"%s\" needs a listener", rc->name);
+	else
+		check_listener(&c, rc->listener, rc->listener_line);
 	if (!!rc->path_line + !!rc->path_exact_line + !!rc->path_regex_line > 1)
 		msh_diag_error(d, "bad-value", conf->file, rc->line,
 		    "%s \"%s\" sets more than one of path, path_exact and "
@@ -432,6 +451,8 @@ struct net {
 };
 
 struct msh_rule {
+	const char	**listeners;	/* the conf's names */
+	size_t		  nlisteners;
 	char		**ids;
 	size_t		  nids;
 	struct net	 *nets;
@@ -442,6 +463,24 @@ struct rule_compiling {
 	struct compiling c;
 	struct msh_rule	*rule;
 };
+
+static int
+add_listener(void *arg, const char *word)
+{
+	struct rule_compiling *rc = arg;
+	struct msh_rule *r = rc->rule;
+	const struct msh_listener_conf *l;
+	size_t i;
+
+	if ((l = check_listener(&rc->c, word, rc->c.line)) == NULL)
+		return 0;
+	for (i = 0; i < r->nlisteners; i++)
+		if (r->listeners[i] == l->name)
+			return 0;
+	r->listeners = more(r->listeners, r->nlisteners, sizeof(char *));
+	r->listeners[r->nlisteners++] = l->name;
+	return 0;
+}
 
 static int
 add_identity(void *arg, const char *word)
@@ -518,6 +557,15 @@ msh_rule_compile(struct msh_conf *conf, struct msh_rule_conf *rc,
 		msh_diag_error(d, "missing-key", conf->file, rc->match.line,
 		    "rule \"%s\" needs an action: allow or deny",
 		    rc->match.name);
+	if (rc->listeners.n == 0)
+		msh_diag_error(d, "missing-key", conf->file, rc->match.line,
+		    "rule \"%s\" needs a listener", rc->match.name);
+	for (i = 0; i < rc->listeners.n; i++) {
+		c.c.key = "listener";
+		c.c.value = rc->listeners.items[i];
+		c.c.line = rc->listeners.lines[i];
+		msh_split_list(c.c.value, add_listener, &c);
+	}
 	for (i = 0; i < rc->identity.n; i++) {
 		c.c.key = "identity";
 		c.c.value = rc->identity.items[i];
@@ -539,11 +587,24 @@ msh_rule_free(struct msh_rule *r)
 
 	if (r == NULL)
 		return;
+	free(r->listeners);
 	for (i = 0; i < r->nids; i++)
 		free(r->ids[i]);
 	free(r->ids);
 	free(r->nets);
 	free(r);
+}
+
+int
+msh_rule_on(const struct msh_rule_conf *rc, const char *listener)
+{
+	const struct msh_rule *r = rc->compiled;
+	size_t i;
+
+	for (i = 0; i < r->nlisteners; i++)
+		if (strcmp(r->listeners[i], listener) == 0)
+			return 1;
+	return 0;
 }
 
 static int

@@ -25,7 +25,8 @@ void	msh_route_compile(struct msh_conf *conf, struct msh_route_conf *r,
 void	msh_route_free(struct msh_route *r);
 
 /*
- * Rules: who may call what on a listener. The first of a listener's rules
+ * Rules: who may call what on listeners (one rule may guard several, and
+ * is counted on each). The first of a listener's rules
  * that matches a request (or, for tcp, a connection: m is NULL) decides,
  * allow or deny; when a listener has rules and none matches, deny.
  * peer_id is the caller's TLS identity (NULL without TLS).
@@ -33,6 +34,9 @@ void	msh_route_free(struct msh_route *r);
 void	msh_rule_compile(struct msh_conf *conf, struct msh_rule_conf *r,
 	    struct msh_diag *d);
 void	msh_rule_free(struct msh_rule *r);
+
+/* Is r, compiled, one of listener's rules? */
+int	msh_rule_on(const struct msh_rule_conf *r, const char *listener);
 int	msh_rule_match(const struct msh_rule_conf *r,
 	    const struct msh_http_msg *m, const char *peer_id,
 	    const struct msh_addr *peer);

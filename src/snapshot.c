@@ -7,6 +7,7 @@
 #include "listener.h"
 #include "module.h"
 #include "registry.h"
+#include "route.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "tls.h"
@@ -193,7 +194,7 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 		for (j = 0; j < conf->nrules; j++) {
 			const struct msh_rule_conf *r = &conf->rules[j];
 
-			if (strcmp(r->match.listener, lc->name) != 0)
+			if (!msh_rule_on(r, lc->name))
 				continue;
 			l->rule_stats[l->nrules] = msh_stats_get(MSH_STATS_RULE,
 			    lc->name, r->match.name);

@@ -103,6 +103,7 @@ tls = edge
 tls_cert = www.crt
 tls_key = www.key
 tls_sni = *.api.test api.crt api.key
+forwarded_for = on
 
 [listener tcpin]
 address = $hb:$tcpin
@@ -130,6 +131,12 @@ listener = inbound
 identity = spiffe://test/service/a
 action = allow
 
+; One rule for two listeners.
+[rule no-private]
+listener = permissive, edge
+path = /private
+action = deny
+
 [rule loopback-plain]
 listener = permissive
 source = 127.0.0.1/32
@@ -143,6 +150,10 @@ action = allow
 [rule client-tcp]
 listener = tcpin
 identity = spiffe://test/service/client
+action = allow
+
+[rule edge-rest]
+listener = edge
 action = allow
 EOF
 $t->start_meshd(name => 'b', conf => $bconf, host => $hb, admin => "$hb:$badmin");
@@ -229,6 +240,16 @@ is($code, 200, 'edge: a client with no certificate gets through');
 ($rc, $code, $body) = curl('--cacert', "$dir/ca.crt", '--resolve',
     "v1.api.test:$edge:$hb", "https://v1.api.test:$edge/");
 is($code, 200, 'edge: another name, verified against its own certificate');
+like($t->log_text('app'), qr{^.*GET / 200 \(0 bytes in\) for 127\.0\.0\.1 proto https$}m,
+    'edge: the app is told the client spoke TLS (X-Forwarded-Proto: https)');
+($rc, $code) = curl('--cacert', "$dir/ca.crt", '--resolve',
+    "www.test:$edge:$hb", "https://www.test:$edge/private");
+is($code, 403, 'a rule for two listeners: the edge takes it');
+($rc, $code) = curl("http://$hb:$p{permissive}/private");
+is($code, 403, '... and so does the other');
+my $em = $t->metrics("$hb:$badmin");
+is($em->{"meshd_rule_matches_total{listener=\"$_\",rule=\"no-private\"}"}, 1,
+    "counted on $_") for qw(edge permissive);
 for my $case (['v1.api.test', 'api'], ['www.test', 'www'], ['other.test', 'www']) {
 	my $s = $t->run({ timeout => 20, stdin => "" }, 'openssl', 's_client',
 	    '-connect', "$hb:$edge", '-servername', $case->[0]);
@@ -314,6 +335,11 @@ $r = $t->run($t->meshd_bin, '-t', '-c', $broken);
 is($r->{code}, 1, 'meshd -t: a missing certificate fails');
 like($r->{err}, qr/broken\.conf:4: error: cannot load the certificate \S+nothere\.crt: .* \[tls\]/,
     '... with its file and line');
+my $nolistener = $t->write_file('nolistener.conf', MeshTest::slurp($bconf) =~
+    s{^listener = permissive, edge$}{listener = permissive, egde}mr);
+$r = $t->run($t->meshd_bin, '-t', '-c', $nolistener);
+like($r->{err}, qr/nolistener\.conf:\d+: error: rule "no-private" is for unknown listener "egde" \[unknown-listener\]/,
+    'a rule for an unknown listener in a list');
 my $nokey = $t->write_file('nokey.conf', MeshTest::slurp($bconf) =~
     s{tls_key = \S+}{tls_key = $dir/a.key}r);
 $r = $t->run($t->meshd_bin, '-t', '-c', $nokey);

@@ -15,6 +15,9 @@
 #   .../status/NNN      the same, but with status NNN (200..599)
 #   .../delay/MS        the same, answered MS milliseconds later (60000 at most)
 #                       (the path is not otherwise looked at)
+# --verbose logs each request, "METHOD TARGET STATUS (N bytes in)", then
+# "for ADDRS proto P" from X-Forwarded-For/-Proto and "caller ID" from
+# X-Forwarded-Client-Cert when the sidecar sent them.
 # --status NNN answers every other request with NNN (a failing instance);
 # --hang reads requests and never answers them (a hanging one).
 # --delay MS answers every request MS milliseconds later (a slow instance);
@@ -469,6 +472,8 @@ sub start_request {
 		keep   => $keep,
 		nbytes => 0,
 		caller => $h{'x-forwarded-client-cert'},
+		proto  => $h{'x-forwarded-proto'},
+		for    => $h{'x-forwarded-for'},
 	};
 
 	my $body = 0;
@@ -522,6 +527,7 @@ sub complete {
 		queue_response($c, $req, $status, $body);
 	}
 	logmsg("$req->{method} $req->{target} $status ($req->{nbytes} bytes in)"
+	    . (defined $req->{proto} ? " for $req->{for} proto $req->{proto}" : '')
 	    . (defined $req->{caller} ? " caller $req->{caller}" : ''))
 	    if $opt{verbose};
 	$c->{st} = 'head';
