@@ -2,8 +2,10 @@
  * meshc certs: a development PKI for a mesh, so that the demo and tests
  * run with mTLS on. One CA (kept when DIR has one, so that adding a
  * service does not make every certificate new) and, per service, a key
- * and a certificate whose subjectAltName is the service's identity.
- * Production meshes point tls_dir at their own PKI's files instead.
+ * and a certificate whose subjectAltName is the service's identity; and
+ * for the edges, each certificate file they name in tls_dir, for the
+ * names they show it to. Production meshes point tls_dir at their own
+ * PKI's files instead, and edges at public certificates.
  */
 #include "config.h"
 
@@ -86,16 +88,17 @@ add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	return ok;
 }
 
-/* A certificate for key, signed by the CA (or by key itself: the CA). */
+/* A certificate for key, signed by the CA, for the names of san
+ * ("URI:spiffe://...", "DNS:www.example.com, DNS:..."); or, san NULL, the
+ * CA's own, signed by key. */
 static X509 *
-make_cert(struct pki *p, const char *cn, EVP_PKEY *key, const char *uri)
+make_cert(struct pki *p, const char *cn, EVP_PKEY *key, const char *san)
 {
 	X509 *cert = X509_new();
-	X509 *issuer = uri != NULL ? p->ca : cert;
-	EVP_PKEY *signer = uri != NULL ? p->ca_key : key;
+	X509 *issuer = san != NULL ? p->ca : cert;
+	EVP_PKEY *signer = san != NULL ? p->ca_key : key;
 	unsigned char serial[8];
 	BIGNUM *bn = NULL;
-	char san[600];
 	int ok;
 
 	ok = cert != NULL && X509_set_version(cert, 2) &&
@@ -104,7 +107,7 @@ make_cert(struct pki *p, const char *cn, EVP_PKEY *key, const char *uri)
 	    NULL)) != NULL) &&
 	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL &&
 	    X509_gmtime_adj(X509_getm_notBefore(cert), -300) != NULL &&
-	    X509_time_adj_ex(X509_getm_notAfter(cert), uri != NULL ?
+	    X509_time_adj_ex(X509_getm_notAfter(cert), san != NULL ?
 	    CERT_DAYS : CA_DAYS, 0, NULL) != NULL &&
 	    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN",
 	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) &&
@@ -112,13 +115,12 @@ make_cert(struct pki *p, const char *cn, EVP_PKEY *key, const char *uri)
 	    X509_set_pubkey(cert, key) &&
 	    add_ext(cert, issuer, NID_subject_key_identifier, "hash");
 	BN_free(bn);
-	if (ok && uri == NULL)
+	if (ok && san == NULL)
 		ok = add_ext(cert, issuer, NID_basic_constraints,
 		    "critical,CA:TRUE") &&
 		    add_ext(cert, issuer, NID_key_usage,
 		    "critical,keyCertSign,cRLSign");
 	else if (ok) {
-		snprintf(san, sizeof(san), "URI:%s", uri);
 		ok = add_ext(cert, issuer, NID_basic_constraints,
 		    "critical,CA:FALSE") &&
 		    add_ext(cert, issuer, NID_key_usage,
@@ -189,13 +191,122 @@ make_dirs(const char *dir)
 	return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* A new key and a certificate for it, named cn, for san, written as
+ * crt and key in the directory (whose subdirectories are made). */
+static int
+issue(struct pki *p, const char *cn, const char *san, const char *crt,
+    const char *keyfile)
+{
+	char path[4096], *slash;
+	EVP_PKEY *key;
+	X509 *cert;
+	int r;
+
+	errno = 0;
+	for (slash = strchr(crt, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		snprintf(path, sizeof(path), "%s/%.*s", p->dir,
+		    (int)(slash - crt), crt);
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return fail(p, crt, "make the directory of");
+	}
+	key = EVP_EC_gen("P-256");
+	cert = key != NULL ? make_cert(p, cn, key, san) : NULL;
+	if (cert == NULL)
+		r = fail(p, crt, "make");
+	else if ((r = write_pem(p, keyfile, key, NULL)) == 0)
+		r = write_pem(p, crt, NULL, cert);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/* Is path one meshc certs may write in its directory: relative (an
+ * absolute one is the operator's) and not above it? */
+static int
+ours(const char *path)
+{
+	return path[0] != '/' && strcmp(path, "..") != 0 &&
+	    strncmp(path, "../", 3) != 0 && strstr(path, "/../") == NULL &&
+	    (strlen(path) < 3 || strcmp(path + strlen(path) - 3, "/..") != 0);
+}
+
+/*
+ * Slot j of edge e: its own certificate (0) or a tls_sni one (1 on), the
+ * key named with it and the name it is shown to (localhost for its own,
+ * which any name may get). -1 if the slot has no certificate.
+ */
+static int
+edge_slot(const struct mc_edge *e, size_t j, struct mc_sni *sni)
+{
+	if (j > 0)
+		return mc_parse_sni(e->tls_sni.v[j - 1].name, sni);
+	if (e->tls_cert == NULL || e->tls_key == NULL)
+		return -1;
+	snprintf(sni->host, sizeof(sni->host), "localhost");
+	snprintf(sni->cert, sizeof(sni->cert), "%s", e->tls_cert);
+	snprintf(sni->key, sizeof(sni->key), "%s", e->tls_key);
+	return 0;
+}
+
+/*
+ * The names every edge shows the certificate file of want to, in san, and
+ * the key first named with it; 1 if a slot before slot j of edge i names
+ * the file: it was written then.
+ */
+static int
+edge_names(const struct mc_mesh *m, const struct mc_sni *want, size_t i,
+    size_t j, char *san, size_t len, char *key, size_t keylen)
+{
+	struct mc_sni sni;
+	char name[300];
+	size_t k, l, used = 0;
+
+	san[0] = key[0] = '\0';
+	for (k = 0; k < m->nedges; k++) {
+		for (l = 0; l <= m->edges[k]->tls_sni.n; l++) {
+			if (edge_slot(m->edges[k], l, &sni) != 0 ||
+			    strcmp(sni.cert, want->cert) != 0)
+				continue;
+			if (k < i || (k == i && l < j))
+				return 1;
+			if (key[0] == '\0')
+				snprintf(key, keylen, "%s", sni.key);
+			snprintf(name, sizeof(name), "DNS:%s", sni.host);
+			if (strstr(san, name) == NULL && used < len)
+				used += snprintf(san + used, len - used,
+				    "%s%s", used ? ", " : "", name);
+		}
+	}
+	return 0;
+}
+
+/* Development certificates for the edges' files in the directory. */
+static int
+edge_certs(struct pki *p, const struct mc_mesh *m)
+{
+	char san[4096], key[256];
+	struct mc_sni sni;
+	size_t i, j;
+
+	for (i = 0; i < m->nedges; i++)
+		for (j = 0; j <= m->edges[i]->tls_sni.n; j++) {
+			if (edge_slot(m->edges[i], j, &sni) != 0 ||
+			    !ours(sni.cert) || edge_names(m, &sni, i, j, san,
+			    sizeof(san), key, sizeof(key)) != 0 || !ours(key))
+				continue;
+			if (issue(p, m->edges[i]->name, san, sni.cert,
+			    key) != 0)
+				return -1;
+		}
+	return 0;
+}
+
 int
 mc_certs(const struct mc_mesh *m, const char *dir, struct msh_diag *d)
 {
 	struct pki p = { .dir = dir, .d = d };
-	char file[300], id[512];
-	EVP_PKEY *key;
-	X509 *cert;
+	char crt[300], key[300], san[600];
 	size_t i;
 	int r = 0;
 
@@ -209,23 +320,14 @@ mc_certs(const struct mc_mesh *m, const char *dir, struct msh_diag *d)
 	for (i = 0; r == 0 && i < m->nservices; i++) {
 		const char *name = m->services[i]->name;
 
-		errno = 0;
-		mc_identity(m, name, id, sizeof(id));
-		key = EVP_EC_gen("P-256");
-		cert = key != NULL ? make_cert(&p, name, key, id) : NULL;
-		snprintf(file, sizeof(file), "%s.crt", name);
-		if (cert == NULL)
-			r = fail(&p, file, "make");
-		else {
-			snprintf(file, sizeof(file), "%s.key", name);
-			r = write_pem(&p, file, key, NULL);
-			snprintf(file, sizeof(file), "%s.crt", name);
-			if (r == 0)
-				r = write_pem(&p, file, NULL, cert);
-		}
-		X509_free(cert);
-		EVP_PKEY_free(key);
+		snprintf(san, sizeof(san), "URI:");
+		mc_identity(m, name, san + 4, sizeof(san) - 4);
+		snprintf(crt, sizeof(crt), "%s.crt", name);
+		snprintf(key, sizeof(key), "%s.key", name);
+		r = issue(&p, name, san, crt, key);
 	}
+	if (r == 0)
+		r = edge_certs(&p, m);
 	X509_free(p.ca);
 	EVP_PKEY_free(p.ca_key);
 	return r;

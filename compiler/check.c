@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "iniread.h"
 #include "mesh.h"
 #include "spell.h"
 
@@ -502,7 +504,219 @@ check_routes(const struct mc_mesh *m, struct msh_diag *d)
 	}
 }
 
-/* Is port p given to any sidecar as an app, inbound or admin port? */
+int
+mc_parse_sni(const char *item, struct mc_sni *sni)
+{
+	char *w[3] = { sni->host, sni->cert, sni->key };
+	const char *p = item;
+	size_t n, i;
+
+	for (i = 0; i < 3; i++) {
+		p += strspn(p, " \t");
+		if ((n = strcspn(p, " \t")) == 0 || n >= sizeof(sni->host))
+			return -1;
+		memcpy(w[i], p, n);
+		w[i][n] = '\0';
+		p += n;
+	}
+	return p[strspn(p, " \t")] == '\0' ? 0 : -1;
+}
+
+/* A name a client may ask for: labels of letters, digits and '-', the
+ * first of them '*' for a wildcard of one label. */
+static int
+sni_host(const char *h)
+{
+	size_t n;
+
+	if (strncmp(h, "*.", 2) == 0)
+		h += 2;
+	for (;;) {
+		n = strspn(h, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+		if (n == 0 || n > 63)
+			return 0;
+		if (h[n] == '\0')
+			return 1;
+		if (h[n] != '.')
+			return 0;
+		h += n + 1;
+	}
+}
+
+/* Will "key = value" fit on a line meshd reads? Said if not. */
+static int
+fits(const char *key, const char *value, const struct mc_origin *at,
+    const char *written, struct msh_diag *d)
+{
+	size_t n = strlen(key) + strlen(" = ") + strlen(written);
+
+	if (n <= MSH_INI_MAX_LINE)
+		return 1;
+	msh_diag_error(d, "bad-value", at->file, at->line, "bad value \"%s\" "
+	    "for \"%s\": meshd.conf would have it on a line of %zu bytes, at "
+	    "most %d are allowed", value, key, n, MSH_INI_MAX_LINE);
+	return 0;
+}
+
+/*
+ * A relative path of an edge is in tls_dir, with the files of the mesh's
+ * identities: SERVICE.crt and .key, the CA's ca.crt (and ca.key, where
+ * meshc certs keeps it). Another's file is an edge's by mistake: said,
+ * with who has it.
+ */
+static int
+mesh_file(const struct mc_mesh *m, const char *path, const char *key,
+    const char *value, const struct mc_origin *at, struct msh_diag *d)
+{
+	const char *dot = strrchr(path, '.');
+	char name[MSH_NAME_MAX + 1];
+	size_t n;
+
+	if (dot == NULL || (strcmp(dot, ".crt") != 0 &&
+	    strcmp(dot, ".key") != 0) || (n = dot - path) > MSH_NAME_MAX)
+		return 0;
+	memcpy(name, path, n);
+	name[n] = '\0';
+	if (strcmp(name, "ca") == 0)
+		msh_diag_error(d, "bad-value", at->file, at->line, "bad value "
+		    "\"%s\" for \"%s\": %s in tls_dir is the mesh CA's",
+		    value, key, path);
+	else if (mc_find_service(m, name) != NULL)
+		msh_diag_error(d, "bad-value", at->file, at->line, "bad value "
+		    "\"%s\" for \"%s\": %s in tls_dir is the identity of "
+		    "service \"%s\"", value, key, path, name);
+	else
+		return 0;
+	return -1;
+}
+
+/* An edge's certificates: a pair, the SNI ones well formed, each name
+ * once, none the mesh's own files, and every line short enough once in
+ * tls_dir. */
+static void
+check_edge_tls(const struct mc_mesh *m, const struct mc_edge *e,
+    struct msh_diag *d)
+{
+	char path[4096], line[3 * 4096 + 2];
+	struct mc_sni sni, other;
+	size_t i, j;
+
+	if (!!e->tls_cert_at.line != !!e->tls_key_at.line)
+		msh_diag_error(d, "missing-key", e->at.file, e->at.line,
+		    "edge \"%s\" needs both tls_cert and tls_key", e->name);
+	else if (e->tls_sni.n > 0 && e->tls_cert_at.line == 0)
+		msh_diag_error(d, "missing-key", e->at.file, e->at.line,
+		    "edge \"%s\" has tls_sni but no tls_cert and tls_key: the "
+		    "certificate for clients that ask for another name or "
+		    "none", e->name);
+	if (e->tls_cert_at.line != 0) {
+		mesh_file(m, e->tls_cert, "tls_cert", e->tls_cert,
+		    &e->tls_cert_at, d);
+		fits("tls_cert", e->tls_cert, &e->tls_cert_at,
+		    mc_edge_path(m, e->tls_cert, path, sizeof(path)), d);
+	}
+	if (e->tls_key_at.line != 0) {
+		mesh_file(m, e->tls_key, "tls_key", e->tls_key,
+		    &e->tls_key_at, d);
+		fits("tls_key", e->tls_key, &e->tls_key_at,
+		    mc_edge_path(m, e->tls_key, path, sizeof(path)), d);
+	}
+	for (i = 0; i < e->tls_sni.n; i++) {
+		const struct mc_ref *it = &e->tls_sni.v[i];
+
+		if (mc_parse_sni(it->name, &sni) != 0 || !sni_host(sni.host)) {
+			msh_diag_error(d, "bad-value", it->at.file, it->at.line,
+			    "bad value \"%s\" for \"tls_sni\": expected HOST "
+			    "CERT KEY, HOST a name such as api.example.com or "
+			    "*.example.com", it->name);
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (mc_parse_sni(e->tls_sni.v[j].name, &other) == 0 &&
+			    strcasecmp(other.host, sni.host) == 0)
+				break;
+		if (j < i) {
+			msh_diag_error(d, "duplicate", it->at.file, it->at.line,
+			    "edge \"%s\" has a certificate for \"%s\" twice "
+			    "(first at %s)", e->name, sni.host, mc_origin_ref(
+			    &e->tls_sni.v[j].at, it->at.file, path,
+			    sizeof(path)));
+			continue;
+		}
+		if (mesh_file(m, sni.cert, "tls_sni", it->name, &it->at,
+		    d) == 0)
+			mesh_file(m, sni.key, "tls_sni", it->name, &it->at, d);
+		fits("tls_sni", it->name, &it->at,
+		    mc_sni_line(m, &sni, line, sizeof(line)), d);
+	}
+}
+
+/* Can a client without a mesh identity make any call to s? Its rules
+ * must have an allow that names no callers. */
+static int
+rules_allow_anyone(const struct mc_mesh *m, const char *service)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrules; i++)
+		if (m->rules[i]->service != NULL &&
+		    strcmp(m->rules[i]->service, service) == 0 &&
+		    m->rules[i]->allow && m->rules[i]->callers.n == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Edges: each for a known service, with a port, a name no listener of
+ * that sidecar has, its certificates in order; an edge its service's
+ * rules close to every client (they can allow only callers by name, and
+ * clients at the edge have no mesh identity) is a mistake to catch here.
+ */
+static void
+check_edges(struct mc_mesh *m, struct msh_diag *d)
+{
+	const char *err;
+	size_t i, j;
+
+	for (i = 0; i < m->nedges; i++) {
+		struct mc_edge *e = m->edges[i];
+		const struct mc_service *s;
+		char what[128];
+
+		if (e->address_at.line == 0)
+			msh_parse_ip("0.0.0.0", &e->address, &err);
+		if (e->port_at.line == 0)
+			msh_diag_error(d, "missing-key", e->at.file, e->at.line,
+			    "edge \"%s\" needs a port", e->name);
+		check_edge_tls(m, e, d);
+		snprintf(what, sizeof(what), "edge \"%s\"", e->name);
+		if (e->service == NULL) {
+			msh_diag_error(d, "missing-key", e->at.file, e->at.line,
+			    "edge \"%s\" needs a service", e->name);
+			continue;
+		}
+		if (!known_service(m, e->service, &e->service_at, what, d))
+			continue;
+		s = mc_find_service(m, e->service);
+		for (j = 0; j < s->ndeps; j++)
+			if (strcmp(s->deps[j].name, e->name) == 0)
+				msh_diag_error(d, "bad-name", e->at.file,
+				    e->at.line, "edge \"%s\" has the name of a "
+				    "dependency of service \"%s\": both would "
+				    "be its sidecar's listener \"%s\"", e->name,
+				    s->name, e->name);
+		if (has_rules(m, s->name) && !rules_allow_anyone(m, s->name))
+			msh_diag_warning(d, "denied-edge", e->at.file,
+			    e->at.line, "edge \"%s\" takes no request: the "
+			    "rules of service \"%s\" allow only callers by "
+			    "name, and clients at the edge have no mesh "
+			    "identity", e->name, s->name);
+	}
+}
+
+/* Is port p given to any sidecar as an app, inbound, edge or admin
+ * port? */
 static int
 port_in_use(const struct mc_mesh *m, unsigned p)
 {
@@ -517,6 +731,9 @@ port_in_use(const struct mc_mesh *m, unsigned p)
 		    p == s->outbound_port)
 			return 1;
 	}
+	for (i = 0; i < m->nedges; i++)
+		if (p == m->edges[i]->port)
+			return 1;
 	return 0;
 }
 
@@ -577,8 +794,8 @@ struct port_use {
 	struct mc_origin at;
 };
 
-/* One sidecar binds its inbound, admin and outbound ports on one host,
- * and its app listens there too: they must all differ. */
+/* One sidecar binds its inbound, edge, admin and outbound ports on one
+ * host, and its app listens there too: they must all differ. */
 static void
 check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 {
@@ -586,8 +803,8 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 	char (*what)[160];
 	size_t n = 0, i, j;
 
-	use = calloc(s->ndeps + 3, sizeof(*use));
-	what = calloc(s->ndeps + 3, sizeof(*what));
+	use = calloc(s->ndeps + m->nedges + 3, sizeof(*use));
+	what = calloc(s->ndeps + m->nedges + 3, sizeof(*what));
 	if (use == NULL || what == NULL)
 		abort();
 	/* The mesh's port first: a clash is reported at the service's line. */
@@ -597,6 +814,17 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 	    s->inbound_port_at };
 	use[n++] = (struct port_use){ s->app_port, "its app_port",
 	    s->app_port_at };
+	for (i = 0; i < m->nedges; i++) {
+		const struct mc_edge *e = m->edges[i];
+
+		if (e->service == NULL || strcmp(e->service, s->name) != 0 ||
+		    e->port_at.line == 0)
+			continue;
+		snprintf(what[n], sizeof(what[n]), "the port of its edge "
+		    "\"%s\"", e->name);
+		use[n] = (struct port_use){ e->port, what[n], e->port_at };
+		n++;
+	}
 	for (i = 0; i < s->ndeps; i++) {
 		struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
@@ -745,6 +973,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 	}
 	check_rules(m, d);
 	check_routes(m, d);
+	check_edges(m, d);
 	/* What callers apply to each service, from its policies. */
 	mc_resolve_policies(m, d);
 	if (m->nservices > 1)

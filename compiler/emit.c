@@ -228,8 +228,15 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 	}
 }
 
-/* Its callers' rules, on its inbound listener, one identity a line
- * (meshd's lines are short). */
+/* Is e an edge of s? */
+static int
+edge_of(const struct mc_edge *e, const struct mc_service *s)
+{
+	return e->service != NULL && strcmp(e->service, s->name) == 0;
+}
+
+/* Its callers' rules, on its inbound listener and its edges, one
+ * listener and one identity a line (meshd's lines are short). */
 static void
 put_rules(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
@@ -245,8 +252,12 @@ put_rules(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 
 		if (strcmp(r->service, s->name) != 0)
 			continue;
-		fprintf(fp, "\n[rule %s]\nlistener = inbound\naction = %s\n",
-		    r->name, r->allow ? "allow" : "deny");
+		fprintf(fp, "\n[rule %s]\nlistener = inbound\n", r->name);
+		for (j = 0; j < m->nedges; j++)
+			if (edge_of(m->edges[j], s))
+				fprintf(fp, "listener = %s\n",
+				    m->edges[j]->name);
+		fprintf(fp, "action = %s\n", r->allow ? "allow" : "deny");
 		for (j = 0; j < r->callers.n; j++) {
 			mc_identity(m, r->callers.v[j].name, id, sizeof(id));
 			fprintf(fp, "identity = %s\n", id);
@@ -255,6 +266,58 @@ put_rules(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 			if (vals[j] != NULL)
 				fprintf(fp, "%s = %s\n", keys[j], vals[j]);
 	}
+}
+
+const char *
+mc_edge_path(const struct mc_mesh *m, const char *path, char *buf,
+    size_t len)
+{
+	if (path[0] == '/')
+		snprintf(buf, len, "%s", path);
+	else
+		snprintf(buf, len, "%s/%s", mc_tls_dir(m), path);
+	return buf;
+}
+
+const char *
+mc_sni_line(const struct mc_mesh *m, const struct mc_sni *sni, char *buf,
+    size_t len)
+{
+	char cert[4096], key[4096];
+
+	snprintf(buf, len, "%s %s %s", sni->host,
+	    mc_edge_path(m, sni->cert, cert, sizeof(cert)),
+	    mc_edge_path(m, sni->key, key, sizeof(key)));
+	return buf;
+}
+
+/* An edge of s: a listener to its application, as the inbound one, with
+ * its own address and, for TLS, certificates. */
+static void
+put_edge(FILE *fp, const struct mc_mesh *m, const struct mc_service *s,
+    const struct mc_edge *e)
+{
+	char addr[MSH_ADDR_STRLEN], path[4096], line[3 * 4096 + 2];
+	struct msh_addr a = e->address;
+	struct mc_sni sni;
+	size_t i;
+
+	msh_addr_set_port(&a, e->port);
+	msh_addr_format(&a, addr, sizeof(addr));
+	fprintf(fp, "[listener %s]\naddress = %s\nprotocol = %s\n"
+	    "cluster = local\n", e->name, addr, protocol_name(s->protocol));
+	if (e->tls_cert != NULL) {
+		fprintf(fp, "tls = edge\ntls_cert = %s\n",
+		    mc_edge_path(m, e->tls_cert, path, sizeof(path)));
+		fprintf(fp, "tls_key = %s\n",
+		    mc_edge_path(m, e->tls_key, path, sizeof(path)));
+	}
+	/* mc_check took every one. */
+	for (i = 0; i < e->tls_sni.n; i++)
+		if (mc_parse_sni(e->tls_sni.v[i].name, &sni) == 0)
+			fprintf(fp, "tls_sni = %s\n",
+			    mc_sni_line(m, &sni, line, sizeof(line)));
+	put_listener(fp, m, s, s->protocol, s->forwarded_for);
 }
 
 static void
@@ -289,6 +352,9 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		fprintf(fp, "tls = %s\n", s->mtls == MC_MTLS_STRICT ? "strict" :
 		    "permissive");
 	put_listener(fp, m, s, s->protocol, s->forwarded_for);
+	for (i = 0; i < m->nedges; i++)
+		if (edge_of(m->edges[i], s))
+			put_edge(fp, m, s, m->edges[i]);
 	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);

@@ -8,8 +8,8 @@
  * for an outbound port meshc chose. The keys are those of mesh.conf(5):
  * the [mesh] keys its sidecar gets, then its [service] keys and its
  * effective policy (a key from a policy has the origin of its line in
- * [policy NAME]), then, as DEPENDENCY.KEY, what its compiled file takes
- * from each dependency.
+ * [policy NAME]), its edges' keys as edge.NAME.KEY, then, as
+ * DEPENDENCY.KEY, what its compiled file takes from each dependency.
  * Values are written as the compiled file writes them. The order is fixed
  * and documented in meshc(1): scripts may read it.
  */
@@ -106,6 +106,31 @@ put_policy(FILE *fp, const struct mc_service *s, const char *dep)
 	}
 }
 
+/* An edge of the service: its listener's keys, as edge.NAME.KEY, the
+ * paths as the compiled file has them (in tls_dir). */
+static void
+put_edge(FILE *fp, const struct mc_mesh *m, const struct mc_edge *e)
+{
+	char prefix[MSH_NAME_MAX + 8], v[VALUE_MAX], path[4096];
+	char line[3 * 4096 + 2];
+	struct mc_sni sni;
+	size_t i;
+
+	snprintf(prefix, sizeof(prefix), "edge.%s", e->name);
+	put(fp, &e->address_at, prefix, "address", ip(v, &e->address));
+	put(fp, &e->port_at, prefix, "port", number(v, e->port));
+	if (e->tls_cert != NULL) {
+		put(fp, &e->tls_cert_at, prefix, "tls_cert",
+		    mc_edge_path(m, e->tls_cert, path, sizeof(path)));
+		put(fp, &e->tls_key_at, prefix, "tls_key",
+		    mc_edge_path(m, e->tls_key, path, sizeof(path)));
+	}
+	for (i = 0; i < e->tls_sni.n; i++)
+		if (mc_parse_sni(e->tls_sni.v[i].name, &sni) == 0)
+			put(fp, &e->tls_sni.v[i].at, prefix, "tls_sni",
+			    mc_sni_line(m, &sni, line, sizeof(line)));
+}
+
 static void
 explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
@@ -162,6 +187,10 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		put(fp, &s->policy.v[i].at, NULL, "policy",
 		    s->policy.v[i].name);
 	put_policy(fp, s, NULL);
+	for (i = 0; i < m->nedges; i++)
+		if (m->edges[i]->service != NULL &&
+		    strcmp(m->edges[i]->service, s->name) == 0)
+			put_edge(fp, m, m->edges[i]);
 
 	/* What its listener and cluster for each dependency take from it
 	 * (mc_check left each once, all of them known). */

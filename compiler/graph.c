@@ -2,7 +2,8 @@
  * meshc graph: the service graph of a checked mesh, in Graphviz DOT or, through
  * dot(1), in SVG. A node per service, an edge per declared dependency,
  * labelled with the timeouts and, briefly, the rest of the policy the
- * caller's sidecar applies on that hop.
+ * caller's sidecar applies on that hop; and where clients outside the mesh
+ * come in, the mesh's [edge] listeners.
  * It only reads the model: what mc_check resolved is what it shows.
  */
 #include "config.h"
@@ -180,8 +181,53 @@ put_edge_label(FILE *fp, const struct mc_service *from,
 		    sizeof(t)));
 }
 
+static int
+edge_by_name(const void *a, const void *b)
+{
+	const struct mc_edge *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* The edges, where clients outside the mesh come in: an ellipse each,
+ * "edge:NAME" (no service has a ':'), with its port and whether it speaks
+ * TLS, and an arrow to its service; in name order. */
+static void
+put_edges(FILE *fp, const struct mc_mesh *m)
+{
+	const struct mc_edge **e;
+	size_t i;
+
+	if (m->nedges == 0)
+		return;
+	if ((e = calloc(m->nedges, sizeof(*e))) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
+	memcpy(e, m->edges, m->nedges * sizeof(*e));
+	qsort(e, m->nedges, sizeof(*e), edge_by_name);
+	for (i = 0; i < m->nedges; i++) {
+		const struct mc_service *s = mc_find_service(m, e[i]->service);
+		int tcp = s->protocol == MC_TCP, tls = e[i]->tls_cert != NULL;
+
+		fputs("\t\"edge:", fp);
+		put_escaped(fp, e[i]->name);
+		fputs("\" [shape = ellipse, label = \"", fp);
+		put_escaped(fp, e[i]->name);
+		fprintf(fp, "\\n%s :%u\"];\n", tcp ? (tls ? "tls" : "tcp") :
+		    tls ? "https" : "http", e[i]->port);
+		fputs("\t\"edge:", fp);
+		put_escaped(fp, e[i]->name);
+		fputs("\" -> ", fp);
+		put_id(fp, s->name);
+		fputs(";\n", fp);
+	}
+	free(e);
+}
+
 /* Services in name order (mc_check sorted them), then each service's
- * dependencies in name order: the file's order changes nothing. */
+ * dependencies in name order, then the edges in name order: the file's
+ * order changes nothing. */
 static void
 put_dot(FILE *fp, const struct mc_mesh *m)
 {
@@ -232,6 +278,7 @@ put_dot(FILE *fp, const struct mc_mesh *m)
 			fputs("\"];\n", fp);
 		}
 	}
+	put_edges(fp, m);
 	fputs("}\n", fp);
 	free(deps);
 }

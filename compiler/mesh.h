@@ -41,6 +41,7 @@ enum mc_section {
 	MC_SEC_POLICY,		/* a policy key: [policy], [service], [mesh] */
 	MC_SEC_RULE,
 	MC_SEC_ROUTE,
+	MC_SEC_EDGE,
 };
 
 enum mc_kind {
@@ -242,6 +243,28 @@ struct mc_route {
 	struct mc_origin  rewrite_prefix_at;
 };
 
+/*
+ * [edge NAME]: a listener of a service's sidecar for clients outside the
+ * mesh (an ingress), named NAME in the compiled file: to the application,
+ * as the inbound listener, under the same rules; TLS with a certificate
+ * of its own when it has tls_cert, and others by SNI.
+ */
+struct mc_edge {
+	char		 *name;
+	struct mc_origin  at;
+	char		 *service;
+	struct msh_addr	  address;	/* without its port; default 0.0.0.0 */
+	unsigned	  port;
+	char		 *tls_cert;	/* as written: see mc_edge_path */
+	char		 *tls_key;
+	struct mc_refs	  tls_sni;	/* "HOST CERT KEY" */
+	struct mc_origin  service_at;
+	struct mc_origin  address_at;
+	struct mc_origin  port_at;
+	struct mc_origin  tls_cert_at;
+	struct mc_origin  tls_key_at;
+};
+
 /* [policy NAME]: settings for calls, attached by name. */
 struct mc_policy {
 	char		 *name;
@@ -346,6 +369,8 @@ struct mc_mesh {
 	size_t		  nrules;
 	struct mc_route	**routes;	/* in the order defined */
 	size_t		  nroutes;
+	struct mc_edge	**edges;	/* in the order defined */
+	size_t		  nedges;
 };
 
 /* mTLS: where a sidecar's certificates are (relative to its compiled
@@ -354,6 +379,30 @@ const char *mc_tls_dir(const struct mc_mesh *m);
 void	mc_identity(const struct mc_mesh *m, const char *service, char *buf,
 	    size_t len);
 int	mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s);
+
+/*
+ * A certificate or key path of an edge as its compiled file has it, in
+ * buf: a relative path is in the mesh's tls_dir, with the sidecar's own
+ * certificates (meshc certs writes development ones there), an absolute
+ * one stays. Returns buf.
+ */
+const char *mc_edge_path(const struct mc_mesh *m, const char *path,
+	    char *buf, size_t len);
+
+/* One tls_sni of an edge, "HOST CERT KEY", in its words. */
+struct mc_sni {
+	char	host[256];
+	char	cert[256];
+	char	key[256];
+};
+
+/* item into sni: -1 unless it is three words, each shorter than 256. */
+int	mc_parse_sni(const char *item, struct mc_sni *sni);
+
+/* sni as the edge's compiled file has it, its paths by mc_edge_path, in
+ * buf. Returns buf. */
+const char *mc_sni_line(const struct mc_mesh *m, const struct mc_sni *sni,
+	    char *buf, size_t len);
 
 /* A service's subsets: the labels of the one named (NULL: none such);
  * an item's name into name and its labels. */

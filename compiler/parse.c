@@ -35,6 +35,11 @@
 	    offsetof(struct mc_route, f##_at), 0, 0 }
 #define ROUTE_LIST(k, f) \
 	{ MC_SEC_ROUTE, k, MC_V_LINES, offsetof(struct mc_route, f), 0, 0, 0 }
+#define EDGE(k, kind, f) \
+	{ MC_SEC_EDGE, k, kind, offsetof(struct mc_edge, f), \
+	    offsetof(struct mc_edge, f##_at), 0, 0 }
+#define EDGE_LIST(k, f) \
+	{ MC_SEC_EDGE, k, MC_V_LINES, offsetof(struct mc_edge, f), 0, 0, 0 }
 #define BOTH(k, kind, f)	MESH(k, kind, f), SERVICE(k, kind, f)
 #define BOTH_R(k, kind, f, lo, hi) \
 	MESH_R(k, kind, f, lo, hi), SERVICE_R(k, kind, f, lo, hi)
@@ -107,12 +112,18 @@ static const struct mc_directive directives[] = {
 	ROUTE("per_try_timeout", MC_V_DURATION_OFF, per_try_timeout),
 	ROUTE("request_timeout", MC_V_DURATION_OFF, request_timeout),
 	ROUTE("retry_non_idempotent", MC_V_FLAG, retry_non_idempotent),
+	EDGE("service", MC_V_NAME, service),
+	EDGE("address", MC_V_IP, address),
+	EDGE("port", MC_V_PORT, port),
+	EDGE("tls_cert", MC_V_STRING, tls_cert),
+	EDGE("tls_key", MC_V_STRING, tls_key),
+	EDGE_LIST("tls_sni", tls_sni),
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
 static const char *const section_names[] = {
-	"mesh", "service", "policy", "rule", "route",
+	"mesh", "service", "policy", "rule", "route", "edge",
 };
 
 /* Includes nest at most this deep: a guard against includes that reach
@@ -135,9 +146,7 @@ struct parse_ctx {
 	ino_t			 ino;
 	enum mc_section		 section;
 	struct mc_service	*service;
-	struct mc_policy	*policy;
-	struct mc_rule		*rule;
-	struct mc_route		*route;
+	void			*entry;	/* of [policy], [rule], [route], [edge] */
 	int			 skip;	/* in a bad section: say nothing more */
 	struct mc_origin	 at;	/* of the value being read */
 	struct mc_refs		*refs;	/* the list it goes to */
@@ -209,7 +218,7 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 	c->service = s;
 }
 
-/* What [policy], [rule] and [route] entries start with. */
+/* What [policy], [rule], [route] and [edge] entries start with. */
 struct named {
 	char		 *name;
 	struct mc_origin  at;
@@ -256,13 +265,24 @@ begin_named(struct parse_ctx *c, const char *kind, const char *name,
 	return e;
 }
 
-static void
-begin_policy(struct parse_ctx *c, const char *name, unsigned line)
-{
-	c->policy = begin_named(c, "policy", name, line,
-	    (void ***)&c->mesh->policies, &c->mesh->npolicies,
-	    sizeof(struct mc_policy));
-}
+/* The sections whose entries have a name of their own space: where the
+ * mesh keeps them. */
+static const struct {
+	const char	*kind;
+	enum mc_section	 section;
+	size_t		 list;		/* in struct mc_mesh */
+	size_t		 n;
+	size_t		 size;		/* of an entry */
+} named_sections[] = {
+	{ "policy", MC_SEC_POLICY, offsetof(struct mc_mesh, policies),
+	    offsetof(struct mc_mesh, npolicies), sizeof(struct mc_policy) },
+	{ "rule", MC_SEC_RULE, offsetof(struct mc_mesh, rules),
+	    offsetof(struct mc_mesh, nrules), sizeof(struct mc_rule) },
+	{ "route", MC_SEC_ROUTE, offsetof(struct mc_mesh, routes),
+	    offsetof(struct mc_mesh, nroutes), sizeof(struct mc_route) },
+	{ "edge", MC_SEC_EDGE, offsetof(struct mc_mesh, edges),
+	    offsetof(struct mc_mesh, nedges), sizeof(struct mc_edge) },
+};
 
 static void
 begin_section(struct parse_ctx *c, const char *section, unsigned line)
@@ -270,12 +290,11 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 	struct mc_mesh *m = c->mesh;
 	const char *suggest, *arg;
 	char kind[64], ref[4096];
+	size_t i;
 
 	c->skip = 0;
 	c->service = NULL;
-	c->policy = NULL;
-	c->rule = NULL;
-	c->route = NULL;
+	c->entry = NULL;
 	arg = msh_ini_section_name(section, kind, sizeof(kind));
 	if (strcmp(kind, "mesh") == 0) {
 		c->section = MC_SEC_MESH;
@@ -302,38 +321,26 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			begin_service(c, arg, line);
 		return;
 	}
-	if (strcmp(kind, "route") == 0) {
-		c->section = MC_SEC_ROUTE;
+	for (i = 0; i < sizeof(named_sections) / sizeof(named_sections[0]);
+	    i++) {
+		if (strcmp(kind, named_sections[i].kind) != 0)
+			continue;
+		c->section = named_sections[i].section;
 		if (*arg == '\0') {
 			msh_diag_error(c->diag, "bad-section", c->file, line,
-			    "[route] needs a name: [route NAME]");
+			    "[%s] needs a name: [%s NAME]", kind, kind);
+			c->skip = 1;
+		} else if (c->section == MC_SEC_EDGE &&
+		    strcmp(arg, "inbound") == 0) {
+			/* An edge is a listener of its service's sidecar. */
+			msh_diag_error(c->diag, "bad-name", c->file, line,
+			    "edge name \"%s\" is reserved", arg);
 			c->skip = 1;
 		} else
-			c->route = begin_named(c, "route", arg, line,
-			    (void ***)&m->routes, &m->nroutes,
-			    sizeof(struct mc_route));
-		return;
-	}
-	if (strcmp(kind, "rule") == 0) {
-		c->section = MC_SEC_RULE;
-		if (*arg == '\0') {
-			msh_diag_error(c->diag, "bad-section", c->file, line,
-			    "[rule] needs a name: [rule NAME]");
-			c->skip = 1;
-		} else
-			c->rule = begin_named(c, "rule", arg, line,
-			    (void ***)&m->rules, &m->nrules,
-			    sizeof(struct mc_rule));
-		return;
-	}
-	if (strcmp(kind, "policy") == 0) {
-		c->section = MC_SEC_POLICY;
-		if (*arg == '\0') {
-			msh_diag_error(c->diag, "bad-section", c->file, line,
-			    "[policy] needs a name: [policy NAME]");
-			c->skip = 1;
-		} else
-			begin_policy(c, arg, line);
+			c->entry = begin_named(c, kind, arg, line,
+			    (void ***)((char *)m + named_sections[i].list),
+			    (size_t *)((char *)m + named_sections[i].n),
+			    named_sections[i].size);
 		return;
 	}
 	suggest = msh_spell_suggest(kind, section_names,
@@ -385,6 +392,15 @@ add_ref(void *arg, const char *name)
 	return 0;
 }
 
+/* [mesh], [service] and [policy] take every policy key, the others
+ * only their own. */
+static int
+takes_policy_keys(enum mc_section section)
+{
+	return section == MC_SEC_MESH || section == MC_SEC_SERVICE ||
+	    section == MC_SEC_POLICY;
+}
+
 static void
 unknown_key(struct parse_ctx *c, const char *section, const char *key,
     unsigned line)
@@ -395,7 +411,7 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 	for (i = 0; i < NDIRECTIVES; i++)
 		if (directives[i].section == c->section)
 			cand[n++] = directives[i].key;
-	for (i = 0; c->section != MC_SEC_RULE && c->section != MC_SEC_ROUTE &&
+	for (i = 0; takes_policy_keys(c->section) &&
 	    i < mc_npolicy_keys && n < NDIRECTIVES + 63; i++)
 		cand[n++] = mc_policy_keys[i].key;
 	cand[n++] = "include";
@@ -414,24 +430,23 @@ unknown_key(struct parse_ctx *c, const char *section, const char *key,
 static char *
 target(struct parse_ctx *c, const struct mc_directive *dir)
 {
-	if (dir->section == MC_SEC_RULE)
-		return (char *)c->rule;
-	if (dir->section == MC_SEC_ROUTE)
-		return (char *)c->route;
-	if (dir->section != MC_SEC_POLICY)
-		return dir->section == MC_SEC_MESH ?
-		    (char *)c->mesh : (char *)c->service;
-	switch (c->section) {
+	switch (dir->section) {
 	case MC_SEC_MESH:
-		return (char *)&c->mesh->set;
+		return (char *)c->mesh;
 	case MC_SEC_SERVICE:
-		return (char *)&c->service->set;
-	case MC_SEC_POLICY:
+		return (char *)c->service;
 	case MC_SEC_RULE:
 	case MC_SEC_ROUTE:
+	case MC_SEC_EDGE:
+		return c->entry;
+	case MC_SEC_POLICY:
 		break;
 	}
-	return (char *)&c->policy->set;
+	if (c->section == MC_SEC_MESH)
+		return (char *)&c->mesh->set;
+	if (c->section == MC_SEC_SERVICE)
+		return (char *)&c->service->set;
+	return (char *)&((struct mc_policy *)c->entry)->set;
 }
 
 /*
@@ -622,9 +637,8 @@ on_value(void *user, const char *section, const char *key, const char *value,
 			return;
 		}
 	}
-	/* [mesh], [service] and [policy] all take every policy key. */
-	for (i = 0; c->section != MC_SEC_RULE && c->section != MC_SEC_ROUTE &&
-	    i < mc_npolicy_keys; i++) {
+	for (i = 0; takes_policy_keys(c->section) && i < mc_npolicy_keys;
+	    i++) {
 		if (strcmp(mc_policy_keys[i].key, key) == 0) {
 			set_value(c, &mc_policy_keys[i], section, value, line);
 			return;
@@ -1004,6 +1018,17 @@ mc_free(struct mc_mesh *m)
 		free(r);
 	}
 	free(m->routes);
+	for (i = 0; i < m->nedges; i++) {
+		struct mc_edge *e = m->edges[i];
+
+		free_refs(&e->tls_sni);
+		free(e->name);
+		free(e->service);
+		free(e->tls_cert);
+		free(e->tls_key);
+		free(e);
+	}
+	free(m->edges);
 	free_refs(&m->policy);
 	for (i = 0; i < m->nfiles; i++)
 		free(m->files[i]);

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # The man pages: clean under mandoc -Tlint, each with EXAMPLES, and every
-# mesh.conf key meshc accepts (policy keys too) documented in mesh.conf(5). (meshd.conf keys
+# mesh.conf key meshc accepts (policy and edge keys too) documented in
+# mesh.conf(5). (meshd.conf keys
 # are checked against meshd's own directive tables by t/unit/test_directives.)
 use strict;
 use warnings;
@@ -25,7 +26,7 @@ for my $page (@pages) {
 
 # mesh.conf keys, from the table in compiler/parse.c.
 my $parse = MeshTest::slurp("$src/compiler/parse.c");
-my @keys = $parse =~ /^\s*(?:MESH|SERVICE|BOTH)(?:_R)?\("(\w+)"/mg;
+my @keys = $parse =~ /^\s*(?:MESH|SERVICE|BOTH|EDGE)(?:_R|_LIST)?\("(\w+)"/mg;
 push @keys, $parse =~ /^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
 cmp_ok(scalar @keys, '>=', 10, 'found the mesh.conf directive table');
 # Policy keys, from the table in compiler/policy.c.

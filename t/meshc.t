@@ -125,6 +125,14 @@ for my $want (sort glob "$src/t/meshc/include/explain/*.err") {
 		like($r->{out}, qr/^(?:\S+:\d+|default|assigned)\t$dep\Q$k\E = \S/m,
 		    "explain shows $k");
 	}
+	# Its edge's keys, as edge.NAME.KEY: all but service, which is web.
+	my @ekeys = grep { $_ ne 'service' } MeshTest::slurp("$src/compiler/parse.c")
+	    =~ /^\s*EDGE(?:_LIST)?\("(\w+)"/mg;
+	cmp_ok(scalar @ekeys, '>=', 5, 'explain: found the edge keys');
+	like($r->{out}, qr/^mesh\.conf:\d+\tedge\.public\.\Q$_\E = \S/m,
+	    "explain shows edge.public.$_") for @ekeys;
+	like($r->{out}, qr{^mesh\.conf:\d+\tedge\.public\.tls_cert = certs/www\.shop\.example\.crt$}m,
+	    'explain: an edge\'s path as the compiled file has it, in tls_dir');
 	like($r->{out}, qr/^mesh\.conf:\d+\tcheckout\.response_timeout = 5s$/m,
 	    'explain: a dependency\'s own setting, from its section');
 	# The line of connect_timeout in [policy fast-fail].
