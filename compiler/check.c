@@ -4,6 +4,8 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -715,6 +717,38 @@ check_edges(struct mc_mesh *m, struct msh_diag *d)
 	}
 }
 
+/* The mesh's TLS ciphers and groups, as meshd would take them: OpenSSL
+ * knows them (this machine's; meshd -t asks the one it runs with), and
+ * their lines fit. */
+static void
+check_tls_lists(const struct mc_mesh *m, struct msh_diag *d)
+{
+	SSL_CTX *ctx;
+
+	if (m->tls_ciphers == NULL && m->tls_groups == NULL)
+		return;
+	if ((ctx = SSL_CTX_new(TLS_method())) == NULL) {
+		fputs("meshc: cannot set up OpenSSL\n", stderr);
+		exit(2);
+	}
+	if (m->tls_ciphers != NULL && fits("tls_ciphers", m->tls_ciphers,
+	    &m->tls_ciphers_at, m->tls_ciphers, d) &&
+	    SSL_CTX_set_cipher_list(ctx, m->tls_ciphers) != 1)
+		msh_diag_error(d, "bad-value", m->tls_ciphers_at.file,
+		    m->tls_ciphers_at.line, "bad value \"%s\" for "
+		    "\"tls_ciphers\": no cipher OpenSSL knows",
+		    m->tls_ciphers);
+	if (m->tls_groups != NULL && fits("tls_groups", m->tls_groups,
+	    &m->tls_groups_at, m->tls_groups, d) &&
+	    SSL_CTX_set1_groups_list(ctx, m->tls_groups) != 1)
+		msh_diag_error(d, "bad-value", m->tls_groups_at.file,
+		    m->tls_groups_at.line, "bad value \"%s\" for "
+		    "\"tls_groups\": a group OpenSSL does not know",
+		    m->tls_groups);
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+}
+
 /* Is port p given to any sidecar as an app, inbound, edge or admin
  * port? */
 static int
@@ -974,6 +1008,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 	check_rules(m, d);
 	check_routes(m, d);
 	check_edges(m, d);
+	check_tls_lists(m, d);
 	/* What callers apply to each service, from its policies. */
 	mc_resolve_policies(m, d);
 	if (m->nservices > 1)

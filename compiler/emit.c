@@ -235,6 +235,18 @@ edge_of(const struct mc_edge *e, const struct mc_service *s)
 	return e->service != NULL && strcmp(e->service, s->name) == 0;
 }
 
+/* Has s an edge that speaks TLS? */
+static int
+tls_edge(const struct mc_mesh *m, const struct mc_service *s)
+{
+	size_t i;
+
+	for (i = 0; i < m->nedges; i++)
+		if (edge_of(m->edges[i], s) && m->edges[i]->tls_cert != NULL)
+			return 1;
+	return 0;
+}
+
 /* Its callers' rules, on its inbound listener and its edges, one
  * listener and one identity a line (meshd's lines are short). */
 static void
@@ -344,6 +356,13 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		fprintf(fp, "tls_cert = %s/%s.crt\ntls_key = %s/%s.key\n"
 		    "tls_ca = %s/ca.crt\n", mc_tls_dir(m), s->name,
 		    mc_tls_dir(m), s->name, mc_tls_dir(m));
+	/* Every TLS context of the sidecar goes by them, its edges' too. */
+	if (mc_needs_tls(m, s) || tls_edge(m, s)) {
+		if (m->tls_ciphers != NULL)
+			fprintf(fp, "tls_ciphers = %s\n", m->tls_ciphers);
+		if (m->tls_groups != NULL)
+			fprintf(fp, "tls_groups = %s\n", m->tls_groups);
+	}
 	fputc('\n', fp);
 
 	fprintf(fp, "[listener inbound]\naddress = 0.0.0.0:%u\nprotocol = %s\n"

@@ -151,6 +151,11 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	put(fp, &m->trust_domain_at, NULL, "trust_domain",
 	    m->trust_domain != NULL ? m->trust_domain : m->name);
 	put(fp, &m->tls_dir_at, NULL, "tls_dir", mc_tls_dir(m));
+	if (m->tls_ciphers != NULL)
+		put(fp, &m->tls_ciphers_at, NULL, "tls_ciphers",
+		    m->tls_ciphers);
+	if (m->tls_groups != NULL)
+		put(fp, &m->tls_groups_at, NULL, "tls_groups", m->tls_groups);
 	for (i = 0; i < m->policy.n; i++)
 		put(fp, &m->policy.v[i].at, NULL, "policy",
 		    m->policy.v[i].name);

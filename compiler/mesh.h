@@ -345,6 +345,8 @@ struct mc_mesh {
 	char		 *log_dir;
 	char		 *trust_domain;	/* identities: spiffe://IT/service/NAME */
 	char		 *tls_dir;	/* NAME.crt, NAME.key, ca.crt */
+	char		 *tls_ciphers;	/* TLS 1.2, OpenSSL's form; NULL: meshd's */
+	char		 *tls_groups;
 	unsigned	  max_retry_amplification;	/* 0: off */
 	struct mc_refs	  policy;	/* policy = ..., for every service */
 	struct mc_policy_set set;	/* its policy keys, for every service */
@@ -359,6 +361,8 @@ struct mc_mesh {
 	struct mc_origin  log_dir_at;
 	struct mc_origin  trust_domain_at;
 	struct mc_origin  tls_dir_at;
+	struct mc_origin  tls_ciphers_at;
+	struct mc_origin  tls_groups_at;
 	struct mc_origin  max_retry_amplification_at;
 
 	struct mc_service **services;	/* sorted by name after checks */
@@ -374,7 +378,7 @@ struct mc_mesh {
 };
 
 /* mTLS: where a sidecar's certificates are (relative to its compiled
- * file), a service's identity, and whether a sidecar needs TLS at all. */
+ * file), a service's identity, and whether a sidecar needs mTLS at all. */
 const char *mc_tls_dir(const struct mc_mesh *m);
 void	mc_identity(const struct mc_mesh *m, const char *service, char *buf,
 	    size_t len);

@@ -63,6 +63,8 @@ static const struct mc_directive directives[] = {
 	MESH("log_dir", MC_V_STRING, log_dir),
 	MESH("trust_domain", MC_V_STRING, trust_domain),
 	MESH("tls_dir", MC_V_STRING, tls_dir),
+	MESH("tls_ciphers", MC_V_STRING, tls_ciphers),
+	MESH("tls_groups", MC_V_STRING, tls_groups),
 	BOTH("mtls", MC_V_MTLS, mtls),
 	MESH_R("max_retry_amplification", MC_V_LIMIT, max_retry_amplification,
 	    1, 1000000),
@@ -1038,4 +1040,6 @@ mc_free(struct mc_mesh *m)
 	free(m->log_dir);
 	free(m->trust_domain);
 	free(m->tls_dir);
+	free(m->tls_ciphers);
+	free(m->tls_groups);
 }

@@ -6,7 +6,8 @@
 # mesh: the certificate verified against the CA, the one SNI names
 # chosen, no client certificate asked (the strict inbound listener of the
 # same sidecar still wants one), the service's rules on the edges too,
-# and the app told the client's address and that it spoke TLS.
+# the app told the client's address and that it spoke TLS, and the mesh's
+# TLS ciphers and groups held to.
 use strict;
 use warnings;
 use Test::More;
@@ -31,6 +32,8 @@ name = shop
 registry = registry.conf
 admin_port = $w{admin}
 mtls = strict
+tls_ciphers = ECDHE-ECDSA-AES256-GCM-SHA384
+tls_groups = P-256
 
 [service web]
 app_port = $w{app}
@@ -159,6 +162,20 @@ is($m->{"meshd_rule_matches_total{listener=\"$_\",rule=\"no-admin\"}"}, 1,
 is($m->{'meshd_listener_requests_total{listener="public"}'}, 4,
     'the public edge counted its requests');
 
+# The mesh's TLS 1.2 ciphers and groups hold at the edge.
+sub hello {
+	my (@args) = @_;
+	my $s = $t->run({ timeout => 20, stdin => '' }, 'openssl', 's_client',
+	    '-connect', "$hw:$w{public}", '-servername', 'localhost', @args);
+	return $s->{out} =~ /^New, TLSv1\.[23], Cipher is (\S+)/m ? $1 : '';
+}
+is(hello('-tls1_2'), 'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'tls_ciphers: TLS 1.2 gets the one cipher the mesh allows');
+is(hello('-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256'), '',
+    'tls_ciphers: a client with only another gets no handshake');
+isnt(hello('-groups', 'P-256'), '', 'tls_groups: P-256 is taken');
+is(hello('-groups', 'X25519'), '', 'tls_groups: X25519 alone is not');
+
 # The tcp edge: TLS in, bytes to the cache's app.
 $r = $t->run({ timeout => 20, stdin => "GET /tunnel HTTP/1.0\r\n\r\n" },
     'openssl', 's_client', '-quiet', '-connect', "$hc:$c{tls}", '-servername',
@@ -172,6 +189,7 @@ my $base = $t->write_file('base/mesh.conf', <<'EOF');
 [mesh]
 name = m
 registry = r.conf
+tls_groups = P-256
 [service a]
 app_port = 8001
 inbound_port = 7001
@@ -182,11 +200,21 @@ inbound_port = 7002
 [edge a-public]
 service = a
 port = 15001
+[edge b-public]
+service = b
+port = 443
+tls_cert = b-public.crt
+tls_key = b-public.key
 EOF
 $r = $t->meshc('compile', '-o', $t->path('base'), $base);
 is($r->{code}, 0, 'an edge on the outbound port base compiles') or diag $r->{err};
 like(MeshTest::slurp($t->path('base/a.conf')),
     qr/^\[listener b\]\naddress = 127\.0\.0\.1:15003$/m,
     'the assigned outbound ports are past it');
+unlike(MeshTest::slurp($t->path('base/a.conf')), qr/^tls_/m,
+    'a sidecar that speaks no TLS has no TLS keys');
+like(MeshTest::slurp($t->path('base/b.conf')),
+    qr/^\[meshd\]\n(?:\w+ = .*\n)*tls_groups = P-256\n/m,
+    'one with a TLS edge has the mesh\'s groups');
 
 $t->done_testing;
