@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pcre2.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -717,13 +718,35 @@ check_edges(struct mc_mesh *m, struct msh_diag *d)
 	}
 }
 
+static int
+set_groups(SSL_CTX *ctx, const char *list)
+{
+	return SSL_CTX_set1_groups_list(ctx, list);
+}
+
 /* The mesh's TLS ciphers and groups, as meshd would take them: OpenSSL
  * knows them (this machine's; meshd -t asks the one it runs with), and
  * their lines fit. */
 static void
 check_tls_lists(const struct mc_mesh *m, struct msh_diag *d)
 {
+	static const struct {
+		const char	*key;
+		size_t		 value, at;	/* in struct mc_mesh */
+		int		(*set)(SSL_CTX *, const char *);
+		const char	*why;
+	} lists[] = {
+		{ "tls_ciphers", offsetof(struct mc_mesh, tls_ciphers),
+		    offsetof(struct mc_mesh, tls_ciphers_at),
+		    SSL_CTX_set_cipher_list, "no cipher OpenSSL knows" },
+		{ "tls_groups", offsetof(struct mc_mesh, tls_groups),
+		    offsetof(struct mc_mesh, tls_groups_at), set_groups,
+		    "a group OpenSSL does not know" },
+	};
+	const struct mc_origin *at;
+	const char *v;
 	SSL_CTX *ctx;
+	size_t i;
 
 	if (m->tls_ciphers == NULL && m->tls_groups == NULL)
 		return;
@@ -731,20 +754,15 @@ check_tls_lists(const struct mc_mesh *m, struct msh_diag *d)
 		fputs("meshc: cannot set up OpenSSL\n", stderr);
 		exit(2);
 	}
-	if (m->tls_ciphers != NULL && fits("tls_ciphers", m->tls_ciphers,
-	    &m->tls_ciphers_at, m->tls_ciphers, d) &&
-	    SSL_CTX_set_cipher_list(ctx, m->tls_ciphers) != 1)
-		msh_diag_error(d, "bad-value", m->tls_ciphers_at.file,
-		    m->tls_ciphers_at.line, "bad value \"%s\" for "
-		    "\"tls_ciphers\": no cipher OpenSSL knows",
-		    m->tls_ciphers);
-	if (m->tls_groups != NULL && fits("tls_groups", m->tls_groups,
-	    &m->tls_groups_at, m->tls_groups, d) &&
-	    SSL_CTX_set1_groups_list(ctx, m->tls_groups) != 1)
-		msh_diag_error(d, "bad-value", m->tls_groups_at.file,
-		    m->tls_groups_at.line, "bad value \"%s\" for "
-		    "\"tls_groups\": a group OpenSSL does not know",
-		    m->tls_groups);
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		v = *(char *const *)((const char *)m + lists[i].value);
+		at = (const struct mc_origin *)((const char *)m + lists[i].at);
+		if (v != NULL && fits(lists[i].key, v, at, v, d) &&
+		    lists[i].set(ctx, v) != 1)
+			msh_diag_error(d, "bad-value", at->file, at->line,
+			    "bad value \"%s\" for \"%s\": %s", v,
+			    lists[i].key, lists[i].why);
+	}
 	ERR_clear_error();
 	SSL_CTX_free(ctx);
 }

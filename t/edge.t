@@ -91,13 +91,7 @@ like($web, qr/^\[rule no-admin\]\nlistener = inbound\nlistener = public\nlistene
 $t->start_meshd(name => 'web', conf => "$out/web.conf", host => $hw);
 $t->start_meshd(name => 'cache', conf => "$out/cache.conf", host => $hc);
 
-sub curl {
-	my (@args) = @_;
-	my $r = $t->run({ timeout => 20 }, 'curl', '-s', '-S', '--max-time', '5',
-	    '-o', '-', '-w', '\n%{http_code}', @args);
-	my ($body, $code) = $r->{out} =~ /\A(.*)\n(\d+)\z/s;
-	return ($r->{code}, $code // 0, $body // '', $r->{err});
-}
+sub curl { $t->curl(@_) }
 # A client outside the mesh: it knows the CA (a browser would know the
 # public one) and has no certificate of its own.
 sub outside {

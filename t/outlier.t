@@ -26,7 +26,7 @@ $t->start_backend(name => 'bad', listen => "$hbad:$port", quiet => 1,
 my ($ejection, $interval) = (300, 2000);
 my %l = map { $_ => $t->free_port($h) } qw(now sweep admin);
 my $admin = "$h:$l{admin}";
-my $conf = $t->write_file('meshd.conf', <<"EOF");
+my $conf = <<"EOF";
 [meshd]
 service = client
 admin = $admin
@@ -42,23 +42,14 @@ address = $h:$l{sweep}
 protocol = http
 cluster = sweep
 
-[cluster now]
-endpoint = $ha:$port
-endpoint = $hbad:$port
-retries = 0
-outlier_consecutive_5xx = 1
-ejection_time = ${ejection}ms
-max_ejected_percent = 50
-
-[cluster sweep]
-endpoint = $ha:$port
-endpoint = $hbad:$port
-retries = 0
-outlier_consecutive_5xx = 1
-outlier_interval = ${interval}ms
-ejection_time = ${ejection}ms
-max_ejected_percent = 50
 EOF
+for my $name (qw(now sweep)) {
+	$conf .= "\n[cluster $name]\nendpoint = $ha:$port\nendpoint = $hbad:$port\n"
+	    . "retries = 0\noutlier_consecutive_5xx = 1\n"
+	    . ($name eq 'sweep' ? "outlier_interval = ${interval}ms\n" : '')
+	    . "ejection_time = ${ejection}ms\nmax_ejected_percent = 50\n";
+}
+$conf = $t->write_file('meshd.conf', $conf);
 $t->start_meshd(name => 'meshd', conf => $conf, host => $h, admin => $admin);
 my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 10);
 

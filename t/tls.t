@@ -190,13 +190,7 @@ retries = 0
 EOF
 $t->start_meshd(name => 'a', conf => $aconf, host => $h, admin => "$h:$p{admin}");
 
-sub curl {
-	my (@args) = @_;
-	my $r = $t->run({ timeout => 20 }, 'curl', '-s', '-S', '--max-time', '5',
-	    '-o', '-', '-w', '\n%{http_code}', @args);
-	my ($body, $code) = $r->{out} =~ /\A(.*)\n(\d+)\z/s;
-	return ($r->{code}, $code // 0, $body // '', $r->{err});
-}
+sub curl { $t->curl(@_) }
 my @mine = ('--cacert', "$dir/ca.crt", '--cert', "$dir/client.crt", '--key',
     "$dir/client.key");
 my $seen = sub { scalar(() = $t->log_text('app') =~ /^.*GET \/secret.*$/mg) };

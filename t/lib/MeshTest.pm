@@ -221,6 +221,16 @@ sub meshc {
 	return $self->run($self->meshc_bin, @args);
 }
 
+# $t->curl(@args): curl with @args, 5 s at most for the transfer: its exit
+# status, the HTTP status (0: none), the body and curl's standard error.
+sub curl {
+	my ($self, @args) = @_;
+	my $r = $self->run({ timeout => 20 }, 'curl', '-s', '-S', '--max-time',
+	    '5', '-o', '-', '-w', '\n%{http_code}', @args);
+	my ($body, $code) = $r->{out} =~ /\A(.*)\n(\d+)\z/s;
+	return ($r->{code}, $code // 0, $body // '', $r->{err});
+}
+
 # Forks, puts the child in its own process group, redirects and execs.
 # Dies here (not in the child) if the exec fails.
 sub _fork_exec {
