@@ -869,8 +869,7 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 	for (i = 0; i < m->nedges; i++) {
 		const struct mc_edge *e = m->edges[i];
 
-		if (e->service == NULL || strcmp(e->service, s->name) != 0 ||
-		    e->port_at.line == 0)
+		if (!mc_edge_of(e, s) || e->port_at.line == 0)
 			continue;
 		snprintf(what[n], sizeof(what[n]), "the port of its edge "
 		    "\"%s\"", e->name);

@@ -228,9 +228,8 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 	}
 }
 
-/* Is e an edge of s? */
-static int
-edge_of(const struct mc_edge *e, const struct mc_service *s)
+int
+mc_edge_of(const struct mc_edge *e, const struct mc_service *s)
 {
 	return e->service != NULL && strcmp(e->service, s->name) == 0;
 }
@@ -242,7 +241,7 @@ tls_edge(const struct mc_mesh *m, const struct mc_service *s)
 	size_t i;
 
 	for (i = 0; i < m->nedges; i++)
-		if (edge_of(m->edges[i], s) && m->edges[i]->tls_cert != NULL)
+		if (mc_edge_of(m->edges[i], s) && m->edges[i]->tls_cert != NULL)
 			return 1;
 	return 0;
 }
@@ -266,7 +265,7 @@ put_rules(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 			continue;
 		fprintf(fp, "\n[rule %s]\nlistener = inbound\n", r->name);
 		for (j = 0; j < m->nedges; j++)
-			if (edge_of(m->edges[j], s))
+			if (mc_edge_of(m->edges[j], s))
 				fprintf(fp, "listener = %s\n",
 				    m->edges[j]->name);
 		fprintf(fp, "action = %s\n", r->allow ? "allow" : "deny");
@@ -372,7 +371,7 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		    "permissive");
 	put_listener(fp, m, s, s->protocol, s->forwarded_for);
 	for (i = 0; i < m->nedges; i++)
-		if (edge_of(m->edges[i], s))
+		if (mc_edge_of(m->edges[i], s))
 			put_edge(fp, m, s, m->edges[i]);
 	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {

@@ -193,8 +193,7 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		    s->policy.v[i].name);
 	put_policy(fp, s, NULL);
 	for (i = 0; i < m->nedges; i++)
-		if (m->edges[i]->service != NULL &&
-		    strcmp(m->edges[i]->service, s->name) == 0)
+		if (mc_edge_of(m->edges[i], s))
 			put_edge(fp, m, m->edges[i]);
 
 	/* What its listener and cluster for each dependency take from it

@@ -393,6 +393,9 @@ int	mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s);
 const char *mc_edge_path(const struct mc_mesh *m, const char *path,
 	    char *buf, size_t len);
 
+/* Is e an edge of s? */
+int	mc_edge_of(const struct mc_edge *e, const struct mc_service *s);
+
 /* One tls_sni of an edge, "HOST CERT KEY", in its words. */
 struct mc_sni {
 	char	host[256];

@@ -401,12 +401,10 @@ msh_route_compile(struct msh_conf *conf, struct msh_route_conf *rc,
 		abort();
 	rc->compiled = r;
 	/* A rule's listeners are its own key (msh_rule_compile). */
-	if (rc->match_only)
-		;
-	else if (rc->listener_line == 0)
+	if (!rc->match_only && rc->listener_line == 0)
 		msh_diag_error(d, "missing-key", conf->file, rc->line,
 		    "route \"%s\" needs a listener", rc->name);
-	else
+	else if (!rc->match_only)
 		check_listener(&c, rc->listener, rc->listener_line);
 	if (!!rc->path_line + !!rc->path_exact_line + !!rc->path_regex_line > 1)
 		msh_diag_error(d, "bad-value", conf->file, rc->line,
