@@ -241,6 +241,15 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 			    "but service \"%s\" has mtls = off: callers are "
 			    "told apart by their certificates", r->name,
 			    r->service);
+		/* meshd checks a tcp connection once, with no request. */
+		if (s->protocol == MC_TCP && (r->path != NULL ||
+		    r->path_exact != NULL || r->path_regex != NULL ||
+		    r->method != NULL))
+			msh_diag_error(d, "bad-value", r->service_at.file,
+			    r->service_at.line, "rule \"%s\" matches paths or "
+			    "methods, but service \"%s\" is protocol = tcp: "
+			    "its rules can match only callers and source",
+			    r->name, r->service);
 	}
 	for (i = 0; i < m->nservices; i++) {
 		const struct mc_service *s = m->services[i];
