@@ -329,6 +329,11 @@ check_subsets(const struct mc_mesh *m, const struct mc_service *s,
 			msh_diag_error(d, "bad-name", it->at.file, it->at.line,
 			    "subset \"%s\" of \"%s\" would compile to cluster "
 			    "\"%s\", a service's name", name, s->name, cluster);
+		else if (strlen(cluster) > MSH_NAME_MAX)
+			msh_diag_error(d, "bad-name", it->at.file, it->at.line,
+			    "subset \"%s\" of \"%s\" would compile to cluster "
+			    "\"%s\", longer than the %d bytes of a name", name,
+			    s->name, cluster, MSH_NAME_MAX);
 	}
 }
 
