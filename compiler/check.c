@@ -732,6 +732,40 @@ check_edges(struct mc_mesh *m, struct msh_diag *d)
 	}
 }
 
+/*
+ * With mTLS, callers' files name each service's identity, a line
+ * "tls_peer = spiffe://TRUST_DOMAIN/service/NAME" (and its rules'
+ * "identity = " ones as long): a long trust_domain must leave room for
+ * the longest name.
+ */
+static void
+check_identities(const struct mc_mesh *m, struct msh_diag *d)
+{
+	const struct mc_service *longest = NULL;
+	const struct mc_origin *at = &m->trust_domain_at;
+	char id[1024];
+	size_t i, n;
+	int mtls = 0;
+
+	if (m->trust_domain == NULL)
+		return;
+	for (i = 0; i < m->nservices; i++) {
+		mtls |= m->services[i]->mtls != MC_MTLS_OFF;
+		if (longest == NULL || strlen(m->services[i]->name) >
+		    strlen(longest->name))
+			longest = m->services[i];
+	}
+	if (!mtls)
+		return;
+	mc_identity(m, longest->name, id, sizeof(id));
+	if ((n = strlen("tls_peer = ") + strlen(id)) > MSH_INI_MAX_LINE)
+		msh_diag_error(d, "bad-value", at->file, at->line, "bad value "
+		    "\"%s\" for \"trust_domain\": the identity of service "
+		    "\"%s\" would make a line of %zu bytes in meshd.conf, at "
+		    "most %d are allowed", m->trust_domain, longest->name, n,
+		    MSH_INI_MAX_LINE);
+}
+
 static int
 set_groups(SSL_CTX *ctx, const char *list)
 {
@@ -1040,6 +1074,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 	check_routes(m, d);
 	check_edges(m, d);
 	check_tls_lists(m, d);
+	check_identities(m, d);
 	/* What callers apply to each service, from its policies. */
 	mc_resolve_policies(m, d);
 	if (m->nservices > 1)
