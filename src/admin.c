@@ -234,6 +234,16 @@ metrics(struct evhttp_request *req)
 	family(b, "meshd_cluster_retry_budget_exhausted_total",
 	    "Retries the retry budget refused.", MSH_STATS_CLUSTER,
 	    MSH_C_RETRIES_BUDGET);
+	family(b, "meshd_cluster_mirrored_total",
+	    "Copies of requests routes mirrored to the cluster (each then "
+	    "answered, failed or dropped).", MSH_STATS_CLUSTER, MSH_C_MIRRORED);
+	family(b, "meshd_cluster_mirror_failures_total",
+	    "Mirrored copies that got no response.", MSH_STATS_CLUSTER,
+	    MSH_C_MIRROR_FAILURES);
+	family(b, "meshd_cluster_mirror_dropped_total",
+	    "Mirrored copies meshd let go: over a limit, too far behind "
+	    "their request, or their request cut short.", MSH_STATS_CLUSTER,
+	    MSH_C_MIRROR_DROPPED);
 	metric_head(b, "meshd_cluster_overload_total", "counter",
 	    "Requests answered 503 by the circuit breaker, by limit.");
 	for (st = msh_stats_all(); st != NULL; st = st->next) {

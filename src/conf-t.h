@@ -225,6 +225,9 @@ struct msh_route_conf {
 	char			*direct_response; /* "STATUS [body]" */
 	char			*redirect;	/* "STATUS URL" */
 	char			*rewrite_prefix;
+	/* A copy of mirror_percent of the requests to this cluster too. */
+	char			 mirror[MSH_NAME_MAX + 1];
+	unsigned		 mirror_percent;
 	struct msh_text_list	 add_header;	/* "Name: value" */
 	struct msh_text_list	 remove_header;
 	/* What the cluster's tries go by, for this route's requests. */
@@ -247,6 +250,8 @@ struct msh_route_conf {
 	unsigned		 direct_response_line;
 	unsigned		 redirect_line;
 	unsigned		 rewrite_prefix_line;
+	unsigned		 mirror_line;
+	unsigned		 mirror_percent_line;
 	unsigned		 add_header_line;
 	unsigned		 remove_header_line;
 	unsigned		 retries_line;

@@ -125,6 +125,9 @@ const struct msh_directive msh_core_directives[] = {
 	ROUTE("direct_response", MSH_V_TEXT, direct_response),
 	ROUTE("redirect", MSH_V_TEXT, redirect),
 	ROUTE("rewrite_prefix", MSH_V_TEXT, rewrite_prefix),
+	ROUTE("mirror", MSH_V_NAME, mirror),
+	RANGED(MSH_SEC_ROUTE, struct msh_route_conf, "mirror_percent",
+	    MSH_V_COUNT, mirror_percent, 0, 100),
 	ROUTE("add_header", MSH_V_TEXT_LIST, add_header),
 	ROUTE("remove_header", MSH_V_TEXT_LIST, remove_header),
 	RANGED(MSH_SEC_ROUTE, struct msh_route_conf, "retries", MSH_V_COUNT,
@@ -309,6 +312,7 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		r = &conf->routes[conf->nroutes - 1];
 		snprintf(r->name, sizeof(r->name), "%s", arg);
 		r->line = line;
+		r->mirror_percent = 100;
 		c->target = r;
 	} else {
 		struct msh_cluster_conf *cl;

@@ -21,6 +21,7 @@
 #include "http1.h"
 #include "lb.h"
 #include "log.h"
+#include "mirror.h"
 #include "outlier.h"
 #include "pool.h"
 #include "proxy.h"
@@ -45,6 +46,7 @@ static void peeked(evutil_socket_t, short, void *);
 static void start_client(struct msh_conn *, int, int);
 static void tls_accepted(struct bufferevent *, short, void *);
 static void end_request(struct msh_conn *);
+static void drop_mirror(struct msh_conn *);
 static int retry(struct msh_conn *, unsigned, unsigned);
 static void set_response_timeout(struct msh_conn *, uint64_t);
 
@@ -218,28 +220,18 @@ msh_ms_since(struct msh_conn *c, const struct timeval *then)
  * retry avoids, as long as another pick is neither: better an endpoint
  * that may fail than none.
  */
-int
-msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
+const struct msh_endpoint *
+msh_endpoint_pick(struct msh_cluster *cluster, struct msh_pick *p,
+    const struct msh_endpoint *avoid)
 {
-	struct msh_pick p = { .worker = c->w->id, .rng = &c->w->rng };
 	const struct msh_endpoint *e, *first = NULL;
 	const struct msh_cluster *cl;
 	unsigned n;
 	int panic;
 
-	cl = msh_outlier_view(c->cluster, c->w->id, &panic);
-	/* The key once per request: by a retry, the head it was read from
-	 * has left the input buffer. */
-	if (cl->lb->hashed && c->tries == 0)
-		c->has_hash = msh_lb_request_hash(&cl->conf->hash_key,
-		    c->l->conf->protocol == MSH_PROTO_HTTP ? &c->msg : NULL,
-		    &c->peer, &c->hash);
-	p.hash = c->hash;
-	p.has_hash = c->has_hash;
-	/* A retry starts where the last pick left off. */
-	p.attempt = c->tries > 0 ? c->tries - 1 : 0;
-	for (n = 0; n < cl->nendpoints; n++, p.attempt++) {
-		if ((e = cl->lb->pick(cl->lb_state, cl, &p)) == NULL)
+	cl = msh_outlier_view(cluster, p->worker, &panic);
+	for (n = 0; n < cl->nendpoints; n++, p->attempt++) {
+		if ((e = cl->lb->pick(cl->lb_state, cl, p)) == NULL)
 			break;
 		if (first == NULL)
 			first = e;
@@ -250,11 +242,30 @@ msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
 			break;
 		}
 	}
-	if ((c->ep = first) == NULL)
-		return -1;
-	msh_stats_inc(c->ep->stats, c->w->id, MSH_C_REQUESTS);
-	msh_stats_active(c->ep->stats, c->w->id, 1);
-	return 0;
+	if (first != NULL) {
+		msh_stats_inc(first->stats, p->worker, MSH_C_REQUESTS);
+		msh_stats_active(first->stats, p->worker, 1);
+	}
+	return first;
+}
+
+int
+msh_endpoint_take(struct msh_conn *c, const struct msh_endpoint *avoid)
+{
+	struct msh_pick p = { .worker = c->w->id, .rng = &c->w->rng };
+
+	/* The key once per request: by a retry, the head it was read from
+	 * has left the input buffer. */
+	if (c->cluster->lb->hashed && c->tries == 0)
+		c->has_hash = msh_lb_request_hash(&c->cluster->conf->hash_key,
+		    c->l->conf->protocol == MSH_PROTO_HTTP ? &c->msg : NULL,
+		    &c->peer, &c->hash);
+	p.hash = c->hash;
+	p.has_hash = c->has_hash;
+	/* A retry starts where the last pick left off. */
+	p.attempt = c->tries > 0 ? c->tries - 1 : 0;
+	return (c->ep = msh_endpoint_pick(c->cluster, &p, avoid)) != NULL ?
+	    0 : -1;
 }
 
 void
@@ -340,6 +351,7 @@ linger_over(struct msh_conn *c)
 static void
 close_when_flushed(struct msh_conn *c)
 {
+	drop_mirror(c);
 	drop_upstream(c);
 	stop_timers(c);
 	c->state = MSH_CONN_CLOSING;
@@ -380,23 +392,42 @@ send_error(struct msh_conn *c, unsigned status, enum msh_counter cause)
  * the limits that are set. c->counted says what c holds, so that a reload
  * that sets or lifts a limit keeps the counts right.
  */
-#define COUNTED_REQUEST		0x1	/* requests: head to end of answer */
-#define COUNTED_PENDING		0x2	/* pending: a connection being made */
-#define COUNTED_CONNECTION	0x4	/* open_connections, until handed on */
-#define COUNTED_RETRY		0x8	/* retries: a request being retried */
-
 static _Atomic unsigned *
 breaker_count(struct msh_stats *s, unsigned what)
 {
-	return what == COUNTED_REQUEST ? &s->requests :
-	    what == COUNTED_PENDING ? &s->pending :
-	    what == COUNTED_CONNECTION ? &s->open_connections : &s->retries;
+	return what == MSH_COUNTED_REQUEST ? &s->requests :
+	    what == MSH_COUNTED_PENDING ? &s->pending :
+	    what == MSH_COUNTED_CONNECTION ? &s->open_connections :
+	    &s->retries;
 }
 
-static void
-breaker_release(struct msh_stats *s, unsigned what)
+int
+msh_breaker_enter(struct msh_cluster *cl, unsigned what, unsigned *counted)
 {
-	atomic_fetch_sub(breaker_count(s, what), 1);
+	const struct msh_cluster_conf *cc = cl->conf;
+	unsigned max = what == MSH_COUNTED_REQUEST ? cc->max_requests :
+	    what == MSH_COUNTED_PENDING ? cc->max_pending : cc->max_connections;
+	_Atomic unsigned *n = breaker_count(cl->stats, what);
+
+	if (max == 0)
+		return 1;
+	if (atomic_fetch_add(n, 1) >= max) {
+		atomic_fetch_sub(n, 1);
+		return 0;
+	}
+	*counted |= what;
+	return 1;
+}
+
+void
+msh_breaker_leave(struct msh_cluster *cl, unsigned *counted, unsigned what)
+{
+	unsigned bit;
+
+	for (bit = MSH_COUNTED_REQUEST; bit <= MSH_COUNTED_RETRY; bit <<= 1)
+		if (*counted & what & bit)
+			atomic_fetch_sub(breaker_count(cl->stats, bit), 1);
+	*counted &= ~what;
 }
 
 /*
@@ -490,41 +521,32 @@ route_answer(struct msh_conn *c)
 static int
 breaker_admits(struct msh_conn *c, unsigned what)
 {
-	const struct msh_cluster_conf *cc = c->cluster->conf;
-	struct msh_stats *s = c->cluster->stats;
-	unsigned max = what == COUNTED_REQUEST ? cc->max_requests :
-	    what == COUNTED_PENDING ? cc->max_pending : cc->max_connections;
-	_Atomic unsigned *n = breaker_count(s, what);
-
-	if (max == 0)
+	if (msh_breaker_enter(c->cluster, what, &c->counted))
 		return 1;
-	if (atomic_fetch_add(n, 1) >= max) {
-		atomic_fetch_sub(n, 1);
-		send_overload(c, what == COUNTED_REQUEST ? "max_requests" :
-		    what == COUNTED_PENDING ? "max_pending" : "max_connections",
-		    what == COUNTED_REQUEST ? MSH_C_OVER_REQUESTS :
-		    what == COUNTED_PENDING ? MSH_C_OVER_PENDING :
-		    MSH_C_OVER_CONNECTIONS);
-		return 0;
-	}
-	c->counted |= what;
-	return 1;
+	send_overload(c, what == MSH_COUNTED_REQUEST ? "max_requests" :
+	    what == MSH_COUNTED_PENDING ? "max_pending" : "max_connections",
+	    what == MSH_COUNTED_REQUEST ? MSH_C_OVER_REQUESTS :
+	    what == MSH_COUNTED_PENDING ? MSH_C_OVER_PENDING :
+	    MSH_C_OVER_CONNECTIONS);
+	return 0;
+}
+
+/* A copy of the request that still waits for its body: it cannot have
+ * the rest of it. */
+static void
+drop_mirror(struct msh_conn *c)
+{
+	msh_mirror_drop(c->mirror);
+	c->mirror = NULL;
 }
 
 /* The request is over: it leaves the breaker's counts. */
 static void
 end_request(struct msh_conn *c)
 {
-	struct msh_stats *s;
-	unsigned what;
-
-	if (c->counted == 0)
-		return;
-	s = c->cluster->stats;
-	for (what = COUNTED_REQUEST; what <= COUNTED_RETRY; what <<= 1)
-		if (c->counted & what)
-			breaker_release(s, what);
-	c->counted = 0;
+	drop_mirror(c);
+	if (c->counted != 0)
+		msh_breaker_leave(c->cluster, &c->counted, MSH_COUNTED_ALL);
 }
 
 /*
@@ -550,13 +572,13 @@ put(struct head *o, const char *p, size_t n)
 	o->len += n;
 }
 
+/* Room for a head of at most cap bytes at the end of b. */
 static void
-head_begin(struct msh_conn *c, struct head *o)
+head_reserve(struct evbuffer *b, size_t cap, struct head *o)
 {
 	struct evbuffer_iovec v;
 
-	if (evbuffer_reserve_space(c->w->stage,
-	    c->l->conf->max_header_size + HEAD_SLACK, &v, 1) < 1)
+	if (evbuffer_reserve_space(b, cap, &v, 1) < 1)
 		abort();
 	o->buf = v.iov_base;
 	o->cap = v.iov_len;
@@ -564,11 +586,23 @@ head_begin(struct msh_conn *c, struct head *o)
 }
 
 static void
-head_end(struct msh_conn *c, struct head *o)
+head_commit(struct evbuffer *b, struct head *o)
 {
 	struct evbuffer_iovec v = { o->buf, o->len };
 
-	evbuffer_commit_space(c->w->stage, &v, 1);
+	evbuffer_commit_space(b, &v, 1);
+}
+
+static void
+head_begin(struct msh_conn *c, struct head *o)
+{
+	head_reserve(c->w->stage, c->l->conf->max_header_size + HEAD_SLACK, o);
+}
+
+static void
+head_end(struct msh_conn *c, struct head *o)
+{
+	head_commit(c->w->stage, o);
 }
 
 #define PUTS(o, lit)	put((o), (lit), sizeof(lit) - 1)
@@ -654,6 +688,7 @@ static void
 pump_request_body(struct msh_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t off;
 	int r;
 
 	if (c->up == NULL || c->state == MSH_CONN_CONNECTING)
@@ -662,6 +697,7 @@ pump_request_body(struct msh_conn *c)
 		msh_send(c->w, c->up->bev);	/* a head without a body */
 		return;
 	}
+	off = evbuffer_get_length(c->w->stage);	/* after a head */
 	r = msh_body_forward(&c->reqbody, in, c->w->stage);
 	if (r < 0) {
 		unstage(c->w);
@@ -671,6 +707,8 @@ pump_request_body(struct msh_conn *c)
 			msh_conn_free(c);
 		return;
 	}
+	if (c->mirror != NULL)
+		c->mirror = msh_mirror_feed(c->mirror, c->w->stage, off, r == 1);
 	msh_send(c->w, c->up->bev);
 	if (r == 1)
 		c->req_done = 1;
@@ -879,35 +917,29 @@ send_request(struct msh_conn *c)
 	pump_request_body(c);
 }
 
-/* TLS to c->ep: connect(2) ourselves, then let the TLS bufferevent
- * take the socket; the handshake follows the connection, both within
- * connect_timeout. */
-static void
-connect_tls(struct msh_conn *c, bufferevent_event_cb on_event)
+/* TLS to ep: connect(2) ourselves, then let the TLS bufferevent take
+ * the socket; the handshake follows the connection, both within
+ * connect_timeout. NULL if connect(2) fails at once. */
+static struct msh_upconn *
+open_tls(struct msh_worker *w, struct msh_tls *tls,
+    const struct msh_cluster *cl, const struct msh_endpoint *ep)
 {
-	const struct msh_cluster *cl = c->cluster;
+	struct msh_upconn *u;
 	int fd;
 
-	fd = socket(c->ep->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	fd = socket(ep->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, (struct sockaddr *)&c->ep->addr.ss,
-	    c->ep->addr.len) != 0 && errno != EINPROGRESS)) {
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&ep->addr.ss,
+	    ep->addr.len) != 0 && errno != EINPROGRESS)) {
 		if (fd >= 0)
 			close(fd);
-		c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
-		on_event(c->up->bev, BEV_EVENT_ERROR, c);
-		return;
+		return NULL;
 	}
-	c->up = msh_upconn_new_tls(c->w->pool, &c->ep->addr, fd,
-	    msh_tls_client(c->snap->tls));
-	if (c->counted & COUNTED_CONNECTION) {
-		c->counted &= ~COUNTED_CONNECTION;
-		c->up->owner = cl->stats;
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(c->up->bev, 1);
-	bufferevent_setcb(c->up->bev, NULL, NULL, on_event, c);
-	msh_set_timeouts(c->up->bev, cl->conf->connect_timeout,
+	u = msh_upconn_new_tls(w->pool, &ep->addr, fd, msh_tls_client(tls));
+	bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
+	msh_set_timeouts(u->bev, cl->conf->connect_timeout,
 	    cl->conf->connect_timeout);
+	return u;
 }
 
 /* The client's identity, the URI of its certificate ("" if it has none,
@@ -967,12 +999,12 @@ msh_bev_tls(struct bufferevent *bev)
 	return bufferevent_openssl_get_ssl(bev) != NULL;
 }
 
-/* Is u's peer the one c's cluster names? id gets who it is. */
+/* Is u's peer the one cl names? id gets who it is. */
 static int
-peer_is(const struct msh_conn *c, const struct msh_upconn *u, char *id,
+peer_is(const struct msh_cluster *cl, const struct msh_upconn *u, char *id,
     size_t len)
 {
-	const char *want = c->cluster->conf->tls_peer;
+	const char *want = cl->conf->tls_peer;
 	SSL *ssl;
 
 	id[0] = '\0';
@@ -983,53 +1015,84 @@ peer_is(const struct msh_conn *c, const struct msh_upconn *u, char *id,
 }
 
 int
-msh_upstream_verified(struct msh_conn *c)
+msh_upstream_verified(const struct msh_cluster *cl,
+    const struct msh_endpoint *ep, const struct msh_upconn *u)
 {
 	char id[512];
 
-	if (peer_is(c, c->up, id, sizeof(id)))
+	if (peer_is(cl, u, id, sizeof(id)))
 		return 1;
 	msh_log(MSH_LOG_WARNING, "cluster %s: %s is \"%s\", not %s",
-	    c->cluster->conf->name, c->ep->name, id, c->cluster->conf->tls_peer);
+	    cl->conf->name, ep->name, id, cl->conf->tls_peer);
 	return 0;
+}
+
+struct msh_upconn *
+msh_upstream_pooled(struct msh_worker *w, const struct msh_cluster *cl,
+    const struct msh_endpoint *ep)
+{
+	struct msh_upconn *u;
+	char id[512];
+
+	if ((u = msh_pool_take(w->pool, &ep->addr,
+	    cl->conf->tls == MSH_TLS_ON)) != NULL &&
+	    !peer_is(cl, u, id, sizeof(id))) {
+		/* Pooled for another cluster, whose peer this is not. */
+		msh_pool_put(u);
+		u = NULL;
+	}
+	return u;
+}
+
+struct msh_upconn *
+msh_upstream_open(struct msh_worker *w, struct msh_tls *tls,
+    const struct msh_cluster *cl, const struct msh_endpoint *ep,
+    bufferevent_event_cb on_event, void *arg)
+{
+	struct msh_upconn *u;
+
+	msh_stats_inc(cl->stats, w->id, MSH_C_CONNECTIONS);
+	if (cl->conf->tls == MSH_TLS_ON) {
+		if ((u = open_tls(w, tls, cl, ep)) != NULL)
+			bufferevent_setcb(u->bev, NULL, NULL, on_event, arg);
+		return u;
+	}
+	u = msh_upconn_new(w->pool, &ep->addr);
+	bufferevent_setcb(u->bev, NULL, NULL, on_event, arg);
+	msh_set_timeouts(u->bev, 0, cl->conf->connect_timeout);
+	if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&ep->addr.ss,
+	    ep->addr.len) != 0) {
+		msh_upconn_free(u);
+		return NULL;
+	}
+	return u;
 }
 
 void
 msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event)
 {
-	const struct msh_cluster *cl = c->cluster;
-
-	msh_stats_inc(cl->stats, c->w->id, MSH_C_CONNECTIONS);
-	if (cl->conf->tls == MSH_TLS_ON) {
-		connect_tls(c, on_event);
+	c->up = msh_upstream_open(c->w, c->snap->tls, c->cluster, c->ep,
+	    on_event, c);
+	if (c->up == NULL) {
+		/* connect(2) failed at once: a failure like any other. */
+		c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
+		on_event(c->up->bev, BEV_EVENT_ERROR, c);
 		return;
 	}
-	c->up = msh_upconn_new(c->w->pool, &c->ep->addr);
-	if (c->counted & COUNTED_CONNECTION) {
+	if (c->counted & MSH_COUNTED_CONNECTION) {
 		/* The connection holds its count from now on. */
-		c->counted &= ~COUNTED_CONNECTION;
-		c->up->owner = cl->stats;
+		c->counted &= ~MSH_COUNTED_CONNECTION;
+		c->up->owner = c->cluster->stats;
 	}
-	bufferevent_setcb(c->up->bev, NULL, NULL, on_event, c);
-	msh_set_timeouts(c->up->bev, 0, cl->conf->connect_timeout);
-	if (bufferevent_socket_connect(c->up->bev,
-	    (struct sockaddr *)&c->ep->addr.ss, c->ep->addr.len) != 0)
-		on_event(c->up->bev, BEV_EVENT_ERROR, c);
 }
 
 static void
 connect_upstream(struct msh_conn *c, int use_pool)
 {
 	struct msh_upconn *u = NULL;
-	char id[512];
 
-	if (use_pool && (u = msh_pool_take(c->w->pool, &c->ep->addr,
-	    c->cluster->conf->tls == MSH_TLS_ON)) != NULL &&
-	    !peer_is(c, u, id, sizeof(id))) {
-		/* Pooled for another cluster, whose peer this is not. */
-		msh_pool_put(u);
-		u = NULL;
-	}
+	if (use_pool)
+		u = msh_upstream_pooled(c->w, c->cluster, c->ep);
 	if (u != NULL) {
 		c->up = u;
 		c->reused = 1;
@@ -1037,8 +1100,8 @@ connect_upstream(struct msh_conn *c, int use_pool)
 		return;
 	}
 	c->reused = 0;
-	if (!breaker_admits(c, COUNTED_PENDING) ||
-	    !breaker_admits(c, COUNTED_CONNECTION))
+	if (!breaker_admits(c, MSH_COUNTED_PENDING) ||
+	    !breaker_admits(c, MSH_COUNTED_CONNECTION))
 		return;
 	c->state = MSH_CONN_CONNECTING;
 	/* Body bytes wait in the client's input meanwhile. */
@@ -1154,7 +1217,7 @@ retry(struct msh_conn *c, unsigned failed, unsigned status)
 	if (c->reqbody.kind != MSH_BODY_NONE &&
 	    c->state != MSH_CONN_CONNECTING)
 		return 0;
-	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0 &&
+	if (!(c->counted & MSH_COUNTED_RETRY) && cc->max_retries != 0 &&
 	    atomic_load(&c->cluster->stats->retries) >= cc->max_retries) {
 		msh_stats_inc(c->cluster->stats, c->w->id,
 		    MSH_C_OVER_RETRIES);
@@ -1165,9 +1228,9 @@ retry(struct msh_conn *c, unsigned failed, unsigned status)
 		    MSH_C_RETRIES_BUDGET);
 		return 0;
 	}
-	if (!(c->counted & COUNTED_RETRY) && cc->max_retries != 0) {
+	if (!(c->counted & MSH_COUNTED_RETRY) && cc->max_retries != 0) {
 		atomic_fetch_add(&c->cluster->stats->retries, 1);
-		c->counted |= COUNTED_RETRY;
+		c->counted |= MSH_COUNTED_RETRY;
 	}
 	msh_stats_inc(c->cluster->stats, c->w->id, MSH_C_RETRIES);
 	drop_upstream(c);
@@ -1215,17 +1278,16 @@ follow_snapshot(struct msh_conn *c)
 	}
 }
 
-/* Build the head sent upstream: HTTP/1.1, hop-by-hop fields removed. It
- * is kept until the exchange ends, for a retry on a new connection. */
-static void
-build_request_head(struct msh_conn *c)
-{
-	struct msh_http_msg *m = &c->msg;
-	size_t cap = c->l->conf->max_header_size + HEAD_SLACK, from, len;
-	const char *prefix, *path, *added, *id;
-	struct head *o;
+#define SHADOW	"-shadow"
 
-	cap += sizeof(XFCC ": URI=\r\n") + 512;
+/* The most a request head of c's grows to on its way up. */
+static size_t
+request_head_cap(const struct msh_conn *c)
+{
+	size_t cap = c->l->conf->max_header_size + HEAD_SLACK, from, len;
+	const char *prefix;
+
+	cap += sizeof(XFCC ": URI=\r\n") + 512 + sizeof(SHADOW);
 	/* What a route adds: its fields, and a longer prefix. */
 	if (c->route != NULL) {
 		msh_route_added(c->route->compiled, &len);
@@ -1233,16 +1295,50 @@ build_request_head(struct msh_conn *c)
 		if ((prefix = msh_route_rewrite(c->route->compiled, &from)))
 			cap += strlen(prefix);
 	}
+	return cap;
+}
 
-	if (c->head == NULL || c->head->cap < cap) {
-		free(c->head);
-		if ((c->head = malloc(sizeof(*c->head) + cap)) == NULL)
-			abort();
-		c->head->buf = (char *)(c->head + 1);
-		c->head->cap = cap;
-	}
-	o = c->head;
-	o->len = 0;
+/*
+ * A mirrored copy's Host: the request's (ep's if it has none) with
+ * -shadow after the host name, before any port, as Envoy writes it, so
+ * that the mirror's logs and application can tell copies from requests.
+ */
+static void
+put_shadow_host(struct head *o, const struct msh_http_msg *m,
+    const struct msh_endpoint *ep)
+{
+	const char *host = ep->name;
+	size_t len = strlen(ep->name), i, name;
+
+	for (i = 0; i < m->nheaders; i++)
+		if (m->headers[i].field == MSH_F_HOST) {
+			host = m->headers[i].value;
+			len = m->headers[i].value_len;
+			break;
+		}
+	/* The port: digits after the last colon (not one of an IPv6
+	 * literal's, which ends with "]"). */
+	for (name = len; name > 0 && host[name - 1] >= '0' &&
+	    host[name - 1] <= '9'; name--)
+		;
+	name = name > 0 && host[name - 1] == ':' ? name - 1 : len;
+	PUTS(o, "Host: ");
+	put(o, host, name);
+	PUTS(o, SHADOW);
+	put(o, host + name, len - name);
+	PUTS(o, "\r\n");
+}
+
+/* The head of c's request to ep: HTTP/1.1, hop-by-hop fields removed;
+ * shadow: for a mirrored copy. */
+static void
+put_request_head(struct msh_conn *c, struct head *o,
+    const struct msh_endpoint *ep, int shadow)
+{
+	struct msh_http_msg *m = &c->msg;
+	const char *prefix, *path, *added, *id;
+	size_t from, len;
+
 	put(o, m->method, m->method_len);
 	PUTS(o, " ");
 	if (c->route != NULL &&
@@ -1255,8 +1351,11 @@ build_request_head(struct msh_conn *c)
 	} else
 		put(o, m->target, m->target_len);
 	PUTS(o, " HTTP/1.1\r\n");
-	put_fields(o, m, c->l->conf->forwarded_for ?
-	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0, c->route, c->l->conf);
+	if (shadow)
+		put_shadow_host(o, m, ep);
+	put_fields(o, m, (c->l->conf->forwarded_for ?
+	    FIELD(MSH_F_X_FORWARDED_PROTO) : 0) |
+	    (shadow ? FIELD(MSH_F_HOST) : 0), c->route, c->l->conf);
 	/* The caller's verified identity, as Envoy passes it: only meshd
 	 * sets this field on a TLS listener. */
 	if (c->l->conf->tls != MSH_TLS_OFF && (id = peer_identity(c)) != NULL &&
@@ -1269,9 +1368,9 @@ build_request_head(struct msh_conn *c)
 		added = msh_route_added(c->route->compiled, &len);
 		put(o, added, len);
 	}
-	if (!m->has_host) {
+	if (!m->has_host && !shadow) {
 		PUTS(o, "Host: ");
-		put(o, c->ep->name, strlen(c->ep->name));
+		put(o, ep->name, strlen(ep->name));
 		PUTS(o, "\r\n");
 	}
 	if (c->l->conf->forwarded_for) {
@@ -1296,6 +1395,51 @@ build_request_head(struct msh_conn *c)
 	if (m->upgrade)
 		put_upgrade(o, m);
 	PUTS(o, "\r\n");
+}
+
+/* Build the head sent upstream. It is kept until the exchange ends, for
+ * a retry on a new connection. */
+static void
+build_request_head(struct msh_conn *c)
+{
+	size_t cap = request_head_cap(c);
+
+	if (c->head == NULL || c->head->cap < cap) {
+		free(c->head);
+		if ((c->head = malloc(sizeof(*c->head) + cap)) == NULL)
+			abort();
+		c->head->buf = (char *)(c->head + 1);
+		c->head->cap = cap;
+	}
+	c->head->len = 0;
+	put_request_head(c, c->head, c->ep, 0);
+}
+
+void
+msh_shadow_head(struct msh_conn *c, const struct msh_endpoint *ep,
+    struct evbuffer *out)
+{
+	struct head o;
+
+	head_reserve(out, request_head_cap(c), &o);
+	put_request_head(c, &o, ep, 1);
+	head_commit(out, &o);
+}
+
+/* A copy for the route's mirror, mirror_percent of the time; not of an
+ * Upgrade, which would need a tunnel of its own. */
+static void
+start_mirror(struct msh_conn *c)
+{
+	unsigned percent;
+	int i;
+
+	if (c->route == NULL || c->upgrade ||
+	    (i = msh_route_mirror(c->route->compiled, &percent)) < 0 ||
+	    percent == 0 || (percent < 100 &&
+	    msh_random(c->w) % 100 >= percent))
+		return;
+	c->mirror = msh_mirror_start(c, &c->snap->clusters[i]);
 }
 
 /* The client's read timeout: client_timeout while a head is awaited or
@@ -1447,8 +1591,9 @@ request_head(struct msh_conn *c)
 	}
 	c->tries = 1;
 	build_request_head(c);
+	start_mirror(c);
 	evbuffer_drain(in, n);
-	if (!breaker_admits(c, COUNTED_REQUEST))
+	if (!breaker_admits(c, MSH_COUNTED_REQUEST))
 		return;
 	start_request_timer(c);
 	connect_upstream(c, 1);
@@ -1587,11 +1732,9 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
-	if (c->counted & COUNTED_PENDING) {
-		c->counted &= ~COUNTED_PENDING;
-		breaker_release(c->cluster->stats, COUNTED_PENDING);
-	}
-	if ((what & BEV_EVENT_CONNECTED) && !msh_upstream_verified(c))
+	msh_breaker_leave(c->cluster, &c->counted, MSH_COUNTED_PENDING);
+	if ((what & BEV_EVENT_CONNECTED) &&
+	    !msh_upstream_verified(c->cluster, c->ep, c->up))
 		what = BEV_EVENT_ERROR;	/* not the peer it should be */
 	if (what & BEV_EVENT_CONNECTED) {
 		msh_set_nodelay(bufferevent_getfd(bev));
@@ -1601,7 +1744,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	if (c->state == MSH_CONN_CONNECTING) {
 		int refused = EVUTIL_SOCKET_ERROR() == ECONNREFUSED;
 
-		msh_connect_failed(c, what);
+		msh_connect_failed(c->cluster, c->ep, c->w->id, what);
 		if (retry(c, MSH_RETRY_CONNECT_FAILURE | MSH_RETRY_5XX |
 		    MSH_RETRY_GATEWAY_ERROR | (refused && !(what &
 		    BEV_EVENT_TIMEOUT) ? MSH_RETRY_REFUSED : 0), 0))
@@ -1654,13 +1797,14 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 }
 
 void
-msh_connect_failed(struct msh_conn *c, short what)
+msh_connect_failed(struct msh_cluster *cl, const struct msh_endpoint *ep,
+    unsigned worker, short what)
 {
-	msh_stats_inc(c->cluster->stats, c->w->id, MSH_C_CONNECT_FAILURES);
-	msh_outlier_result(c->cluster, c->ep, c->w->id, MSH_OUTCOME_GATEWAY);
+	msh_stats_inc(cl->stats, worker, MSH_C_CONNECT_FAILURES);
+	msh_outlier_result(cl, ep, worker, MSH_OUTCOME_GATEWAY);
 	msh_log(MSH_LOG_WARNING, "cluster %s: %s connecting to %s",
-	    c->cluster->conf->name,
-	    what & BEV_EVENT_TIMEOUT ? "timeout" : "error", c->ep->name);
+	    cl->conf->name, what & BEV_EVENT_TIMEOUT ? "timeout" : "error",
+	    ep->name);
 }
 
 void

@@ -14,13 +14,18 @@
 #include "value.h"
 
 struct bufferevent;
+struct evbuffer;
 struct event;
 struct head;
 struct sockaddr;
+struct msh_cluster;
 struct msh_endpoint;
 struct msh_listener;
+struct msh_mirror;
+struct msh_pick;
 struct msh_snapshot;
 struct msh_splice;
+struct msh_tls;
 struct msh_upconn;
 struct msh_worker;
 
@@ -62,10 +67,11 @@ struct msh_conn {
 	struct msh_body		   reqbody;
 	struct msh_body		   respbody;
 	struct head		  *head;	/* request head, for a retry */
+	struct msh_mirror	  *mirror;	/* a copy taking the body, or NULL */
 	struct event		  *request_timer; /* request_timeout */
 	struct event		  *retry_timer;	/* backoff before a retry */
 	unsigned		   tries;	/* of this request, so far */
-	unsigned		   counted;	/* COUNTED_: in the breaker's */
+	unsigned		   counted;	/* MSH_COUNTED_: in the breaker's */
 	uint64_t		   hash;	/* its balancer's key, if has_hash */
 	uint64_t		   read_timeout;	/* ms the client's is set to */
 	struct timeval		   head_start;	/* first byte of a head */
@@ -110,6 +116,12 @@ uint64_t msh_ms_since(struct msh_conn *c, const struct timeval *then);
  * there, queued on bev otherwise; w->stage is left empty. */
 void	msh_send(struct msh_worker *w, struct bufferevent *bev);
 
+/* An endpoint of cl by its balancer (p: what it may go by), another than
+ * avoid where cl has one, counted in flight there on p->worker's line;
+ * NULL if cl has none. */
+const struct msh_endpoint *msh_endpoint_pick(struct msh_cluster *cl,
+	    struct msh_pick *p, const struct msh_endpoint *avoid);
+
 /* Pick c->ep for the next request or connection, another than avoid
  * where the cluster has one, and count it in flight there; -1 if the
  * cluster has no endpoint. */
@@ -119,17 +131,33 @@ int	msh_endpoint_take(struct msh_conn *c,
 /* c is done with c->ep (if any): no longer in flight there. */
 void	msh_endpoint_release(struct msh_conn *c);
 
-/* A connection to c->ep failed or timed out (what: libevent's flags):
- * counted and logged. */
-void	msh_connect_failed(struct msh_conn *c, short what);
+/* A connection to ep of cl failed or timed out (what: libevent's
+ * flags): counted on worker's line, and logged. */
+void	msh_connect_failed(struct msh_cluster *cl,
+	    const struct msh_endpoint *ep, unsigned worker, short what);
 
 /* Read and write timeouts in milliseconds; 0 leaves one off. */
 void	msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms,
 	    uint64_t write_ms);
 
-/* Open a new upstream connection to c->ep as c->up: counted, with the
- * cluster's connect timeout. on_event gets BEV_EVENT_CONNECTED or the
- * failure (at once if connect(2) fails at once). */
+/* A new connection to ep of cl from worker w, TLS (with tls) if cl
+ * originates it: counted, with the cluster's connect timeout. on_event
+ * (with arg) gets BEV_EVENT_CONNECTED or the failure; NULL if connect(2)
+ * failed at once. */
+struct msh_upconn *msh_upstream_open(struct msh_worker *w,
+	    struct msh_tls *tls, const struct msh_cluster *cl,
+	    const struct msh_endpoint *ep, bufferevent_event_cb on_event,
+	    void *arg);
+
+/* An idle connection of w's pool to ep, fit for cl (TLS or not, the peer
+ * it names), or NULL. */
+struct msh_upconn *msh_upstream_pooled(struct msh_worker *w,
+	    const struct msh_cluster *cl, const struct msh_endpoint *ep);
+
+/* Open a new upstream connection to c->ep as c->up (msh_upstream_open),
+ * holding c's count of open connections if it has one. on_event gets
+ * BEV_EVENT_CONNECTED or the failure (at once if connect(2) fails at
+ * once). */
 void	msh_upstream_connect(struct msh_conn *c, bufferevent_event_cb on_event);
 
 /* May c make this request (m), or this connection (m NULL, tcp), by its
@@ -142,9 +170,37 @@ void	msh_tls_accepted(struct msh_conn *c);
 /* Is bev TLS? Then its socket is not to be read or written directly. */
 int	msh_bev_tls(struct bufferevent *bev);
 
-/* A TLS upstream just connected: is its peer the identity the cluster
+/* A TLS upstream u to ep just connected: is its peer the identity cl
  * names (tls_peer)? Logged if not. */
-int	msh_upstream_verified(struct msh_conn *c);
+int	msh_upstream_verified(const struct msh_cluster *cl,
+	    const struct msh_endpoint *ep, const struct msh_upconn *u);
+
+/*
+ * Circuit breaking: counts of each cluster, shared by the workers, kept
+ * only for the limits that are set. A request holds a bit for each count
+ * it is in, so that a reload that sets or lifts a limit keeps them right.
+ */
+#define MSH_COUNTED_REQUEST	0x1	/* requests: head to end of answer */
+#define MSH_COUNTED_PENDING	0x2	/* pending: a connection being made */
+#define MSH_COUNTED_CONNECTION	0x4	/* open_connections, until handed on */
+#define MSH_COUNTED_RETRY	0x8	/* retries: a request being retried */
+#define MSH_COUNTED_ALL		0xf
+
+/* Count one more in cl's count what (not MSH_COUNTED_RETRY), its bit set
+ * in *counted, if under its limit or none is set; 0 if the limit is
+ * reached. */
+int	msh_breaker_enter(struct msh_cluster *cl, unsigned what,
+	    unsigned *counted);
+
+/* One less in each of cl's counts whose bit is in both what and
+ * *counted; those bits are cleared. */
+void	msh_breaker_leave(struct msh_cluster *cl, unsigned *counted,
+	    unsigned what);
+
+/* The head of c's request (still in the client's input) as a mirrored
+ * copy to ep sends it, at the end of out. */
+void	msh_shadow_head(struct msh_conn *c, const struct msh_endpoint *ep,
+	    struct evbuffer *out);
 
 /* TCP_NODELAY on a proxied socket (fd < 0: nothing). */
 void	msh_set_nodelay(int fd);

@@ -37,6 +37,8 @@ struct msh_route {
 	unsigned		*weights;
 	size_t			 nclusters;
 	unsigned		 total;
+	int			 mirror;	/* a cluster's index, or -1 */
+	unsigned		 mirror_percent;
 	unsigned		 status;	/* its own answer, or 0 */
 	char			*location;
 	char			*body;
@@ -178,8 +180,10 @@ add_method(void *arg, const char *word)
 	return 0;
 }
 
+/* how: "sends to" or "mirrors to", for the diagnostic. */
 static int
-cluster_index(struct compiling *c, const char *name, unsigned line)
+cluster_index(struct compiling *c, const char *name, unsigned line,
+    const char *how)
 {
 	size_t i;
 
@@ -187,7 +191,7 @@ cluster_index(struct compiling *c, const char *name, unsigned line)
 		if (strcmp(c->conf->clusters[i].name, name) == 0)
 			return i;
 	msh_diag_error(c->d, "unknown-cluster", c->conf->file, line,
-	    "route \"%s\" sends to unknown cluster \"%s\"", c->rc->name, name);
+	    "route \"%s\" %s unknown cluster \"%s\"", c->rc->name, how, name);
 	return -1;
 }
 
@@ -211,7 +215,7 @@ add_split(void *arg, const char *word)
 		r->total += w;
 		return 0;
 	}
-	if ((i = cluster_index(c, word, c->line)) < 0)
+	if ((i = cluster_index(c, word, c->line, "sends to")) < 0)
 		return -1;
 	r->clusters = more(r->clusters, r->nclusters, sizeof(int));
 	r->weights = more(r->weights, r->nclusters, sizeof(unsigned));
@@ -260,7 +264,8 @@ compile_action(struct compiling *c)
 		return;
 	}
 	if (rc->cluster_line) {
-		if ((i = cluster_index(c, rc->cluster, rc->cluster_line)) < 0)
+		if ((i = cluster_index(c, rc->cluster, rc->cluster_line,
+		    "sends to")) < 0)
 			return;
 		r->clusters = more(NULL, 0, sizeof(int));
 		r->weights = more(NULL, 0, sizeof(unsigned));
@@ -302,6 +307,31 @@ compile_action(struct compiling *c)
 		} else if ((r->location = strdup(rest)) == NULL)
 			abort();
 	}
+}
+
+/* A copy of the requests a route sends on, to another cluster. */
+static void
+compile_mirror(struct compiling *c)
+{
+	struct msh_route_conf *rc = c->rc;
+	struct msh_route *r = c->r;
+
+	r->mirror = -1;
+	r->mirror_percent = rc->mirror_percent;
+	if (rc->mirror_line == 0) {
+		if (rc->mirror_percent_line)
+			msh_diag_error(c->d, "missing-key", c->conf->file,
+			    rc->mirror_percent_line, "route \"%s\" sets "
+			    "mirror_percent but no mirror", rc->name);
+		return;
+	}
+	if (rc->direct_response_line || rc->redirect_line)
+		msh_diag_error(c->d, "bad-value", c->conf->file,
+		    rc->mirror_line, "route \"%s\" answers itself: it sends "
+		    "no request to mirror", rc->name);
+	else
+		r->mirror = cluster_index(c, rc->mirror, rc->mirror_line,
+		    "mirrors to");
 }
 
 static void
@@ -439,6 +469,7 @@ msh_route_compile(struct msh_conf *conf, struct msh_route_conf *rc,
 	if (rc->match_only)
 		return;
 	compile_action(&c);
+	compile_mirror(&c);
 	compile_rewrites(&c);
 }
 
@@ -785,6 +816,13 @@ msh_route_cluster(const struct msh_route *r, uint64_t rnd)
 	for (i = 0; n >= r->weights[i]; i++)
 		n -= r->weights[i];
 	return r->clusters[i];
+}
+
+int
+msh_route_mirror(const struct msh_route *r, unsigned *percent)
+{
+	*percent = r->mirror_percent;
+	return r->mirror;
 }
 
 unsigned

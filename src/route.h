@@ -1,9 +1,10 @@
 /*
  * Routes: a listener's requests matched, in the order of the file, on
  * path, method and header fields, and what the first match does: send to
- * a cluster or split across several by weight, rewrite the path prefix,
- * add and remove header fields, or answer itself (a direct response or a
- * redirect). A request no route matches goes to the listener's cluster.
+ * a cluster or split across several by weight, and a copy to another
+ * (mirror.h), rewrite the path prefix, add and remove header fields, or
+ * answer itself (a direct response or a redirect). A request no route
+ * matches goes to the listener's cluster.
  */
 #ifndef MSH_ROUTE_H
 #define MSH_ROUTE_H
@@ -51,6 +52,10 @@ int	msh_route_match(const struct msh_route *r, const struct msh_http_msg *m);
 /* The index of the cluster a matched request goes to; rnd is a random
  * number for a split. -1: r answers itself (msh_route_answer). */
 int	msh_route_cluster(const struct msh_route *r, uint64_t rnd);
+
+/* The index of the cluster r mirrors to, and the percentage of the
+ * requests it copies; -1 if it mirrors none. */
+int	msh_route_mirror(const struct msh_route *r, unsigned *percent);
 
 /* r's own answer: status, and the Location (redirect) or body. */
 unsigned msh_route_answer(const struct msh_route *r, const char **location,

@@ -31,6 +31,11 @@ enum msh_counter {
 	MSH_C_OVER_PENDING,
 	MSH_C_OVER_REQUESTS,
 	MSH_C_OVER_RETRIES,
+	/* Cluster: copies of requests routes mirror to it, and of those,
+	 * the ones that got no response and the ones meshd let go. */
+	MSH_C_MIRRORED,
+	MSH_C_MIRROR_FAILURES,
+	MSH_C_MIRROR_DROPPED,
 	/* Answers meshd makes itself, by cause (listener sets only). */
 	MSH_C_ERR_BAD_REQUEST,		/* 400: a malformed head */
 	MSH_C_ERR_BAD_BODY,		/* 400: malformed body framing */

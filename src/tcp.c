@@ -157,10 +157,11 @@ connected(struct bufferevent *bev, short what, void *arg)
 {
 	struct msh_conn *c = arg;
 
-	if ((what & BEV_EVENT_CONNECTED) && !msh_upstream_verified(c))
+	if ((what & BEV_EVENT_CONNECTED) &&
+	    !msh_upstream_verified(c->cluster, c->ep, c->up))
 		what = BEV_EVENT_ERROR;	/* not the peer it should be */
 	if (!(what & BEV_EVENT_CONNECTED)) {
-		msh_connect_failed(c, what);
+		msh_connect_failed(c->cluster, c->ep, c->w->id, what);
 		msh_conn_free(c);
 		return;
 	}

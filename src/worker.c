@@ -16,6 +16,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "mirror.h"
 #include "pool.h"
 #include "proxy.h"
 #include "snapshot.h"
@@ -171,6 +172,7 @@ worker_main(void *arg)
 	self = w;
 	event_base_dispatch(w->base);
 	msh_proxy_close_all(w);
+	msh_mirror_close_all(w);
 	close_listeners(w);
 	if ((s = atomic_exchange(&w->pending, NULL)) != NULL)
 		msh_snapshot_unref(s);
@@ -205,6 +207,7 @@ msh_workers_start(unsigned n, struct msh_snapshot *s, void (*on_exit)(void))
 		    (i + 1)) | 1;
 		w->on_exit = on_exit;
 		TAILQ_INIT(&w->conns);
+		TAILQ_INIT(&w->mirrors);
 		if ((w->base = event_base_new_with_config(cfg)) == NULL ||
 		    (w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 		    (w->wake_ev = event_new(w->base, w->wake_fd,

@@ -17,6 +17,7 @@ struct evbuffer;
 struct event_base;
 struct evconnlistener;
 struct msh_conn;
+struct msh_mirror;
 struct msh_pool;
 struct msh_snapshot;
 
@@ -27,6 +28,7 @@ enum msh_worker_cmd {
 };
 
 TAILQ_HEAD(msh_conn_list, msh_conn);
+TAILQ_HEAD(msh_mirror_list, msh_mirror);
 
 struct msh_worker {
 	unsigned		  id;
@@ -50,6 +52,8 @@ struct msh_worker {
 	struct msh_pool		 *pool;
 	struct evbuffer		 *stage;	/* output being put together: msh_send */
 	struct msh_conn_list	  conns;
+	struct msh_mirror_list	  mirrors;	/* copies in flight: mirror.h */
+	size_t			  nmirrors;
 	uint64_t		  rng;		/* msh_random's state */
 	size_t			  nconns;
 	int			  draining;

@@ -398,9 +398,10 @@ sub _stop_many {
 
 # $t->start_backend(name => NAME, listen => "ADDR:PORT", call => URL,
 #                   workers => N, quiet => BOOL, status => NNN, hang => BOOL,
-#                   delay => MS): starts t/lib/backend.pl (answering as NAME,
-# MS milliseconds late with delay) and returns its pid once it wrote
-# NAME.pid and its port accepts connections.
+#                   delay => MS, record => FILE): starts t/lib/backend.pl
+# (answering as NAME, MS milliseconds late with delay, each request
+# appended to FILE with record: $t->recorded reads them) and returns its
+# pid once it wrote NAME.pid and its port accepts connections.
 sub start_backend {
 	my ($self, %a) = @_;
 	my $name   = $a{name}   // croak 'start_backend: name required';
@@ -416,6 +417,7 @@ sub start_backend {
 	push @cmd, '--status', $a{status} if defined $a{status};
 	push @cmd, '--hang' if $a{hang};
 	push @cmd, '--delay', $a{delay} if defined $a{delay};
+	push @cmd, '--record', $a{record} if defined $a{record};
 	my $pid = $self->spawn(name => $name, cmd => \@cmd, log => $a{log}, env => $a{env});
 	# The pidfile, written after listen(), tells our backend from anything
 	# else that may answer on that port.
@@ -747,6 +749,37 @@ sub slurp {
 	local $/;
 	my $text = <$fh>;
 	return $text // '';
+}
+
+# MeshTest::recorded(FILE): the requests a backend started with record =>
+# FILE received so far, in order: hashes with method, target, head (as
+# sent), headers (lower-case name => value, repeated ones joined with
+# ", ") and body (without chunked framing). Dies on a malformed file.
+sub recorded {
+	my ($file) = @_;
+	my $text = slurp($file);
+	my @reqs;
+	while ($text =~ /\Grequest (\d+) (\d+)\n/gc) {
+		my ($hlen, $blen) = ($1, $2);
+		my $at = pos $text;
+		croak "recorded: $file is cut short"
+		    if length($text) < $at + $hlen + $blen + 1;
+		my $head = substr $text, $at, $hlen;
+		my %r = (head => $head, body => substr($text, $at + $hlen, $blen));
+		my ($line, @fields) = split /\r\n/, $head;
+		@r{qw(method target)} = split / /, $line;
+		for (@fields) {
+			my ($k, $v) = /^([^:]+):[ \t]*(.*?)[ \t]*\z/ or next;
+			$k = lc $k;
+			$r{headers}{$k} = exists $r{headers}{$k}
+			    ? "$r{headers}{$k}, $v" : $v;
+		}
+		push @reqs, \%r;
+		pos($text) = $at + $hlen + $blen + 1;
+	}
+	croak "recorded: $file has junk at byte " . (pos($text) // 0)
+	    if (pos($text) // 0) != length $text;
+	return @reqs;
 }
 
 1;

@@ -6,6 +6,7 @@
 #   perl t/lib/backend.pl --listen ADDR:PORT --name NAME [--call URL]
 #        [--pidfile FILE] [--workers N] [--idle-timeout SECONDS]
 #        [--verbose] [--watch-parent] [--status NNN] [--hang] [--delay MS]
+#        [--record FILE]
 #
 # Answers (every answer carries "Content-Type: text/plain" and "X-Backend: NAME"):
 #   POST, PUT, PATCH    200 "NAME got N bytes\n" (N = request body length)
@@ -23,6 +24,10 @@
 # --delay MS answers every request MS milliseconds later (a slow instance);
 # a /delay/MS path adds to it.  A delayed answer holds up only the answers
 # after it on its connection: the worker serves other connections meanwhile.
+# --record FILE appends each whole request to FILE as it was received (also
+# with --hang): "request HEADLEN BODYLEN\n", the head as sent (request line
+# and fields, up to and with the blank line), the body's bytes (without
+# chunked framing) and "\n".  One write each, so workers never interleave.
 # HEAD gets the GET headers without the body; 204 and 304 carry no body.
 #
 # HTTP/1.1 with keep-alive: Content-Length framing, "Connection: close"
@@ -75,7 +80,7 @@ my %REASON = (
 my %opt = (workers => 8, 'idle-timeout' => 30);
 GetOptions(\%opt, 'listen=s', 'name=s', 'call=s', 'pidfile=s', 'workers=i',
     'idle-timeout=f', 'verbose', 'watch-parent', 'status=i', 'hang',
-    'delay=i', 'help')
+    'delay=i', 'record=s', 'help')
 	or usage(2);
 usage(0) if $opt{help};
 usage(2) if !defined $opt{listen} || !defined $opt{name} || @ARGV;
@@ -144,7 +149,7 @@ sub usage {
 	print {$fh} "usage: backend.pl --listen ADDR:PORT --name NAME [--call URL]\n",
 	    "         [--pidfile FILE] [--workers N] [--idle-timeout SECONDS]\n",
 	    "         [--verbose] [--watch-parent] [--status NNN] [--hang]\n",
-	    "         [--delay MS]\n";
+	    "         [--delay MS] [--record FILE]\n";
 	exit $code;
 }
 
@@ -389,7 +394,8 @@ sub parse {
 		} elsif ($st eq 'len' || $st eq 'cdata') {
 			my $take = length $c->{rbuf};
 			$take = $c->{remain} if $take > $c->{remain};
-			substr($c->{rbuf}, 0, $take, '');
+			my $data = substr($c->{rbuf}, 0, $take, '');
+			$c->{req}{body} .= $data if defined $opt{record};
 			$c->{remain} -= $take;
 			$c->{req}{nbytes} += $take;
 			if ($c->{remain} > 0) {
@@ -474,6 +480,8 @@ sub start_request {
 		caller => $h{'x-forwarded-client-cert'},
 		proto  => $h{'x-forwarded-proto'},
 		for    => $h{'x-forwarded-for'},
+		head   => $head,
+		body   => '',
 	};
 
 	my $body = 0;
@@ -508,6 +516,7 @@ sub release {
 sub complete {
 	my ($c) = @_;
 	my $req = delete $c->{req};
+	record($req) if defined $opt{record};
 	if ($opt{hang}) {	# read it, never answer
 		logmsg("$req->{method} $req->{target} held") if $opt{verbose};
 		$c->{st} = 'head';
@@ -532,6 +541,18 @@ sub complete {
 	    if $opt{verbose};
 	$c->{st} = 'head';
 	$c->{closing} = 1 unless $req->{keep};
+}
+
+sub record {
+	my ($req) = @_;
+	my $rec = sprintf("request %d %d\n", length $req->{head},
+	    length $req->{body}) . $req->{head} . $req->{body} . "\n";
+	open my $fh, '>>', $opt{record} or die "backend.pl: $opt{record}: $!\n";
+	binmode $fh;
+	my $w = syswrite $fh, $rec;
+	die "backend.pl: $opt{record}: short write\n"
+	    unless defined $w && $w == length $rec;
+	close $fh;
 }
 
 sub answer {
