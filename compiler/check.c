@@ -337,23 +337,32 @@ check_subsets(const struct mc_mesh *m, const struct mc_service *s,
 	}
 }
 
+/* The names of s's subsets into cand, at most max: each to free. */
+static size_t
+subset_names(const struct mc_service *s, const char **cand, size_t max)
+{
+	char n[256];
+	size_t i, k = 0;
+
+	for (i = 0; i < s->subset.n && k < max; i++) {
+		mc_subset_labels(s->subset.v[i].name, n, sizeof(n));
+		if ((cand[k] = strdup(n)) != NULL)
+			k++;
+	}
+	return k;
+}
+
 /* A subset a route names must be its service's. */
 static int
 known_subset(const struct mc_service *s, const char *name,
     const struct mc_origin *at, const char *route, struct msh_diag *d)
 {
 	const char *cand[64] = { NULL }, *suggest;
-	char n[256];
-	size_t i, k = 0;
+	size_t i, k;
 
 	if (mc_find_subset(s, name) != NULL)
 		return 1;
-	for (i = 0; i < s->subset.n && k < 64; i++) {
-		mc_subset_labels(s->subset.v[i].name, n, sizeof(n));
-		cand[k] = strdup(n);
-		if (cand[k] != NULL)
-			k++;
-	}
+	k = subset_names(s, cand, 64);
 	suggest = msh_spell_suggest(name, cand, k);
 	msh_diag_error(d, "unknown-subset", at->file, at->line,
 	    "route \"%s\" sends to unknown subset \"%s\" of service \"%s\""
@@ -393,6 +402,131 @@ split_word(void *arg, const char *word)
 	if (!known_subset(c->s, word, &c->r->split_at, c->r->name, c->d))
 		c->bad = 2;
 	return 0;
+}
+
+int
+mc_route_sends_to(const struct mc_route *r, const char *subset)
+{
+	const char *p;
+	size_t n, k;
+
+	if (r->to != NULL && strcmp(r->to, subset) == 0)
+		return 1;
+	/* "subset weight, ...": every other word. */
+	for (p = r->split, k = 0; p != NULL; p += n, k++) {
+		p += strspn(p, ", \t");
+		if ((n = strcspn(p, ", \t")) == 0)
+			return 0;
+		if (k % 2 == 0 && n == strlen(subset) &&
+		    strncmp(p, subset, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+const struct mc_service *
+mc_mirror_service(const struct mc_mesh *m, const struct mc_route *r)
+{
+	const struct mc_service *s;
+
+	if (r->mirror == NULL || r->service == NULL ||
+	    ((s = mc_find_service(m, r->service)) != NULL &&
+	    mc_find_subset(s, r->mirror) != NULL))
+		return NULL;
+	return mc_find_service(m, r->mirror);
+}
+
+int
+mc_depends_on(const struct mc_service *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->ndeps; i++)
+		if (strcmp(s->deps[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+size_t
+mc_mirror_services(const struct mc_mesh *m, const struct mc_service *s,
+    const struct mc_service **out)
+{
+	const struct mc_service *to;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < m->nroutes; i++) {
+		const struct mc_route *r = m->routes[i];
+
+		if (r->service == NULL || !mc_depends_on(s, r->service) ||
+		    (to = mc_mirror_service(m, r)) == NULL)
+			continue;
+		for (j = 0; j < n && out[j] != to; j++)
+			;
+		if (j == n)
+			out[n++] = to;
+	}
+	return n;
+}
+
+/*
+ * A route's mirror: a subset of its service or, if it has none of that
+ * name, an http service of the mesh. Not for a route that answers
+ * itself; a warning when the copies go where the requests themselves do.
+ */
+static void
+check_mirror(const struct mc_mesh *m, const struct mc_service *s,
+    const struct mc_route *r, struct msh_diag *d)
+{
+	const struct mc_origin *at = &r->mirror_at;
+	const struct mc_service *to;
+	const char **cand, *suggest;
+	size_t i, k;
+
+	if (r->mirror == NULL) {
+		if (r->mirror_percent_at.line)
+			msh_diag_error(d, "missing-key",
+			    r->mirror_percent_at.file, r->mirror_percent_at.line,
+			    "route \"%s\" sets mirror_percent but no mirror",
+			    r->name);
+		return;
+	}
+	if (r->direct_response != NULL || r->redirect != NULL) {
+		msh_diag_error(d, "bad-value", at->file, at->line, "route \"%s\" "
+		    "answers itself: it sends no request to mirror", r->name);
+		return;
+	}
+	if (mc_find_subset(s, r->mirror) != NULL) {
+		if (mc_route_sends_to(r, r->mirror))
+			msh_diag_warning(d, "mirror-same", at->file, at->line,
+			    "route \"%s\" mirrors to subset \"%s\", where it "
+			    "sends the requests themselves", r->name, r->mirror);
+		return;
+	}
+	if ((to = mc_find_service(m, r->mirror)) != NULL) {
+		if (to->protocol != MC_HTTP)
+			msh_diag_error(d, "bad-value", at->file, at->line,
+			    "route \"%s\" mirrors to service \"%s\", which is "
+			    "not protocol = http", r->name, to->name);
+		else if (to == s)
+			msh_diag_warning(d, "mirror-same", at->file, at->line,
+			    "route \"%s\" mirrors to service \"%s\", where it "
+			    "sends the requests themselves", r->name, to->name);
+		return;
+	}
+	if ((cand = calloc(64 + m->nservices, sizeof(*cand))) == NULL)
+		abort();
+	k = subset_names(s, cand, 64);
+	for (i = 0; i < m->nservices; i++)
+		cand[k + i] = m->services[i]->name;
+	suggest = msh_spell_suggest(r->mirror, cand, k + m->nservices);
+	msh_diag_error(d, "unknown-mirror", at->file, at->line,
+	    "route \"%s\" mirrors to \"%s\", neither a subset of service "
+	    "\"%s\" nor a service%s%s%s", r->name, r->mirror, s->name,
+	    suggest ? "; did you mean \"" : "", suggest ? suggest : "",
+	    suggest ? "\"?" : "");
+	for (i = 0; i < k; i++)
+		free((char *)cand[i]);
+	free(cand);
 }
 
 /* Does a route have no match key: does it take every request? */
@@ -504,6 +638,7 @@ check_routes(const struct mc_mesh *m, struct msh_diag *d)
 				    "route \"%s\" splits %lu%%, not 100%%",
 				    r->name, c.total);
 		}
+		check_mirror(m, s, r, d);
 		for (j = 0; j < i; j++) {
 			const struct mc_route *e = m->routes[j];
 

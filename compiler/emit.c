@@ -113,29 +113,21 @@ put_lines(FILE *fp, const char *key, const struct mc_refs *r)
 		fprintf(fp, "%s = %s\n", key, r->v[i].name);
 }
 
-/* Does any route to dep send to its subset name? */
+/* Does any route to dep send or mirror to its subset name? */
 static int
 subset_used(const struct mc_mesh *m, const struct mc_service *dep,
     const char *name)
 {
-	char word[256];
-	const char *p;
-	size_t i, n;
+	size_t i;
 
 	for (i = 0; i < m->nroutes; i++) {
 		const struct mc_route *r = m->routes[i];
 
 		if (r->service == NULL || strcmp(r->service, dep->name) != 0)
 			continue;
-		if (r->to != NULL && strcmp(r->to, name) == 0)
+		if (mc_route_sends_to(r, name) ||
+		    (r->mirror != NULL && strcmp(r->mirror, name) == 0))
 			return 1;
-		for (p = r->split; p != NULL && *p != '\0'; p += n) {
-			p += strspn(p, ", \t");
-			n = strcspn(p, ", \t");
-			snprintf(word, sizeof(word), "%.*s", (int)n, p);
-			if (strcmp(word, name) == 0)
-				return 1;
-		}
 	}
 	return 0;
 }
@@ -205,6 +197,13 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 			fprintf(fp, "direct_response = %s\n", r->direct_response);
 		if (r->redirect != NULL)
 			fprintf(fp, "redirect = %s\n", r->redirect);
+		/* A subset's cluster, or that of a service (emit_service). */
+		if (r->mirror != NULL && mc_mirror_service(m, r) != NULL)
+			fprintf(fp, "mirror = %s\n", r->mirror);
+		else if (r->mirror != NULL)
+			fprintf(fp, "mirror = %s__%s\n", dep->name, r->mirror);
+		if (r->mirror_percent_at.line)
+			fprintf(fp, "mirror_percent = %u\n", r->mirror_percent);
 		if (r->rewrite_prefix != NULL)
 			fprintf(fp, "rewrite_prefix = %s\n", r->rewrite_prefix);
 		put_lines(fp, "add_header", &r->add_header);
@@ -331,12 +330,27 @@ put_edge(FILE *fp, const struct mc_mesh *m, const struct mc_service *s,
 	put_listener(fp, m, s, s->protocol, s->forwarded_for);
 }
 
+/* A caller's cluster for service to: its instances, mTLS, its policy. */
+static void
+put_cluster(FILE *fp, const struct mc_mesh *m, const struct mc_service *to)
+{
+	char id[512];
+
+	fprintf(fp, "\n[cluster %s]\nservice = %s\n", to->name, to->name);
+	if (to->mtls != MC_MTLS_OFF) {
+		mc_identity(m, to->name, id, sizeof(id));
+		fprintf(fp, "tls = on\ntls_peer = %s\n", id);
+	}
+	put_policy(fp, to);
+}
+
 static void
 emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 {
-	char hex[65], addr[MSH_ADDR_STRLEN], id[512];
+	const struct mc_service **mirrored;
+	char hex[65], addr[MSH_ADDR_STRLEN];
 	struct msh_addr app = s->app_address;
-	size_t i;
+	size_t i, n;
 
 	for (i = 0; i < sizeof(m->digest); i++)
 		snprintf(hex + 2 * i, 3, "%02x", m->digest[i]);
@@ -387,17 +401,16 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	msh_addr_format(&app, addr, sizeof(addr));
 	fprintf(fp, "[cluster local]\nendpoint = %s\nlb = round_robin\n", addr);
 	put_local_timeouts(fp, s);
-	for (i = 0; i < s->ndeps; i++) {
-		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
-
-		fprintf(fp, "\n[cluster %s]\nservice = %s\n", dep->name,
-		    dep->name);
-		if (dep->mtls != MC_MTLS_OFF) {
-			mc_identity(m, dep->name, id, sizeof(id));
-			fprintf(fp, "tls = on\ntls_peer = %s\n", id);
-		}
-		put_policy(fp, dep);
-	}
+	for (i = 0; i < s->ndeps; i++)
+		put_cluster(fp, m, mc_find_service(m, s->deps[i].name));
+	/* Services the routes mirror to that s does not call itself. */
+	if ((mirrored = calloc(m->nroutes + 1, sizeof(*mirrored))) == NULL)
+		abort();
+	n = mc_mirror_services(m, s, mirrored);
+	for (i = 0; i < n; i++)
+		if (!mc_depends_on(s, mirrored[i]->name))
+			put_cluster(fp, m, mirrored[i]);
+	free(mirrored);
 	for (i = 0; i < s->ndeps; i++)
 		put_routes(fp, m, mc_find_service(m, s->deps[i].name));
 	put_rules(fp, m, s);
@@ -420,14 +433,21 @@ mc_identity(const struct mc_mesh *m, const char *service, char *buf,
 int
 mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s)
 {
-	size_t i;
+	const struct mc_service **mirrored;
+	size_t i, n;
+	int tls = s->mtls != MC_MTLS_OFF;
 
-	if (s->mtls != MC_MTLS_OFF)
+	for (i = 0; i < s->ndeps && !tls; i++)
+		tls = mc_find_service(m, s->deps[i].name)->mtls != MC_MTLS_OFF;
+	if (tls)
 		return 1;
-	for (i = 0; i < s->ndeps; i++)
-		if (mc_find_service(m, s->deps[i].name)->mtls != MC_MTLS_OFF)
-			return 1;
-	return 0;
+	if ((mirrored = calloc(m->nroutes + 1, sizeof(*mirrored))) == NULL)
+		abort();
+	n = mc_mirror_services(m, s, mirrored);
+	for (i = 0; i < n && !tls; i++)
+		tls = mirrored[i]->mtls != MC_MTLS_OFF;
+	free(mirrored);
+	return tls;
 }
 
 /* Temp file then rename, so a half-written config never exists. */

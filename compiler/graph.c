@@ -2,8 +2,9 @@
  * meshc graph: the service graph of a checked mesh, in Graphviz DOT or, through
  * dot(1), in SVG. A node per service, an edge per declared dependency,
  * labelled with the timeouts and, briefly, the rest of the policy the
- * caller's sidecar applies on that hop; and where clients outside the mesh
- * come in, the mesh's [edge] listeners.
+ * caller's sidecar applies on that hop, and a dashed one to each service
+ * its sidecar mirrors copies of calls to (a route's mirror); and where
+ * clients outside the mesh come in, the mesh's [edge] listeners.
  * It only reads the model: what mc_check resolved is what it shows.
  */
 #include "config.h"
@@ -226,13 +227,18 @@ put_edges(FILE *fp, const struct mc_mesh *m)
 }
 
 /* Services in name order (mc_check sorted them), then each service's
- * dependencies in name order, then the edges in name order: the file's
- * order changes nothing. */
+ * dependencies in name order, then the services it mirrors to in name
+ * order, then the edges in name order: the file's order changes nothing. */
 static void
 put_dot(FILE *fp, const struct mc_mesh *m)
 {
-	const struct mc_service **deps = NULL;
+	const struct mc_service **deps = NULL, **mirrored;
 	size_t i, j, n, cap = 0;
+
+	if ((mirrored = calloc(m->nroutes + 1, sizeof(*mirrored))) == NULL) {
+		perror("meshc");
+		exit(2);
+	}
 
 	fputs("digraph ", fp);
 	put_id(fp, m->name != NULL ? m->name : "mesh");
@@ -277,10 +283,20 @@ put_dot(FILE *fp, const struct mc_mesh *m)
 			put_edge_label(fp, s, deps[j]);
 			fputs("\"];\n", fp);
 		}
+		if ((n = mc_mirror_services(m, s, mirrored)) > 1)
+			qsort(mirrored, n, sizeof(*mirrored), by_name);
+		for (j = 0; j < n; j++) {
+			fputc('\t', fp);
+			put_id(fp, s->name);
+			fputs(" -> ", fp);
+			put_id(fp, mirrored[j]->name);
+			fputs(" [style = dashed, label = \"mirror\"];\n", fp);
+		}
 	}
 	put_edges(fp, m);
 	fputs("}\n", fp);
 	free(deps);
+	free(mirrored);
 }
 
 int

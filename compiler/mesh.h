@@ -218,6 +218,8 @@ struct mc_route {
 	char		 *direct_response;
 	char		 *redirect;
 	char		 *rewrite_prefix;
+	char		 *mirror;	/* a subset, or else a service */
+	unsigned	  mirror_percent;
 	struct mc_refs	  add_header;
 	struct mc_refs	  remove_header;
 	/* Over the callee's policy, for this route's calls. */
@@ -241,6 +243,8 @@ struct mc_route {
 	struct mc_origin  direct_response_at;
 	struct mc_origin  redirect_at;
 	struct mc_origin  rewrite_prefix_at;
+	struct mc_origin  mirror_at;
+	struct mc_origin  mirror_percent_at;
 };
 
 /*
@@ -415,6 +419,23 @@ const char *mc_sni_line(const struct mc_mesh *m, const struct mc_sni *sni,
  * an item's name into name and its labels. */
 const char *mc_find_subset(const struct mc_service *s, const char *name);
 const char *mc_subset_labels(const char *item, char *name, size_t len);
+
+/* Does route r send requests to its service's subset (by to or split)? */
+int	mc_route_sends_to(const struct mc_route *r, const char *subset);
+
+/* The service route r mirrors to, when its mirror names no subset of the
+ * route's service but a service; NULL otherwise. */
+const struct mc_service *mc_mirror_service(const struct mc_mesh *m,
+	    const struct mc_route *r);
+
+/* Does s list name among its dependencies? */
+int	mc_depends_on(const struct mc_service *s, const char *name);
+
+/* The services s's sidecar sends mirrored copies to (by routes of its
+ * dependencies), each once, in the order of the routes, into out (room
+ * for m->nroutes): how many. */
+size_t	mc_mirror_services(const struct mc_mesh *m, const struct mc_service *s,
+	    const struct mc_service **out);
 
 /* meshc certs: a development CA in DIR (kept if there is one) and a
  * certificate for each service's identity. */

@@ -30,9 +30,10 @@
 #define RULE(k, kind, f) \
 	{ MC_SEC_RULE, k, kind, offsetof(struct mc_rule, f), \
 	    offsetof(struct mc_rule, f##_at), 0, 0 }
-#define ROUTE(k, kind, f) \
+#define ROUTE_R(k, kind, f, lo, hi) \
 	{ MC_SEC_ROUTE, k, kind, offsetof(struct mc_route, f), \
-	    offsetof(struct mc_route, f##_at), 0, 0 }
+	    offsetof(struct mc_route, f##_at), lo, hi }
+#define ROUTE(k, kind, f)	ROUTE_R(k, kind, f, 0, 0)
 #define ROUTE_LIST(k, f) \
 	{ MC_SEC_ROUTE, k, MC_V_LINES, offsetof(struct mc_route, f), 0, 0, 0 }
 #define EDGE(k, kind, f) \
@@ -106,6 +107,8 @@ static const struct mc_directive directives[] = {
 	ROUTE("direct_response", MC_V_STRING, direct_response),
 	ROUTE("redirect", MC_V_STRING, redirect),
 	ROUTE("rewrite_prefix", MC_V_STRING, rewrite_prefix),
+	ROUTE("mirror", MC_V_NAME, mirror),
+	ROUTE_R("mirror_percent", MC_V_COUNT, mirror_percent, 0, 100),
 	ROUTE_LIST("add_header", add_header),
 	ROUTE_LIST("remove_header", remove_header),
 	{ MC_SEC_ROUTE, "retries", MC_V_COUNT, offsetof(struct mc_route,
@@ -1017,6 +1020,7 @@ mc_free(struct mc_mesh *m)
 		free(r->direct_response);
 		free(r->redirect);
 		free(r->rewrite_prefix);
+		free(r->mirror);
 		free(r);
 	}
 	free(m->routes);

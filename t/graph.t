@@ -99,6 +99,60 @@ for my $f (@files) {
 	    . 'only when not off');
 }
 
+# A route's mirror to another service: a dashed edge from each caller of
+# the route's service, once, after its dependencies, even where it is one;
+# a mirror to a subset draws nothing.
+{
+	my $mesh = $t->write_file('mirror/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+[service web]
+app_port = 8001
+inbound_port = 7001
+depends = orders
+[service admin]
+app_port = 8002
+inbound_port = 7002
+depends = orders, next
+[service orders]
+app_port = 8003
+inbound_port = 7003
+subset = v1 version=v1
+subset = v2 version=v2
+[service next]
+app_port = 8004
+inbound_port = 7004
+[route api]
+service = orders
+path = /api/
+to = v1
+mirror = next
+[route all]
+service = orders
+to = v1
+mirror = next
+mirror_percent = 10
+[route canary]
+service = orders
+header = X-Canary: yes
+to = v1
+mirror = v2
+EOF
+	my $r = $t->meshc('graph', $mesh);
+	is($r->{code}, 0, 'graph with mirrors') or diag $r->{err};
+	my @edges = $r->{out} =~ /^\t(".*" -> ".*") \[(?:style = (\w+), )?/mg;
+	my @e;
+	while (my ($edge, $style) = splice @edges, 0, 2) {
+		push @e, $edge . ($style ? " $style" : '');
+	}
+	is_deeply(\@e, [ '"admin" -> "next"', '"admin" -> "orders"',
+	    '"admin" -> "next" dashed', '"web" -> "orders"', '"web" -> "next" dashed' ],
+	    'a dashed edge to the service mirrored to, once per caller');
+	like($r->{out}, qr/^\t"web" -> "next" \[style = dashed, label = "mirror"\];$/m,
+	    'labelled mirror');
+}
+
 # Errors: the diagnostics check prints, exit 1, nothing on stdout.
 for my $case (qw(all-errors unknown-dependency)) {
 	my $dir = "$src/t/meshc/errors/$case";

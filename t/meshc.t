@@ -353,6 +353,50 @@ if (-x $t->meshd_bin) {
 	unlike($c->{err}, qr/warning/, 'without a warning');
 }
 
+# mirror: to a subset, its cluster as for to and split; to a service, a
+# cluster for it in every caller of the route's service, with its policy
+# and identity (and the caller's certificates), and no listener; meshd -t
+# takes what is written.
+{
+	my $dir = "$src/t/meshc/errors/mirror-same";
+	my $out = $t->path('mirror');
+	mkdir $out;
+	my $r = $t->run({ dir => $dir }, $t->meshc_bin, 'compile', '-o', $out,
+	    'mesh.conf');
+	is($r->{code}, 0, 'mirror: compiles (warnings only)') or diag $r->{err};
+	my $web = MeshTest::slurp("$out/web.conf");
+	like($web, qr/^\[route canary\]\n(?:\w.*\n)*?cluster = orders__v2\nmirror = orders__next\nmirror_percent = 50\n/m,
+	    'mirror: a subset becomes its cluster, the percentage stays');
+	like($web, qr/^\[cluster orders__next\]\nservice = orders\nlabels = version=next\nlb = /m,
+	    'mirror: the subset\'s cluster');
+	like($web, qr/^\[route api\]\n(?:\w.*\n)*?mirror = orders__v2\n(?!mirror_percent)/m,
+	    'mirror: no mirror_percent unless set');
+	like($web, qr/^\[route shadow\]\n(?:\w.*\n)*?mirror = orders-next\nmirror_percent = 5\n/m,
+	    'mirror: a service by its name');
+	like($web, qr/^\[cluster orders-next\]\nservice = orders-next\nlb = /m,
+	    'mirror: a cluster for the service web does not depend on');
+	unlike($web, qr/^\[listener orders-next\]/m, '... and no listener for it');
+	is(scalar(() = $web =~ /^\[cluster orders\]$/mg), 1, 'mirror: the service itself, once');
+	unlike(MeshTest::slurp("$out/orders.conf"), qr/mirror|orders-next/,
+	    'mirror: nothing in the callee\'s own file');
+	if (-x $t->meshd_bin) {
+		$t->write_file('mirror/registry.conf', "[/services/orders-next/instances/a]\n"
+		    . "address = 127.0.0.1\nport = 7002\n");
+		my $c = $t->run($t->meshd_bin, '-t', '-c', "$out/web.conf");
+		is($c->{code}, 0, 'mirror: meshd -t takes it') or diag $c->{err};
+	}
+	# A service mirrored to with mTLS: the caller needs its certificates.
+	(my $mesh = MeshTest::slurp("$dir/mesh.conf"))
+	    =~ s/^(inbound_port = 7002)$/$1\nmtls = strict/m;
+	my $f = $t->write_file('mirror-tls/mesh.conf', $mesh);
+	$r = $t->meshc('compile', '-o', $t->path('mirror-tls'), $f);
+	is($r->{code}, 0, 'mirror: to an mTLS service') or diag $r->{err};
+	$web = MeshTest::slurp($t->path('mirror-tls/web.conf'));
+	like($web, qr/^tls_cert = certs\/web\.crt$/m, 'mirror: the caller gets its certificate');
+	like($web, qr/^\[cluster orders-next\]\nservice = orders-next\ntls = on\ntls_peer = spiffe:\/\/shop\/service\/orders-next\n/m,
+	    'mirror: and the mirror\'s identity');
+}
+
 # --format=json: the same diagnostics as one JSON array on stdout.
 SKIP: {
 	eval { require JSON::PP; 1 } or skip 'JSON::PP is not installed', 6;
