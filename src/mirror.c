@@ -29,7 +29,9 @@ struct msh_mirror {
 	struct msh_cluster	  *cl;
 	const struct msh_endpoint *ep;		/* in flight there */
 	struct msh_upconn	  *up;
-	struct evbuffer		  *out;		/* to send once connected */
+	/* What to send once connected; then where its response's body
+	 * goes to be thrown away. */
+	struct evbuffer		  *out;
 	struct msh_http_msg	   msg;		/* the response head */
 	struct msh_body		   body;	/* of the response */
 	uint64_t		   behind;	/* bytes it may have queued */
@@ -123,7 +125,8 @@ queued(const struct msh_mirror *m)
 }
 
 /* The copy's connection is up: what it has goes, its response is read
- * within its cluster's response_timeout. */
+ * within its cluster's response_timeout. Last, as a TLS connection may
+ * fail while it is being written to. */
 static void
 connected(struct msh_mirror *m)
 {
@@ -136,8 +139,8 @@ connected(struct msh_mirror *m)
 		msh_set_timeouts(bev, ms, ms);
 		m->up->timeout = ms;
 	}
-	evbuffer_add_buffer(bufferevent_get_output(bev), m->out);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	evbuffer_add_buffer(bufferevent_get_output(bev), m->out);
 }
 
 static void
@@ -304,13 +307,12 @@ mirror_read(struct bufferevent *bev, void *arg)
 {
 	struct msh_mirror *m = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer *sink = m->w->stage;	/* empty, and left so */
 	int r;
 
 	if (!m->answered && response_head(m, in) <= 0)
 		return;
-	r = msh_body_forward(&m->body, in, sink);
-	evbuffer_drain(sink, evbuffer_get_length(sink));
+	r = msh_body_forward(&m->body, in, m->out);
+	evbuffer_drain(m->out, evbuffer_get_length(m->out));
 	if (r == 0)
 		return;
 	if (r == 1 && m->msg.keep_alive && !m->fed &&

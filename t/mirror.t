@@ -4,7 +4,8 @@
 # The primary answers the client; the mirror gets the same method, target,
 # fields and body, with -shadow in its Host; a mirror that is down, hangs
 # or stops reading changes neither the client's status nor its wait; the
-# copies' counters add up; and meshd -t's errors.
+# copies' counters add up; meshd -t's errors; and a mesh meshc compiled,
+# over mTLS.
 use strict;
 use warnings;
 use Test::More;
@@ -289,5 +290,100 @@ $t->write_file('bad.conf', $over);
 $r = $t->run($t->meshd_bin, '-t', '-c', $bad);
 like($r->{err}, qr/^\Q$bad\E:26: error: bad value "101" for "mirror_percent": expected a whole number from 0 to 100 \[bad-value\]$/m,
     'meshd -t: mirror_percent is 0 to 100');
+
+# End to end: meshc compiles a mesh whose route mirrors to a subset and,
+# on another path, to another service; the caller's sidecar sends the
+# copies over mTLS to the mirrors' sidecars, which see its identity.
+SKIP: {
+	skip 'meshc is not built', 7 unless -x $t->meshc_bin;
+	my ($hw, $ho1, $ho2, $hn) = map { $t->host($_) } 7 .. 10;
+	my %port = map { $_ => $t->free_port($hw) }
+	    qw(admin base webapp webin oapp oin napp nin);
+	my $out = $t->path('mesh');
+	my $mesh = $t->write_file('mesh/mesh.conf', <<"EOF");
+[mesh]
+name = m
+registry = registry.conf
+admin_port = $port{admin}
+outbound_port_base = $port{base}
+workers = 1
+mtls = strict
+
+[service web]
+app_port = $port{webapp}
+inbound_port = $port{webin}
+depends = orders
+
+[service orders]
+app_port = $port{oapp}
+inbound_port = $port{oin}
+subset = v1 version=v1
+subset = next version=next
+
+[service orders-next]
+app_port = $port{napp}
+inbound_port = $port{nin}
+
+[route subset]
+service = orders
+path = /subset/
+to = v1
+mirror = next
+
+[route service]
+service = orders
+path = /service/
+to = v1
+mirror = orders-next
+EOF
+	my $r = $t->meshc('compile', '-o', $out, $mesh);
+	is($r->{code}, 0, 'mesh: compiles') or diag $r->{err};
+	$r = $t->meshc('certs', '-o', "$out/certs", $mesh);
+	is($r->{code}, 0, 'mesh: certificates') or diag $r->{err};
+	$t->write_file('mesh/registry.conf', <<"EOF");
+[/services/orders/instances/orders-1]
+address = $ho1
+port = $port{oin}
+labels = version=v1
+
+[/services/orders/instances/orders-2]
+address = $ho2
+port = $port{oin}
+labels = version=next
+
+[/services/orders-next/instances/next-1]
+address = $hn
+port = $port{nin}
+EOF
+	my %rec = map { $_ => $t->path("$_.requests") } qw(orders-1 orders-2 next-1);
+	$t->start_backend(name => 'orders-1-app', listen => "$ho1:$port{oapp}",
+	    quiet => 1, record => $rec{'orders-1'});
+	$t->start_backend(name => 'orders-2-app', listen => "$ho2:$port{oapp}",
+	    quiet => 1, record => $rec{'orders-2'});
+	$t->start_backend(name => 'next-1-app', listen => "$hn:$port{napp}",
+	    quiet => 1, record => $rec{'next-1'});
+	$t->start_meshd(name => 'orders-1', conf => "$out/orders.conf", host => $ho1);
+	$t->start_meshd(name => 'orders-2', conf => "$out/orders.conf", host => $ho2);
+	$t->start_meshd(name => 'next-1', conf => "$out/orders-next.conf", host => $hn);
+	$t->start_meshd(name => 'web', conf => "$out/web.conf", host => $hw);
+	my ($local) = MeshTest::slurp("$out/web.conf")
+	    =~ /^\[listener orders\]\naddress = [^:]+:(\d+)$/m;
+	my @got = map { my $x = $t->http_get("http://$hw:$local/$_/1");
+	    "$x->{status} $x->{content}" } qw(subset service);
+	is_deeply(\@got, [ "200 orders-1-app\n", "200 orders-1-app\n" ],
+	    'mesh: the calls go to v1');
+	my @copy = map { my $f = $rec{$_}; @{ $t->wait_for(sub {
+	    my @r = MeshTest::recorded($f); @r == 1 ? \@r : 0 },
+	    what => "the copy at $_") } } qw(orders-2 next-1);
+	is("$copy[0]{target} $copy[1]{target}", '/subset/1 /service/1',
+	    'mesh: one copy at the subset, one at the service');
+	is($copy[0]{headers}{host}, "$hw-shadow:$local", 'mesh: the copy says -shadow');
+	is_deeply([ map { $_->{headers}{'x-forwarded-client-cert'} } @copy ],
+	    [ ('URI=spiffe://m/service/web') x 2 ],
+	    'mesh: over mTLS, with the caller\'s identity');
+	my $m = $t->metrics(join ':', $hw, $port{admin});
+	is(join(' ', map { $m->{"meshd_cluster_mirrored_total{cluster=\"$_\"}"} }
+	    qw(orders__next orders-next)), '1 1', 'mesh: counted on the caller');
+}
 
 $t->done_testing;
