@@ -226,6 +226,17 @@ put_edges(FILE *fp, const struct mc_mesh *m)
 	free(e);
 }
 
+/* An arrow between services, up to its attributes: \t"FROM" -> "TO" [ */
+static void
+put_arrow(FILE *fp, const struct mc_service *from, const struct mc_service *to)
+{
+	fputc('\t', fp);
+	put_id(fp, from->name);
+	fputs(" -> ", fp);
+	put_id(fp, to->name);
+	fputs(" [", fp);
+}
+
 /* Services in name order (mc_check sorted them), then each service's
  * dependencies in name order, then the services it mirrors to in name
  * order, then the edges in name order: the file's order changes nothing. */
@@ -275,22 +286,16 @@ put_dot(FILE *fp, const struct mc_mesh *m)
 		if (n > 1)
 			qsort(deps, n, sizeof(*deps), by_name);
 		for (j = 0; j < n; j++) {
-			fputc('\t', fp);
-			put_id(fp, s->name);
-			fputs(" -> ", fp);
-			put_id(fp, deps[j]->name);
-			fputs(" [label = \"", fp);
+			put_arrow(fp, s, deps[j]);
+			fputs("label = \"", fp);
 			put_edge_label(fp, s, deps[j]);
 			fputs("\"];\n", fp);
 		}
 		if ((n = mc_mirror_services(m, s, mirrored)) > 1)
 			qsort(mirrored, n, sizeof(*mirrored), by_name);
 		for (j = 0; j < n; j++) {
-			fputc('\t', fp);
-			put_id(fp, s->name);
-			fputs(" -> ", fp);
-			put_id(fp, mirrored[j]->name);
-			fputs(" [style = dashed, label = \"mirror\"];\n", fp);
+			put_arrow(fp, s, mirrored[j]);
+			fputs("style = dashed, label = \"mirror\"];\n", fp);
 		}
 	}
 	put_edges(fp, m);
