@@ -40,7 +40,7 @@ struct msh_mirror {
 	unsigned		   fed:1;	/* the request's body comes */
 	unsigned		   connected:1;
 	unsigned		   answered:1;	/* its response head is in */
-	unsigned		   done:1;	/* answered, failed or dropped */
+	unsigned		   done:1;	/* over: read, failed or dropped */
 	unsigned		   head_request:1;
 };
 
