@@ -448,11 +448,23 @@ write_pidfile(const char *path)
 	return 0;
 }
 
-static void
+/*
+ * Go to the background. The parent exits only once the daemon says it
+ * serves (started), 0, or has died, 1: a caller (an init script, systemd's
+ * Type=forking) finds the pid file written and the sockets listening, and
+ * a daemon that fails to start is a failed start. Returns the pipe the
+ * daemon writes to when it serves.
+ */
+static int
 daemonize(void)
 {
-	int fd;
+	int fd, p[2];
+	char c = 0;
 
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		msh_log(MSH_LOG_ALERT, "pipe: %s", strerror(errno));
+		exit(1);
+	}
 	switch (fork()) {
 	case -1:
 		msh_log(MSH_LOG_ALERT, "fork: %s", strerror(errno));
@@ -460,8 +472,12 @@ daemonize(void)
 	case 0:
 		break;
 	default:
-		_exit(0);
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(c == 's' ? 0 : 1);
 	}
+	close(p[0]);
 	if (setsid() < 0)
 		exit(1);
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
@@ -471,6 +487,19 @@ daemonize(void)
 		if (fd > 2)
 			close(fd);
 	}
+	return p[1];
+}
+
+/* The daemon serves: its parent may go. */
+static void
+started(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "s", 1) != 1)
+		msh_log(MSH_LOG_ERROR, "telling the parent: %s",
+		    strerror(errno));
+	close(fd);
 }
 
 static int
@@ -483,7 +512,7 @@ run(int daemon)
 	struct msh_registry reg;
 	struct msh_conf *conf;
 	char addr[MSH_ADDR_STRLEN];
-	int admin_fd, read;
+	int admin_fd, read, parent = -1;
 	size_t i;
 
 	if ((conf = load_conf(&d)) == NULL)
@@ -520,7 +549,7 @@ run(int daemon)
 	g.reg = reg;
 	/* Everything that can fail at start has: errors went to stderr. */
 	if (daemon)
-		daemonize();
+		parent = daemonize();
 	if ((g.base = event_base_new()) == NULL)
 		abort();
 	g.admin.snap = s;
@@ -546,6 +575,7 @@ run(int daemon)
 	msh_log(MSH_LOG_NOTICE, "serving %s as service %s with %u worker%s, "
 	    "config generation 1", g.conf_file, s->conf->service, g.nworkers,
 	    g.nworkers == 1 ? "" : "s");
+	started(parent);
 
 	event_base_dispatch(g.base);
 
