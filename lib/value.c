@@ -149,6 +149,91 @@ msh_parse_limit(const char *s, unsigned long min, unsigned long max,
 	return 0;
 }
 
+int
+msh_parse_percent(const char *s, unsigned *share, const char **err)
+{
+	unsigned whole = 0, frac = 0, n;
+	const char *p = s;
+
+	for (n = 0; isdigit((unsigned char)*p) && n < 4; p++, n++)
+		whole = whole * 10 + (*p - '0');
+	if (n == 0)
+		goto bad;
+	if (*p == '.') {
+		for (p++, n = 0; isdigit((unsigned char)*p) && n < 3; p++, n++)
+			frac = frac * 10 + (*p - '0');
+		if (n == 0)
+			goto bad;
+		for (; n < 3; n++)
+			frac *= 10;
+	}
+	if (*p != '\0' || whole > 100 || (whole == 100 && frac > 0))
+		goto bad;
+	*share = whole * 1000 + frac;
+	return 0;
+bad:
+	*err = "expected a percentage from 0 to 100, with at most three "
+	    "decimals (e.g. 5, 0.1)";
+	return -1;
+}
+
+const char *
+msh_format_percent(unsigned share, char *buf, size_t len)
+{
+	unsigned frac = share % 1000, digits = 3;
+
+	if (frac == 0) {
+		snprintf(buf, len, "%u", share / 1000);
+		return buf;
+	}
+	for (; frac % 10 == 0; frac /= 10)
+		digits--;
+	snprintf(buf, len, "%u.%0*u", share / 1000, (int)digits, frac);
+	return buf;
+}
+
+int
+msh_parse_rate(const char *s, struct msh_rate *r, const char **err)
+{
+	const char *slash = strchr(s, '/');
+	unsigned long n;
+	char num[16];
+
+	if (strcmp(s, "off") == 0) {
+		r->n = 0;
+		r->per = 1;
+		return 0;
+	}
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(num))
+		goto bad;
+	memcpy(num, s, slash - s);
+	num[slash - s] = '\0';
+	if (msh_parse_uint(num, 1, MSH_RATE_MAX, &n, err) != 0)
+		goto bad;
+	if (strcmp(slash + 1, "s") == 0)
+		r->per = 1;
+	else if (strcmp(slash + 1, "m") == 0)
+		r->per = 60;
+	else
+		goto bad;
+	r->n = n;
+	return 0;
+bad:
+	*err = "expected a rate such as 100/s or 600/m (1 to 1000000 a second "
+	    "or a minute), or off";
+	return -1;
+}
+
+const char *
+msh_format_rate(const struct msh_rate *r, char *buf, size_t len)
+{
+	if (r->n == 0)
+		snprintf(buf, len, "off");
+	else
+		snprintf(buf, len, "%u/%s", r->n, r->per == 60 ? "m" : "s");
+	return buf;
+}
+
 static const struct {
 	const char	*name;
 	unsigned	 bit;

@@ -44,6 +44,39 @@ int	msh_parse_timeout(const char *s, int off, uint64_t *ms,
 int	msh_parse_limit(const char *s, unsigned long min, unsigned long max,
 	    unsigned *out, const char **err);
 
+/* A share of requests, in thousandths of a percent: 0 to
+ * MSH_PERCENT_ALL. */
+#define MSH_PERCENT_ALL	100000
+
+/* "50", "0.1", "99.999": a percentage from 0 to 100 with at most three
+ * decimals, as a share of MSH_PERCENT_ALL. */
+int	msh_parse_percent(const char *s, unsigned *share, const char **err);
+
+/* Longest text of a percentage: "100", "99.999". */
+#define MSH_PERCENT_STRLEN	sizeof("99.999")
+
+/* share as msh_parse_percent reads it back, without trailing zeros:
+ * 50000 -> "50", 100 -> "0.1". Returns buf. */
+const char *msh_format_percent(unsigned share, char *buf, size_t len);
+
+/* A rate limit: n requests (or connections) a period; n 0: off. */
+struct msh_rate {
+	unsigned	 n;
+	unsigned	 per;		/* seconds: 1 or 60 */
+};
+
+#define MSH_RATE_MAX	1000000
+
+/* "100/s", "600/m" or "off": n from 1 to MSH_RATE_MAX a second or a
+ * minute, as nginx writes r/s and r/m. */
+int	msh_parse_rate(const char *s, struct msh_rate *r, const char **err);
+
+/* Longest text of a rate: "1000000/s". */
+#define MSH_RATE_STRLEN	sizeof("1000000/s")
+
+/* r as msh_parse_rate reads it back ("off" for none). Returns buf. */
+const char *msh_format_rate(const struct msh_rate *r, char *buf, size_t len);
+
 /* What a retry is for (retry_on): failures (bits) and listed statuses. */
 #define MSH_RETRY_CONNECT_FAILURE	0x01	/* refused, unreachable, timeout */
 #define MSH_RETRY_REFUSED		0x02	/* connection refused only */

@@ -49,30 +49,45 @@ single(struct evbuffer *b, const char *name, const char *type,
 	evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)value);
 }
 
+/* The labels of a counter set: of its name, and of its second name. */
+static const char *const set_label[] = {
+	[MSH_STATS_LISTENER] = "listener",
+	[MSH_STATS_CLUSTER] = "cluster",
+	[MSH_STATS_ENDPOINT] = "cluster",
+	[MSH_STATS_RULE] = "listener",
+	[MSH_STATS_ROUTE] = "listener",
+};
+static const char *const set_sublabel[] = {
+	[MSH_STATS_ENDPOINT] = "endpoint",
+	[MSH_STATS_RULE] = "rule",
+	[MSH_STATS_ROUTE] = "route",
+};
+
+/* A series of counter c of set s, with more labels (",k=\"v\"") if any. */
+static void
+series(struct evbuffer *b, const char *name, const struct msh_stats *s,
+    const char *more, enum msh_counter c)
+{
+	evbuffer_add_printf(b, "%s{%s=\"%s\"", name, set_label[s->kind],
+	    s->name);
+	if (s->endpoint != NULL)
+		evbuffer_add_printf(b, ",%s=\"%s\"", set_sublabel[s->kind],
+		    s->endpoint);
+	evbuffer_add_printf(b, "%s} %llu\n", more,
+	    (unsigned long long)msh_stats_sum(s, c));
+}
+
 /* One counter family over every counter set of a kind. */
 static void
 family(struct evbuffer *b, const char *name, const char *help,
     enum msh_stats_kind kind, enum msh_counter c)
 {
-	static const char *const label[] = {
-		[MSH_STATS_LISTENER] = "listener",
-		[MSH_STATS_CLUSTER] = "cluster",
-		[MSH_STATS_ENDPOINT] = "cluster",
-		[MSH_STATS_RULE] = "listener",
-	};
 	struct msh_stats *s;
 
 	metric_head(b, name, "counter", help);
-	for (s = msh_stats_all(); s != NULL; s = s->next) {
-		if (s->kind != kind)
-			continue;
-		evbuffer_add_printf(b, "%s{%s=\"%s\"", name, label[kind],
-		    s->name);
-		if (s->endpoint != NULL)
-			evbuffer_add_printf(b, ",endpoint=\"%s\"", s->endpoint);
-		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)msh_stats_sum(s, c));
-	}
+	for (s = msh_stats_all(); s != NULL; s = s->next)
+		if (s->kind == kind)
+			series(b, name, s, "", c);
 }
 
 static void
@@ -278,14 +293,25 @@ metrics(struct evhttp_request *req)
 		evbuffer_add_printf(b, "meshd_cluster_ejected_endpoints{"
 		    "cluster=\"%s\"} %u\n", s->clusters[i].conf->name,
 		    msh_outlier_count(&s->clusters[i]));
-	metric_head(b, "meshd_rule_matches_total", "counter",
-	    "Requests (connections for tcp) each rule decided.");
-	for (st = msh_stats_all(); st != NULL; st = st->next)
-		if (st->kind == MSH_STATS_RULE)
-			evbuffer_add_printf(b, "meshd_rule_matches_total{"
-			    "listener=\"%s\",rule=\"%s\"} %llu\n", st->name,
-			    st->endpoint, (unsigned long long)msh_stats_sum(st,
-			    MSH_C_REQUESTS));
+	family(b, "meshd_rule_matches_total",
+	    "Requests (connections for tcp) each rule decided.",
+	    MSH_STATS_RULE, MSH_C_REQUESTS);
+	family(b, "meshd_route_requests_total",
+	    "Requests each route matched.", MSH_STATS_ROUTE, MSH_C_REQUESTS);
+	family(b, "meshd_route_rate_limited_total",
+	    "Requests answered 429 by the route's rate_limit.",
+	    MSH_STATS_ROUTE, MSH_C_ERR_RATE_LIMITED);
+	metric_head(b, "meshd_route_faults_total", "counter",
+	    "Faults each route injected, by kind: requests delayed, and "
+	    "aborted.");
+	for (st = msh_stats_all(); st != NULL; st = st->next) {
+		if (st->kind != MSH_STATS_ROUTE)
+			continue;
+		series(b, "meshd_route_faults_total", st, ",fault=\"delay\"",
+		    MSH_C_FAULT_DELAYED);
+		series(b, "meshd_route_faults_total", st, ",fault=\"abort\"",
+		    MSH_C_ERR_FAULT_ABORT);
+	}
 	metric_head(b, "meshd_endpoint_active_requests", "gauge",
 	    "Requests in flight at each endpoint (connections for tcp).");
 	for (st = msh_stats_all(); st != NULL; st = st->next)

@@ -39,6 +39,8 @@ enum msh_value_kind {
 	MSH_V_HOST,		/* char[MSH_HOST_MAX + 1], for a Host field */
 	MSH_V_TLS_MODE,		/* enum msh_tls_mode */
 	MSH_V_RULE_ACTION,	/* enum msh_rule_action */
+	MSH_V_PERCENT,		/* unsigned, a share of MSH_PERCENT_ALL */
+	MSH_V_RATE,		/* struct msh_rate */
 };
 
 struct msh_text_list {
@@ -118,6 +120,8 @@ struct msh_listener_conf {
 	struct msh_text_list	tls_sni;	/* edge: "HOST CERT KEY" */
 	int			forwarded_for;	/* X-Forwarded-For/-Proto */
 	int			via;
+	struct msh_rate		rate_limit;	/* n 0: off */
+	unsigned		rate_limit_burst; /* loaded: unset is n */
 	unsigned		address_line;
 	unsigned		protocol_line;
 	unsigned		cluster_line;
@@ -133,6 +137,8 @@ struct msh_listener_conf {
 	unsigned		tls_sni_line;
 	unsigned		forwarded_for_line;
 	unsigned		via_line;
+	unsigned		rate_limit_line;
+	unsigned		rate_limit_burst_line;
 };
 
 struct msh_cluster_conf {
@@ -236,6 +242,14 @@ struct msh_route_conf {
 	uint64_t		 per_try_timeout;	/* ms, 0: off */
 	uint64_t		 request_timeout;	/* ms, 0: off */
 	int			 retry_non_idempotent;
+	/* Faults it injects into its requests (percent: shares of
+	 * MSH_PERCENT_ALL), and its own rate limit. */
+	uint64_t		 fault_delay;		/* ms, 0: off */
+	unsigned		 fault_delay_percent;
+	unsigned		 fault_abort;		/* a status, 0: off */
+	unsigned		 fault_abort_percent;
+	struct msh_rate		 rate_limit;		/* n 0: off */
+	unsigned		 rate_limit_burst;	/* loaded: unset is n */
 	unsigned		 listener_line;
 	unsigned		 path_line;
 	unsigned		 path_exact_line;
@@ -259,6 +273,12 @@ struct msh_route_conf {
 	unsigned		 per_try_timeout_line;
 	unsigned		 request_timeout_line;
 	unsigned		 retry_non_idempotent_line;
+	unsigned		 fault_delay_line;
+	unsigned		 fault_delay_percent_line;
+	unsigned		 fault_abort_line;
+	unsigned		 fault_abort_percent_line;
+	unsigned		 rate_limit_line;
+	unsigned		 rate_limit_burst_line;
 	struct msh_route	*compiled;
 	int			 match_only;	/* a rule's: no action */
 };

@@ -59,6 +59,9 @@ const struct msh_directive msh_core_directives[] = {
 	LISTENER("tls_cert", MSH_V_PATH, tls_cert),
 	LISTENER("tls_key", MSH_V_PATH, tls_key),
 	LISTENER("tls_sni", MSH_V_TEXT_LIST, tls_sni),
+	LISTENER("rate_limit", MSH_V_RATE, rate_limit),
+	RANGED(MSH_SEC_LISTENER, struct msh_listener_conf, "rate_limit_burst",
+	    MSH_V_COUNT, rate_limit_burst, 1, MSH_RATE_MAX),
 	CLUSTER("endpoint", MSH_V_ADDR_LIST, endpoint),
 	CLUSTER("service", MSH_V_NAME, service),
 	CLUSTER("labels", MSH_V_LABELS, labels),
@@ -136,6 +139,14 @@ const struct msh_directive msh_core_directives[] = {
 	ROUTE("per_try_timeout", MSH_V_DURATION_OFF, per_try_timeout),
 	ROUTE("request_timeout", MSH_V_DURATION_OFF, request_timeout),
 	ROUTE("retry_non_idempotent", MSH_V_FLAG, retry_non_idempotent),
+	ROUTE("fault_delay", MSH_V_DURATION_OFF, fault_delay),
+	ROUTE("fault_delay_percent", MSH_V_PERCENT, fault_delay_percent),
+	RANGED(MSH_SEC_ROUTE, struct msh_route_conf, "fault_abort",
+	    MSH_V_LIMIT, fault_abort, 400, 599),
+	ROUTE("fault_abort_percent", MSH_V_PERCENT, fault_abort_percent),
+	ROUTE("rate_limit", MSH_V_RATE, rate_limit),
+	RANGED(MSH_SEC_ROUTE, struct msh_route_conf, "rate_limit_burst",
+	    MSH_V_COUNT, rate_limit_burst, 1, MSH_RATE_MAX),
 	RULE("listener", MSH_V_TEXT_LIST, listeners),
 	RULE("action", MSH_V_RULE_ACTION, action),
 	RULE("identity", MSH_V_TEXT_LIST, identity),
@@ -313,6 +324,8 @@ begin_section(struct load_ctx *c, const char *section, unsigned line)
 		snprintf(r->name, sizeof(r->name), "%s", arg);
 		r->line = line;
 		r->mirror_percent = 100;
+		r->fault_delay_percent = MSH_PERCENT_ALL;
+		r->fault_abort_percent = MSH_PERCENT_ALL;
 		c->target = r;
 	} else {
 		struct msh_cluster_conf *cl;
@@ -509,6 +522,12 @@ set_value(struct load_ctx *c, const struct msh_directive *d,
 	case MSH_V_HASH_KEY:
 		msh_parse_hash_key(value, field, &err);
 		break;
+	case MSH_V_PERCENT:
+		msh_parse_percent(value, field, &err);
+		break;
+	case MSH_V_RATE:
+		msh_parse_rate(value, field, &err);
+		break;
 	}
 	if (err != NULL) {
 		msh_diag_error(c->diag, "bad-value", c->conf->file, line,
@@ -596,6 +615,19 @@ check_lb(struct msh_conf *conf, struct msh_cluster_conf *cl,
 			    conf->listeners[i].line);
 }
 
+/* A key set where the one it goes with is off does nothing: said, as a
+ * mistake is likelier than intent. */
+static void
+unused_key(const struct msh_conf *conf, unsigned line, int needed_on,
+    const char *what, const char *name, const char *key, const char *needs,
+    struct msh_diag *d)
+{
+	if (line != 0 && !needed_on)
+		msh_diag_warning(d, "unused-key", conf->file, line,
+		    "%s \"%s\" sets %s, but no %s: ignored", what, name, key,
+		    needs);
+}
+
 /* What only the whole file shows: missing keys, references, clashes. */
 static void check_tls(struct msh_conf *, struct msh_diag *);
 
@@ -643,6 +675,8 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 			msh_diag_error(d, "address-clash", f, l->address_line,
 			    "listener \"%s\" has the admin address (line %u)",
 			    l->name, conf->admin_line);
+		unused_key(conf, l->rate_limit_burst_line, l->rate_limit.n,
+		    "listener", l->name, "rate_limit_burst", "rate_limit", d);
 	}
 	for (i = 0; i < conf->nclusters; i++) {
 		struct msh_cluster_conf *cl = &conf->clusters[i];
@@ -668,8 +702,17 @@ check_conf(struct msh_conf *conf, struct msh_diag *d)
 			    "cluster \"%s\" selects instances by labels, but "
 			    "names no registry service", cl->name);
 	}
-	for (i = 0; i < conf->nroutes; i++)
-		msh_route_compile(conf, &conf->routes[i], d);
+	for (i = 0; i < conf->nroutes; i++) {
+		struct msh_route_conf *r = &conf->routes[i];
+
+		msh_route_compile(conf, r, d);
+		unused_key(conf, r->fault_delay_percent_line, r->fault_delay,
+		    "route", r->name, "fault_delay_percent", "fault_delay", d);
+		unused_key(conf, r->fault_abort_percent_line, r->fault_abort,
+		    "route", r->name, "fault_abort_percent", "fault_abort", d);
+		unused_key(conf, r->rate_limit_burst_line, r->rate_limit.n,
+		    "route", r->name, "rate_limit_burst", "rate_limit", d);
+	}
 	for (i = 0; i < conf->nrules; i++)
 		msh_rule_compile(conf, &conf->rules[i], d);
 	check_tls(conf, d);
@@ -766,11 +809,20 @@ msh_conf_load(const char *file, const struct msh_addr *host,
 		msh_conf_unref(conf);
 		return NULL;
 	}
-	/* Unset, the jitter follows the interval. */
+	/* Unset, the jitter follows the interval, and a burst is one
+	 * period's worth of the rate. */
 	for (i = 0; i < conf->nclusters; i++)
 		if (conf->clusters[i].health.jitter_line == 0)
 			conf->clusters[i].health.jitter =
 			    conf->clusters[i].health.interval / 10;
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].rate_limit_burst_line == 0)
+			conf->listeners[i].rate_limit_burst =
+			    conf->listeners[i].rate_limit.n;
+	for (i = 0; i < conf->nroutes; i++)
+		if (conf->routes[i].rate_limit_burst_line == 0)
+			conf->routes[i].rate_limit_burst =
+			    conf->routes[i].rate_limit.n;
 	if (host != NULL) {
 		rehost(&conf->admin, host);
 		for (i = 0; i < conf->nlisteners; i++)

@@ -25,6 +25,7 @@
 #include "outlier.h"
 #include "pool.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "route.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -166,9 +167,12 @@ stop_timers(struct msh_conn *c)
 {
 	if (c->request_timer != NULL)
 		event_del(c->request_timer);
-	/* A retry waiting out its backoff is moot once the exchange ends. */
+	/* A retry waiting out its backoff is moot once the exchange ends,
+	 * as is a fault's delay. */
 	if (c->retry_timer != NULL)
 		event_del(c->retry_timer);
+	if (c->fault_timer != NULL)
+		event_del(c->fault_timer);
 }
 
 /* Output that will never be sent: the stage is left empty. */
@@ -199,6 +203,8 @@ msh_conn_free(struct msh_conn *c)
 		event_free(c->request_timer);
 	if (c->retry_timer != NULL)
 		event_free(c->retry_timer);
+	if (c->fault_timer != NULL)
+		event_free(c->fault_timer);
 	msh_snapshot_unref(c->snap);
 	msh_worker_conn_done(c->w);
 	free(c);
@@ -487,16 +493,19 @@ set_try_policy(struct msh_conn *c)
 	    r->retry_non_idempotent : cc->retry_non_idempotent;
 }
 
-/* The first of the listener's routes the request matches, or NULL. */
+/* The first of the listener's routes the request matches, or NULL; and
+ * its counts in c->route_stats. */
 static const struct msh_route_conf *
-find_route(const struct msh_conn *c)
+find_route(struct msh_conn *c)
 {
 	const struct msh_listener *l = c->l;
 	size_t i;
 
 	for (i = 0; i < l->nroutes; i++)
-		if (msh_route_match(l->routes[i]->compiled, &c->msg))
+		if (msh_route_match(l->routes[i]->compiled, &c->msg)) {
+			c->route_stats = l->route_stats[i];
 			return l->routes[i];
+		}
 	return NULL;
 }
 
@@ -1503,13 +1512,154 @@ start_request_timer(struct msh_conn *c)
 	evtimer_add(c->request_timer, &tv);
 }
 
+/*
+ * Over the rate limit of the listener or of the route (s, its counts):
+ * the request, head of n bytes, is answered 429 at once, with a field
+ * saying which limit and when to come back, and 1 returned.
+ */
+static int
+rate_limited(struct msh_conn *c, size_t n, struct msh_stats *s,
+    const struct msh_rate *rate, unsigned burst, const char *which)
+{
+	char fields[80];
+	unsigned after;
+
+	if (rate->n == 0 || msh_rate_admit(&s->rate_tat, rate, burst, &after))
+		return 0;
+	msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_RATE_LIMITED);
+	if (s != c->l->stats)
+		msh_stats_inc(s, c->w->id, MSH_C_ERR_RATE_LIMITED);
+	evbuffer_drain(bufferevent_get_input(c->client), n);
+	snprintf(fields, sizeof(fields), "Meshd-Rate-Limited: %s\r\n"
+	    "Retry-After: %u\r\n", which, after);
+	answer(c, 429, fields, "Too Many Requests\n");
+	return 1;
+}
+
+/* Does a fault of this share (of MSH_PERCENT_ALL) hit this request? */
+static int
+fault_drawn(struct msh_conn *c, unsigned share)
+{
+	return share >= MSH_PERCENT_ALL ||
+	    msh_random(c->w) % MSH_PERCENT_ALL < share;
+}
+
+/*
+ * The request goes where its route (or the listener) sends it, its head
+ * the first n bytes of the client's input: a route's own answer or fault
+ * abort, or the cluster.
+ */
+static void
+send_on(struct msh_conn *c, size_t n)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	const struct msh_route_conf *r = c->route;
+	struct msh_cluster *cl;
+
+	c->cluster = c->l->cluster;
+	if (r != NULL && r->fault_abort != 0 &&
+	    fault_drawn(c, r->fault_abort_percent)) {
+		msh_stats_inc(c->l->stats, c->w->id, MSH_C_ERR_FAULT_ABORT);
+		msh_stats_inc(c->route_stats, c->w->id, MSH_C_ERR_FAULT_ABORT);
+		evbuffer_drain(in, n);
+		answer(c, r->fault_abort, "Meshd-Fault: abort\r\n",
+		    "fault injected\n");
+		return;
+	}
+	if (r != NULL) {
+		int i = msh_route_cluster(r->compiled, msh_random(c->w));
+
+		if (i < 0) {
+			evbuffer_drain(in, n);
+			route_answer(c);
+			return;
+		}
+		c->cluster = &c->snap->clusters[i];
+	}
+	cl = c->cluster;
+	set_try_policy(c);
+	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
+	budget_count(c);
+	c->tries = 0;
+	if (msh_endpoint_take(c, NULL) != 0) {
+		send_error(c, 503, MSH_C_ERR_NO_ENDPOINT);
+		return;
+	}
+	c->tries = 1;
+	build_request_head(c);
+	start_mirror(c);
+	evbuffer_drain(in, n);
+	if (!breaker_admits(c, MSH_COUNTED_REQUEST))
+		return;
+	start_request_timer(c);
+	connect_upstream(c, 1);
+}
+
+static void
+fault_delay_wait(struct msh_conn *c, uint64_t us)
+{
+	struct timeval tv = { us / 1000000, us % 1000000 };
+
+	evtimer_add(c->fault_timer, &tv);
+}
+
+/* The route's fault_delay is over: the head, still the first bytes of the
+ * input (nothing was read meanwhile), is parsed again for its fields. */
+static void
+fault_delay_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct msh_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t n = c->head_len;
+	uint64_t now = now_us();
+
+	(void)fd;
+	(void)what;
+	/* libevent's timers go by a coarse clock, a few ms off: a delay is
+	 * never shorter than it says. */
+	if (now < c->fault_until) {
+		fault_delay_wait(c, c->fault_until - now);
+		return;
+	}
+	if (msh_http1_parse_request((char *)evbuffer_pullup(in, n), n,
+	    &c->msg) != (ssize_t)n) {
+		/* It parsed before: cannot happen. */
+		msh_log(MSH_LOG_ERROR, "listener %s: a delayed request head "
+		    "changed", c->l->conf->name);
+		msh_conn_free(c);
+		return;
+	}
+	c->state = MSH_CONN_IDLE;
+	bufferevent_enable(c->client, EV_READ);
+	send_on(c, n);
+}
+
+/* Hold the request (head of n bytes) for the route's fault_delay, on a
+ * timer; its body is not read meanwhile, so the client is held back too. */
+static void
+fault_delay(struct msh_conn *c, size_t n)
+{
+	uint64_t us = c->route->fault_delay * 1000;
+
+	msh_stats_inc(c->route_stats, c->w->id, MSH_C_FAULT_DELAYED);
+	c->head_len = n;
+	c->fault_until = now_us() + us;
+	c->state = MSH_CONN_DELAYED;
+	bufferevent_disable(c->client, EV_READ);
+	if (c->fault_timer == NULL && (c->fault_timer = evtimer_new(
+	    c->w->base, fault_delay_over, c)) == NULL)
+		abort();
+	fault_delay_wait(c, us);
+}
+
 /* A whole request head is in the client's input, or an error. */
 static void
 request_head(struct msh_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	struct msh_http_msg *m = &c->msg;
-	struct msh_cluster *cl;
+	const struct msh_listener_conf *lc;
+	const struct msh_route_conf *r;
 	size_t len = evbuffer_get_length(in), max;
 	ssize_t n;
 	char *p;
@@ -1562,41 +1712,29 @@ request_head(struct msh_conn *c)
 	c->idempotent = idempotent(m);
 	msh_body_init(&c->reqbody, m);
 	/* Before anything reaches the cluster, or a byte of the body is
-	 * read. */
+	 * read: the listener's rate limit (what comes at all), its rules,
+	 * then the route's limit and faults. */
+	lc = c->l->conf;
+	if (rate_limited(c, n, c->l->stats, &lc->rate_limit,
+	    lc->rate_limit_burst, "listener"))
+		return;
 	if (!msh_authorized(c, m)) {
 		evbuffer_drain(in, n);
 		answer(c, 403, "", "Forbidden\n");
 		return;
 	}
-	c->cluster = c->l->cluster;
-	if ((c->route = find_route(c)) != NULL) {
-		int i = msh_route_cluster(c->route->compiled,
-		    msh_random(c->w));
-
-		if (i < 0) {
-			evbuffer_drain(in, n);
-			route_answer(c);
+	if ((r = c->route = find_route(c)) != NULL) {
+		msh_stats_inc(c->route_stats, c->w->id, MSH_C_REQUESTS);
+		if (rate_limited(c, n, c->route_stats, &r->rate_limit,
+		    r->rate_limit_burst, "route"))
+			return;
+		if (r->fault_delay != 0 &&
+		    fault_drawn(c, r->fault_delay_percent)) {
+			fault_delay(c, n);
 			return;
 		}
-		c->cluster = &c->snap->clusters[i];
 	}
-	cl = c->cluster;
-	set_try_policy(c);
-	msh_stats_inc(cl->stats, c->w->id, MSH_C_REQUESTS);
-	budget_count(c);
-	c->tries = 0;
-	if (msh_endpoint_take(c, NULL) != 0) {
-		send_error(c, 503, MSH_C_ERR_NO_ENDPOINT);
-		return;
-	}
-	c->tries = 1;
-	build_request_head(c);
-	start_mirror(c);
-	evbuffer_drain(in, n);
-	if (!breaker_admits(c, MSH_COUNTED_REQUEST))
-		return;
-	start_request_timer(c);
-	connect_upstream(c, 1);
+	send_on(c, n);
 }
 
 static void
@@ -1636,6 +1774,7 @@ client_read(struct bufferevent *bev, void *arg)
 		if (c->lingering && linger_over(c))
 			msh_conn_free(c);
 		break;
+	case MSH_CONN_DELAYED:
 	case MSH_CONN_CONNECTING:
 	case MSH_CONN_TUNNEL:
 		break;
@@ -1812,7 +1951,19 @@ msh_proxy_accept(struct msh_worker *w, struct msh_listener *l, int fd,
     const struct sockaddr *peer, int peerlen)
 {
 	struct msh_conn *c;
+	unsigned after;
 
+	/* A tcp listener's rate limit counts connections: one over it is
+	 * closed at once, before a byte is read or a handshake made. */
+	if (l->conf->protocol == MSH_PROTO_TCP && l->conf->rate_limit.n != 0 &&
+	    !msh_rate_admit(&l->stats->rate_tat, &l->conf->rate_limit,
+	    l->conf->rate_limit_burst, &after)) {
+		msh_stats_inc(l->stats, w->id, MSH_C_CONNECTIONS);
+		msh_stats_inc(l->stats, w->id, MSH_C_REQUESTS);
+		msh_stats_inc(l->stats, w->id, MSH_C_ERR_RATE_LIMITED);
+		close(fd);
+		return;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	if (peerlen > 0 && (size_t)peerlen <= sizeof(c->peer.ss)) {

@@ -31,6 +31,7 @@ struct msh_worker;
 
 enum msh_conn_state {
 	MSH_CONN_IDLE,		/* waiting for a request head */
+	MSH_CONN_DELAYED,	/* a route's fault_delay holds the request */
 	MSH_CONN_CONNECTING,	/* to the upstream */
 	MSH_CONN_WAITING,	/* request sent or sending, no response yet */
 	MSH_CONN_RESPONDING,	/* streaming the response body */
@@ -56,6 +57,7 @@ struct msh_conn {
 	struct msh_listener	  *l;
 	struct msh_cluster	  *cluster;	/* of this request */
 	const struct msh_route_conf *route;	/* that matched it, or NULL */
+	struct msh_stats	  *route_stats;	/* the route's counts */
 	struct msh_try_policy	   try;	/* of this request */
 	struct bufferevent	  *client;
 	struct msh_upconn	  *up;
@@ -70,6 +72,9 @@ struct msh_conn {
 	struct msh_mirror	  *mirror;	/* a copy taking the body, or NULL */
 	struct event		  *request_timer; /* request_timeout */
 	struct event		  *retry_timer;	/* backoff before a retry */
+	struct event		  *fault_timer;	/* a route's fault_delay */
+	size_t			   head_len;	/* of the request held back */
+	uint64_t		   fault_until;	/* us: CLOCK_MONOTONIC */
 	unsigned		   tries;	/* of this request, so far */
 	unsigned		   counted;	/* MSH_COUNTED_: in the breaker's */
 	uint64_t		   hash;	/* its balancer's key, if has_hash */

@@ -51,6 +51,7 @@ struct msh_listener {
 	const struct msh_listener_conf	*conf;
 	struct msh_cluster		*cluster;	/* no route matched */
 	const struct msh_route_conf	**routes;	/* in the file's order */
+	struct msh_stats		**route_stats;	/* each route's counts */
 	size_t				 nroutes;
 	const struct msh_rule_conf	**rules;	/* in the file's order */
 	struct msh_stats		**rule_stats;	/* each rule's counts */

@@ -182,11 +182,18 @@ msh_snapshot_build(struct msh_conf *conf, const struct msh_registry *reg,
 		l->conf = lc;
 		l->cluster = find_cluster(s, lc->cluster);
 		if ((l->routes = calloc(conf->nroutes + 1,
-		    sizeof(*l->routes))) == NULL)
+		    sizeof(*l->routes))) == NULL || (l->route_stats =
+		    calloc(conf->nroutes + 1, sizeof(*l->route_stats))) == NULL)
 			abort();
-		for (j = 0; j < conf->nroutes; j++)
-			if (strcmp(conf->routes[j].listener, lc->name) == 0)
-				l->routes[l->nroutes++] = &conf->routes[j];
+		for (j = 0; j < conf->nroutes; j++) {
+			const struct msh_route_conf *r = &conf->routes[j];
+
+			if (strcmp(r->listener, lc->name) != 0)
+				continue;
+			l->route_stats[l->nroutes] = msh_stats_get(
+			    MSH_STATS_ROUTE, lc->name, r->name);
+			l->routes[l->nroutes++] = r;
+		}
 		if ((l->rules = calloc(conf->nrules + 1,
 		    sizeof(*l->rules))) == NULL || (l->rule_stats =
 		    calloc(conf->nrules + 1, sizeof(*l->rule_stats))) == NULL)
@@ -237,6 +244,7 @@ msh_snapshot_unref(struct msh_snapshot *s)
 	for (i = 0; i < s->nlisteners; i++) {
 		msh_sockets_unref(s->listeners[i].sockets);
 		free(s->listeners[i].routes);
+		free(s->listeners[i].route_stats);
 		free(s->listeners[i].rules);
 		free(s->listeners[i].rule_stats);
 	}

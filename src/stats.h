@@ -36,6 +36,7 @@ enum msh_counter {
 	MSH_C_MIRRORED,
 	MSH_C_MIRROR_FAILURES,
 	MSH_C_MIRROR_DROPPED,
+	MSH_C_FAULT_DELAYED,	/* route: requests a fault held back */
 	/* Answers meshd makes itself, by cause (listener sets only). */
 	MSH_C_ERR_BAD_REQUEST,		/* 400: a malformed head */
 	MSH_C_ERR_BAD_BODY,		/* 400: malformed body framing */
@@ -53,6 +54,9 @@ enum msh_counter {
 	MSH_C_ERR_REQUEST_TIMEOUT,	/* 504, or 408 while the body comes */
 	MSH_C_ERR_OVERLOAD,		/* 503: a circuit breaker's limit */
 	MSH_C_ERR_FORBIDDEN,		/* 403: the listener's rules */
+	/* These two count in route sets too. */
+	MSH_C_ERR_RATE_LIMITED,		/* 429: over a rate_limit */
+	MSH_C_ERR_FAULT_ABORT,		/* a route's fault_abort */
 	MSH_C_COUNT,
 };
 
@@ -88,6 +92,7 @@ enum msh_stats_kind {
 	MSH_STATS_CLUSTER,
 	MSH_STATS_ENDPOINT,
 	MSH_STATS_RULE,		/* name: the listener; endpoint: the rule */
+	MSH_STATS_ROUTE,	/* name: the listener; endpoint: the route */
 };
 
 #define MSH_BUDGET_WINDOW	10	/* seconds */
@@ -134,6 +139,10 @@ struct msh_stats {
 	uint64_t		 health_to_unhealthy;
 	int			 health_checked;	/* ever */
 	struct msh_health_checker *checker;	/* checking it now */
+	/* Listener and route sets: the rate limit's bucket (ratelimit.h),
+	 * which every worker takes from; on a line of its own, as the
+	 * fields above are read on every request. */
+	_Atomic uint64_t	 rate_tat __attribute__((aligned(64)));
 };
 
 /* Once, before the first snapshot. */

@@ -183,6 +183,88 @@ test_limit(void **state)
 	assert_string_equal(err, "expected a number from 1 to 10, or off");
 }
 
+static void
+test_percent(void **state)
+{
+	const char *err = NULL;
+	unsigned v = 7;
+	char buf[MSH_PERCENT_STRLEN];
+
+	assert_int_equal(msh_parse_percent("0", &v, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(msh_parse_percent("100", &v, &err), 0);
+	assert_int_equal(v, MSH_PERCENT_ALL);
+	assert_int_equal(msh_parse_percent("50", &v, &err), 0);
+	assert_int_equal(v, 50000);
+	assert_int_equal(msh_parse_percent("0.1", &v, &err), 0);
+	assert_int_equal(v, 100);
+	assert_int_equal(msh_parse_percent("99.999", &v, &err), 0);
+	assert_int_equal(v, 99999);
+	assert_int_equal(msh_parse_percent("100.000", &v, &err), 0);
+	assert_int_equal(v, MSH_PERCENT_ALL);
+	assert_int_equal(msh_parse_percent("012.50", &v, &err), 0);
+	assert_int_equal(v, 12500);
+	v = 7;
+	assert_int_equal(msh_parse_percent("100.001", &v, &err), -1);
+	assert_string_equal(err, "expected a percentage from 0 to 100, with "
+	    "at most three decimals (e.g. 5, 0.1)");
+	assert_int_equal(v, 7);		/* untouched on failure */
+	assert_int_equal(msh_parse_percent("101", &v, &err), -1);
+	assert_int_equal(msh_parse_percent("0.0001", &v, &err), -1);
+	assert_int_equal(msh_parse_percent("10000", &v, &err), -1);
+	assert_int_equal(msh_parse_percent("5%", &v, &err), -1);
+	assert_int_equal(msh_parse_percent(".5", &v, &err), -1);
+	assert_int_equal(msh_parse_percent("5.", &v, &err), -1);
+	assert_int_equal(msh_parse_percent("-1", &v, &err), -1);
+	assert_int_equal(msh_parse_percent("", &v, &err), -1);
+	assert_int_equal(v, 7);
+
+	assert_string_equal(msh_format_percent(0, buf, sizeof(buf)), "0");
+	assert_string_equal(msh_format_percent(MSH_PERCENT_ALL, buf,
+	    sizeof(buf)), "100");
+	assert_string_equal(msh_format_percent(100, buf, sizeof(buf)), "0.1");
+	assert_string_equal(msh_format_percent(12500, buf, sizeof(buf)),
+	    "12.5");
+	assert_string_equal(msh_format_percent(99999, buf, sizeof(buf)),
+	    "99.999");
+	assert_string_equal(msh_format_percent(1, buf, sizeof(buf)), "0.001");
+}
+
+static void
+test_rate(void **state)
+{
+	struct msh_rate r = { 7, 7 };
+	const char *err = NULL;
+	char buf[MSH_RATE_STRLEN];
+
+	assert_int_equal(msh_parse_rate("100/s", &r, &err), 0);
+	assert_int_equal(r.n, 100);
+	assert_int_equal(r.per, 1);
+	assert_string_equal(msh_format_rate(&r, buf, sizeof(buf)), "100/s");
+	assert_int_equal(msh_parse_rate("1000000/m", &r, &err), 0);
+	assert_int_equal(r.n, 1000000);
+	assert_int_equal(r.per, 60);
+	assert_string_equal(msh_format_rate(&r, buf, sizeof(buf)),
+	    "1000000/m");
+	assert_int_equal(msh_parse_rate("off", &r, &err), 0);
+	assert_int_equal(r.n, 0);
+	assert_string_equal(msh_format_rate(&r, buf, sizeof(buf)), "off");
+	r.n = r.per = 7;
+	assert_int_equal(msh_parse_rate("0/s", &r, &err), -1);
+	assert_string_equal(err, "expected a rate such as 100/s or 600/m (1 to "
+	    "1000000 a second or a minute), or off");
+	assert_int_equal(msh_parse_rate("1000001/s", &r, &err), -1);
+	assert_int_equal(msh_parse_rate("100/h", &r, &err), -1);
+	assert_int_equal(msh_parse_rate("100/sec", &r, &err), -1);
+	assert_int_equal(msh_parse_rate("100", &r, &err), -1);
+	assert_int_equal(msh_parse_rate("/s", &r, &err), -1);
+	assert_int_equal(msh_parse_rate("100 /s", &r, &err), -1);
+	assert_int_equal(msh_parse_rate("12345678901234567890/s", &r, &err),
+	    -1);
+	assert_int_equal(r.n, 7);	/* untouched on failure */
+	assert_int_equal(r.per, 7);
+}
+
 /* A retry_on reads back from its text as the same value. */
 static void
 retry_on_round_trip(const char *in, const char *text)
@@ -641,6 +723,8 @@ main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_limit),
+		cmocka_unit_test(test_percent),
+		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_retry_on),
 		cmocka_unit_test(test_health_check),
 		cmocka_unit_test(test_status_list),
