@@ -574,6 +574,17 @@ shadows(const struct mc_route *earlier, const struct mc_route *later)
 	    same_refs(&earlier->header_absent, &later->header_absent));
 }
 
+/* A key of route r that does nothing, as the key it goes with is off. */
+static void
+unused_key(const struct mc_route *r, const struct mc_origin *at,
+    int needed_on, const char *key, const char *needs, struct msh_diag *d)
+{
+	if (at->line != 0 && !needed_on)
+		msh_diag_warning(d, "unused-key", at->file, at->line,
+		    "route \"%s\" sets %s, but no %s: ignored", r->name, key,
+		    needs);
+}
+
 static void
 check_routes(const struct mc_mesh *m, struct msh_diag *d)
 {
@@ -607,12 +618,19 @@ check_routes(const struct mc_mesh *m, struct msh_diag *d)
 			msh_diag_error(d, "bad-value", r->at.file, r->at.line,
 			    "route \"%s\" sets more than one of path, "
 			    "path_exact and path_regex", r->name);
+		/* None: all the service's instances. */
 		n = !!r->to + !!r->split + !!r->direct_response +
 		    !!r->redirect;
-		if (n != 1)
-			msh_diag_error(d, n ? "bad-value" : "missing-key",
-			    r->at.file, r->at.line, "route \"%s\" needs one of "
-			    "to, split, direct_response and redirect", r->name);
+		if (n > 1)
+			msh_diag_error(d, "bad-value", r->at.file, r->at.line,
+			    "route \"%s\" sets more than one of to, split, "
+			    "direct_response and redirect", r->name);
+		unused_key(r, &r->fault_delay_percent_at, r->fault_delay != 0,
+		    "fault_delay_percent", "fault_delay", d);
+		unused_key(r, &r->fault_abort_percent_at, r->fault_abort != 0,
+		    "fault_abort_percent", "fault_abort", d);
+		unused_key(r, &r->rate_limit_burst_at, r->rate_limit.n != 0,
+		    "rate_limit_burst", "rate_limit", d);
 		if (!known_service(m, r->service, &r->service_at, what, d))
 			continue;
 		s = mc_find_service(m, r->service);

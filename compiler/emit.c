@@ -88,17 +88,19 @@ put_local_timeouts(FILE *fp, const struct mc_service *s)
 		put_duration(fp, "request_timeout", s->eff.request_timeout);
 }
 
-/* A caller's cluster for service to: every policy key, as resolved, so
- * that the file says all a sidecar does (and meshd's defaults, should
- * they change, do not change it). */
+/* A caller's cluster for service to (inbound 0): every policy key, as
+ * resolved, so that the file says all a sidecar does (and meshd's
+ * defaults, should they change, do not change it). Or the service's own
+ * inbound listener (inbound 1): the keys it takes. */
 static void
-put_policy(FILE *fp, const struct mc_service *to)
+put_policy(FILE *fp, const struct mc_service *to, int inbound)
 {
 	char v[MC_POLICY_VALUE_STRLEN];
 	size_t i;
 
 	for (i = 0; i < mc_npolicy_keys; i++)
-		if (mc_policy_value(to, &mc_policy_keys[i], v, sizeof(v)) !=
+		if (mc_policy_keys[i].inbound == inbound &&
+		    mc_policy_value(to, &mc_policy_keys[i], v, sizeof(v)) !=
 		    NULL)	/* an empty retry_on: no trailing blank */
 			fprintf(fp, "%s =%s%s\n", mc_policy_keys[i].key,
 			    v[0] != '\0' ? " " : "", v);
@@ -132,6 +134,32 @@ subset_used(const struct mc_mesh *m, const struct mc_service *dep,
 	return 0;
 }
 
+/* A route's faults and rate limit, the keys it sets. */
+static void
+put_route_limits(FILE *fp, const struct mc_route *r)
+{
+	char v[MSH_DURATION_STRLEN];
+
+	if (r->fault_delay_at.line)
+		fprintf(fp, "fault_delay = %s\n", r->fault_delay ?
+		    msh_format_duration(r->fault_delay, v, sizeof(v)) : "off");
+	if (r->fault_delay_percent_at.line)
+		fprintf(fp, "fault_delay_percent = %s\n", msh_format_percent(
+		    r->fault_delay_percent, v, sizeof(v)));
+	if (r->fault_abort_at.line && r->fault_abort == 0)
+		fputs("fault_abort = off\n", fp);
+	else if (r->fault_abort_at.line)
+		fprintf(fp, "fault_abort = %u\n", r->fault_abort);
+	if (r->fault_abort_percent_at.line)
+		fprintf(fp, "fault_abort_percent = %s\n", msh_format_percent(
+		    r->fault_abort_percent, v, sizeof(v)));
+	if (r->rate_limit_at.line)
+		fprintf(fp, "rate_limit = %s\n", msh_format_rate(&r->rate_limit,
+		    v, sizeof(v)));
+	if (r->rate_limit_burst_at.line)
+		fprintf(fp, "rate_limit_burst = %u\n", r->rate_limit_burst);
+}
+
 /*
  * A caller's routes for its calls to dep: a cluster per subset the routes
  * use (DEP__SUBSET, its instances with those labels, dep's policies), and
@@ -155,7 +183,7 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 			mc_identity(m, dep->name, id, sizeof(id));
 			fprintf(fp, "tls = on\ntls_peer = %s\n", id);
 		}
-		put_policy(fp, dep);
+		put_policy(fp, dep, 0);
 	}
 	for (i = 0; i < m->nroutes; i++) {
 		const struct mc_route *r = m->routes[i];
@@ -178,6 +206,9 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 		put_lines(fp, "header_absent", &r->header_absent);
 		if (r->to != NULL)
 			fprintf(fp, "cluster = %s__%s\n", dep->name, r->to);
+		else if (r->split == NULL && r->direct_response == NULL &&
+		    r->redirect == NULL)
+			fprintf(fp, "cluster = %s\n", dep->name);
 		if (r->split != NULL) {
 			/* Subsets become their clusters, weights stay. */
 			fputs("split =", fp);
@@ -224,6 +255,7 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 		if (r->retry_non_idempotent_at.line)
 			fprintf(fp, "retry_non_idempotent = %s\n",
 			    r->retry_non_idempotent ? "on" : "off");
+		put_route_limits(fp, r);
 	}
 }
 
@@ -341,7 +373,7 @@ put_cluster(FILE *fp, const struct mc_mesh *m, const struct mc_service *to)
 		mc_identity(m, to->name, id, sizeof(id));
 		fprintf(fp, "tls = on\ntls_peer = %s\n", id);
 	}
-	put_policy(fp, to);
+	put_policy(fp, to, 0);
 }
 
 static void
@@ -383,6 +415,7 @@ emit_service(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	if (s->mtls != MC_MTLS_OFF)
 		fprintf(fp, "tls = %s\n", s->mtls == MC_MTLS_STRICT ? "strict" :
 		    "permissive");
+	put_policy(fp, s, 1);
 	put_listener(fp, m, s, s->protocol, s->forwarded_for);
 	for (i = 0; i < m->nedges; i++)
 		if (mc_edge_of(m->edges[i], s))

@@ -90,8 +90,9 @@ put_outbound_port(FILE *fp, const struct mc_service *s, const char *dep)
 	    dep, "outbound_port", number(v, s->local_port));
 }
 
-/* s's effective policy key by key, as its callers' clusters have it;
- * the origin of a key from a policy is its line in the policy. */
+/* s's effective policy key by key, as its callers' clusters have it
+ * and, for s itself (dep NULL), its inbound listener; the origin of a key
+ * from a policy is its line in the policy. */
 static void
 put_policy(FILE *fp, const struct mc_service *s, const char *dep)
 {
@@ -101,7 +102,8 @@ put_policy(FILE *fp, const struct mc_service *s, const char *dep)
 	for (i = 0; i < mc_npolicy_keys; i++) {
 		const struct mc_directive *k = &mc_policy_keys[i];
 
-		if (mc_policy_value(s, k, v, sizeof(v)) != NULL)
+		if ((dep == NULL || !k->inbound) &&
+		    mc_policy_value(s, k, v, sizeof(v)) != NULL)
 			put(fp, mc_policy_origin(&s->eff, k), dep, k->key, v);
 	}
 }

@@ -1,10 +1,11 @@
 /*
  * meshc graph: the service graph of a checked mesh, in Graphviz DOT or, through
- * dot(1), in SVG. A node per service, an edge per declared dependency,
- * labelled with the timeouts and, briefly, the rest of the policy the
- * caller's sidecar applies on that hop, and a dashed one to each service
- * its sidecar mirrors copies of calls to (a route's mirror); and where
- * clients outside the mesh come in, the mesh's [edge] listeners.
+ * dot(1), in SVG. A node per service, labelled with its protocol, port and
+ * the rate limit its own sidecar applies, if any; an edge per declared
+ * dependency, labelled with the timeouts and, briefly, the rest of the
+ * policy the caller's sidecar applies on that hop, and a dashed one to
+ * each service its sidecar mirrors copies of calls to (a route's mirror);
+ * and where clients outside the mesh come in, the mesh's [edge] listeners.
  * It only reads the model: what mc_check resolved is what it shows.
  */
 #include "config.h"
@@ -244,6 +245,7 @@ static void
 put_dot(FILE *fp, const struct mc_mesh *m)
 {
 	const struct mc_service **deps = NULL, **mirrored;
+	char rate[MSH_RATE_STRLEN];
 	size_t i, j, n, cap = 0;
 
 	if ((mirrored = calloc(m->nroutes + 1, sizeof(*mirrored))) == NULL) {
@@ -261,8 +263,13 @@ put_dot(FILE *fp, const struct mc_mesh *m)
 		put_id(fp, s->name);
 		fputs(" [label = \"", fp);
 		put_escaped(fp, s->name);
-		fprintf(fp, "\\n%s :%u\"];\n",
-		    s->protocol == MC_TCP ? "tcp" : "http", s->inbound_port);
+		fprintf(fp, "\\n%s :%u", s->protocol == MC_TCP ? "tcp" : "http",
+		    s->inbound_port);
+		if (s->eff.rate_limit.n != 0)
+			fprintf(fp, "\\nrate limit %s, burst %u",
+			    msh_format_rate(&s->eff.rate_limit, rate,
+			    sizeof(rate)), s->eff.rate_limit_burst);
+		fputs("\"];\n", fp);
 	}
 	for (i = 0; i < m->nservices; i++) {
 		const struct mc_service *s = m->services[i];

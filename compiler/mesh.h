@@ -68,6 +68,8 @@ enum mc_kind {
 	MC_V_MTLS,		/* enum mc_mtls */
 	MC_V_ACTION,		/* int: 1 allow, 0 deny */
 	MC_V_LINES,		/* struct mc_refs: each value whole, appended */
+	MC_V_PERCENT,		/* unsigned, a share of MSH_PERCENT_ALL */
+	MC_V_RATE,		/* struct msh_rate */
 };
 
 struct mc_directive {
@@ -77,6 +79,9 @@ struct mc_directive {
 	size_t		 offset;	/* of the value in its struct */
 	size_t		 at_offset;	/* of its origin; 0: repeatable */
 	uint64_t	 min, max;	/* MC_V_SIZE, _COUNT, _LIMIT */
+	/* A policy key the service's own inbound listener takes (the
+	 * callee protects itself), not its callers' clusters. */
+	int		 inbound;
 };
 
 /* A load balancer meshd may have (policy.c lists them): meshc cannot see
@@ -124,6 +129,9 @@ struct mc_policy_set {
 	unsigned		 unhealthy_threshold;
 	struct msh_status_list	 health_status;
 	char			 health_host[MSH_HOST_MAX + 1];	/* "": unset */
+	/* Its inbound listener's (mc_directive.inbound). */
+	struct msh_rate		 rate_limit;		/* n 0: off */
+	unsigned		 rate_limit_burst;	/* 0: the rate's n */
 	struct mc_origin	 lb_at;
 	struct mc_origin	 hash_key_at;
 	struct mc_origin	 connect_timeout_at;
@@ -156,6 +164,8 @@ struct mc_policy_set {
 	struct mc_origin	 unhealthy_threshold_at;
 	struct mc_origin	 health_status_at;
 	struct mc_origin	 health_host_at;
+	struct mc_origin	 rate_limit_at;
+	struct mc_origin	 rate_limit_burst_at;
 };
 
 /* What a service's inbound listener takes (meshd.conf tls). */
@@ -228,6 +238,20 @@ struct mc_route {
 	uint64_t	  per_try_timeout;	/* ms, 0: off */
 	uint64_t	  request_timeout;	/* ms, 0: off */
 	int		  retry_non_idempotent;
+	/* Faults the callers' sidecars inject, and their rate limit on
+	 * the route's calls. */
+	uint64_t	  fault_delay;		/* ms, 0: off */
+	unsigned	  fault_delay_percent;	/* of MSH_PERCENT_ALL */
+	unsigned	  fault_abort;		/* a status, 0: off */
+	unsigned	  fault_abort_percent;
+	struct msh_rate	  rate_limit;		/* n 0: off */
+	unsigned	  rate_limit_burst;
+	struct mc_origin  fault_delay_at;
+	struct mc_origin  fault_delay_percent_at;
+	struct mc_origin  fault_abort_at;
+	struct mc_origin  fault_abort_percent_at;
+	struct mc_origin  rate_limit_at;
+	struct mc_origin  rate_limit_burst_at;
 	struct mc_origin  retries_at;
 	struct mc_origin  retry_on_at;
 	struct mc_origin  per_try_timeout_at;

@@ -20,27 +20,27 @@
  * either too, and in [policy NAME]. */
 #define MESH_R(k, kind, f, lo, hi) \
 	{ MC_SEC_MESH, k, kind, offsetof(struct mc_mesh, f), \
-	    offsetof(struct mc_mesh, f##_at), lo, hi }
+	    offsetof(struct mc_mesh, f##_at), lo, hi, 0 }
 #define SERVICE_R(k, kind, f, lo, hi) \
 	{ MC_SEC_SERVICE, k, kind, offsetof(struct mc_service, f), \
-	    offsetof(struct mc_service, f##_at), lo, hi }
+	    offsetof(struct mc_service, f##_at), lo, hi, 0 }
 #define MESH(k, kind, f)	MESH_R(k, kind, f, 0, 0)
 #define SERVICE(k, kind, f)	SERVICE_R(k, kind, f, 0, 0)
 /* Keys of [mesh] a [service] may set for itself. */
 #define RULE(k, kind, f) \
 	{ MC_SEC_RULE, k, kind, offsetof(struct mc_rule, f), \
-	    offsetof(struct mc_rule, f##_at), 0, 0 }
+	    offsetof(struct mc_rule, f##_at), 0, 0, 0 }
 #define ROUTE_R(k, kind, f, lo, hi) \
 	{ MC_SEC_ROUTE, k, kind, offsetof(struct mc_route, f), \
-	    offsetof(struct mc_route, f##_at), lo, hi }
+	    offsetof(struct mc_route, f##_at), lo, hi, 0 }
 #define ROUTE(k, kind, f)	ROUTE_R(k, kind, f, 0, 0)
 #define ROUTE_LIST(k, f) \
-	{ MC_SEC_ROUTE, k, MC_V_LINES, offsetof(struct mc_route, f), 0, 0, 0 }
+	{ MC_SEC_ROUTE, k, MC_V_LINES, offsetof(struct mc_route, f), 0, 0, 0, 0 }
 #define EDGE(k, kind, f) \
 	{ MC_SEC_EDGE, k, kind, offsetof(struct mc_edge, f), \
-	    offsetof(struct mc_edge, f##_at), 0, 0 }
+	    offsetof(struct mc_edge, f##_at), 0, 0, 0 }
 #define EDGE_LIST(k, f) \
-	{ MC_SEC_EDGE, k, MC_V_LINES, offsetof(struct mc_edge, f), 0, 0, 0 }
+	{ MC_SEC_EDGE, k, MC_V_LINES, offsetof(struct mc_edge, f), 0, 0, 0, 0 }
 #define BOTH(k, kind, f)	MESH(k, kind, f), SERVICE(k, kind, f)
 #define BOTH_R(k, kind, f, lo, hi) \
 	MESH_R(k, kind, f, lo, hi), SERVICE_R(k, kind, f, lo, hi)
@@ -70,7 +70,7 @@ static const struct mc_directive directives[] = {
 	MESH_R("max_retry_amplification", MC_V_LIMIT, max_retry_amplification,
 	    1, 1000000),
 	{ MC_SEC_MESH, "policy", MC_V_POLICIES,
-	    offsetof(struct mc_mesh, policy), 0, 0, 0 },
+	    offsetof(struct mc_mesh, policy), 0, 0, 0, 0 },
 	SERVICE("protocol", MC_V_PROTOCOL, protocol),
 	SERVICE("app_address", MC_V_IP, app_address),
 	SERVICE("app_port", MC_V_PORT, app_port),
@@ -78,21 +78,21 @@ static const struct mc_directive directives[] = {
 	SERVICE("outbound_port", MC_V_PORT, outbound_port),
 	SERVICE("forwarded_for", MC_V_FLAG, forwarded_for),
 	{ MC_SEC_SERVICE, "depends", MC_V_DEPS,
-	    offsetof(struct mc_service, deps), 0, 0, 0 },
+	    offsetof(struct mc_service, deps), 0, 0, 0, 0 },
 	{ MC_SEC_SERVICE, "policy", MC_V_POLICIES,
-	    offsetof(struct mc_service, policy), 0, 0, 0 },
+	    offsetof(struct mc_service, policy), 0, 0, 0, 0 },
 	RULE("service", MC_V_NAME, service),
 	{ MC_SEC_RULE, "callers", MC_V_POLICIES,
-	    offsetof(struct mc_rule, callers), 0, 0, 0 },
+	    offsetof(struct mc_rule, callers), 0, 0, 0, 0 },
 	{ MC_SEC_RULE, "action", MC_V_ACTION, offsetof(struct mc_rule, allow),
-	    offsetof(struct mc_rule, allow_at), 0, 0 },
+	    offsetof(struct mc_rule, allow_at), 0, 0, 0 },
 	RULE("path", MC_V_STRING, path),
 	RULE("path_exact", MC_V_STRING, path_exact),
 	RULE("path_regex", MC_V_STRING, path_regex),
 	RULE("method", MC_V_STRING, method),
 	RULE("source", MC_V_STRING, source),
 	{ MC_SEC_SERVICE, "subset", MC_V_LINES,
-	    offsetof(struct mc_service, subset), 0, 0, 0 },
+	    offsetof(struct mc_service, subset), 0, 0, 0, 0 },
 	ROUTE("service", MC_V_NAME, service),
 	ROUTE("path", MC_V_STRING, path),
 	ROUTE("path_exact", MC_V_STRING, path_exact),
@@ -111,12 +111,18 @@ static const struct mc_directive directives[] = {
 	ROUTE_R("mirror_percent", MC_V_COUNT, mirror_percent, 0, 100),
 	ROUTE_LIST("add_header", add_header),
 	ROUTE_LIST("remove_header", remove_header),
-	{ MC_SEC_ROUTE, "retries", MC_V_COUNT, offsetof(struct mc_route,
-	    retries), offsetof(struct mc_route, retries_at), 0, 10 },
+	ROUTE_R("retries", MC_V_COUNT, retries, 0, 10),
 	ROUTE("retry_on", MC_V_RETRY_ON, retry_on),
 	ROUTE("per_try_timeout", MC_V_DURATION_OFF, per_try_timeout),
 	ROUTE("request_timeout", MC_V_DURATION_OFF, request_timeout),
 	ROUTE("retry_non_idempotent", MC_V_FLAG, retry_non_idempotent),
+	ROUTE("fault_delay", MC_V_DURATION_OFF, fault_delay),
+	ROUTE("fault_delay_percent", MC_V_PERCENT, fault_delay_percent),
+	ROUTE_R("fault_abort", MC_V_LIMIT, fault_abort, 400, 599),
+	ROUTE("fault_abort_percent", MC_V_PERCENT, fault_abort_percent),
+	ROUTE("rate_limit", MC_V_RATE, rate_limit),
+	ROUTE_R("rate_limit_burst", MC_V_COUNT, rate_limit_burst, 1,
+	    MSH_RATE_MAX),
 	EDGE("service", MC_V_NAME, service),
 	EDGE("address", MC_V_IP, address),
 	EDGE("port", MC_V_PORT, port),
@@ -579,6 +585,12 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 		break;
 	case MC_V_HOST:
 		msh_parse_host(value, (char *)field, &err);
+		break;
+	case MC_V_PERCENT:
+		msh_parse_percent(value, (unsigned *)field, &err);
+		break;
+	case MC_V_RATE:
+		msh_parse_rate(value, (struct msh_rate *)field, &err);
 		break;
 	case MC_V_DEPS:
 		c->at = (struct mc_origin){ c->file, line };

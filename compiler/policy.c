@@ -1,7 +1,9 @@
 /*
  * Policies: what a caller's sidecar applies to its calls to a service
  * (timeouts, retries, circuit breaking, outlier detection, balancing,
- * zones, active health checks), the keys of a meshd.conf [cluster].
+ * zones, active health checks), the keys of a meshd.conf [cluster]; and
+ * what the service's own sidecar applies to the calls it receives (a
+ * rate limit), keys of its [listener inbound].
  * Named [policy NAME] sections hold them, [mesh] and [service] attach
  * those with policy = NAME and may set the keys themselves; this file has
  * the keys, resolves each service's effective policy and runs the
@@ -60,15 +62,20 @@ mc_parse_lb(const char *value, const struct mc_lb **lb, const char **err)
 }
 
 /*
- * The policy keys, in the order a compiled [cluster] lists them. Names,
- * value forms and ranges are meshd's ([cluster] in src/conf.c), read with
- * the same parsers (lib/value.c); t/unit/test_mesh.c holds the two tables
- * and the two sets of defaults to each other.
+ * The policy keys, in the order a compiled [cluster] lists them, then
+ * the inbound ones in the order its [listener inbound] does. Names, value
+ * forms and ranges are meshd's ([cluster] and [listener] in src/conf.c),
+ * read with the same parsers (lib/value.c); t/unit/test_mesh.c holds the
+ * two tables and the two sets of defaults to each other.
  */
 #define POLICY_R(k, kind, f, lo, hi) \
 	{ MC_SEC_POLICY, k, kind, offsetof(struct mc_policy_set, f), \
-	    offsetof(struct mc_policy_set, f##_at), lo, hi }
+	    offsetof(struct mc_policy_set, f##_at), lo, hi, 0 }
 #define POLICY(k, kind, f)	POLICY_R(k, kind, f, 0, 0)
+/* Keys of the callee's [listener inbound], after those of [cluster]. */
+#define INBOUND_R(k, kind, f, lo, hi) \
+	{ MC_SEC_POLICY, k, kind, offsetof(struct mc_policy_set, f), \
+	    offsetof(struct mc_policy_set, f##_at), lo, hi, 1 }
 
 const struct mc_directive mc_policy_keys[] = {
 	POLICY("lb", MC_V_LB, lb),
@@ -106,6 +113,9 @@ const struct mc_directive mc_policy_keys[] = {
 	    100),
 	POLICY("health_status", MC_V_STATUS_LIST, health_status),
 	POLICY("health_host", MC_V_HOST, health_host),
+	INBOUND_R("rate_limit", MC_V_RATE, rate_limit, 0, 0),
+	INBOUND_R("rate_limit_burst", MC_V_COUNT, rate_limit_burst, 1,
+	    MSH_RATE_MAX),
 };
 
 /* mc_policy_value's buffer takes every key's longest value. */
@@ -113,7 +123,8 @@ _Static_assert(MSH_RETRY_ON_STRLEN <= MC_POLICY_VALUE_STRLEN &&
     MSH_HASH_KEY_STRLEN <= MC_POLICY_VALUE_STRLEN &&
     MSH_HEALTH_CHECK_STRLEN <= MC_POLICY_VALUE_STRLEN &&
     MSH_STATUS_LIST_STRLEN <= MC_POLICY_VALUE_STRLEN &&
-    MSH_DURATION_STRLEN <= MC_POLICY_VALUE_STRLEN,
+    MSH_DURATION_STRLEN <= MC_POLICY_VALUE_STRLEN &&
+    MSH_RATE_STRLEN <= MC_POLICY_VALUE_STRLEN,
     "MC_POLICY_VALUE_STRLEN is too short");
 
 const size_t mc_npolicy_keys =
@@ -137,7 +148,7 @@ mc_policy_defaults(struct mc_policy_set *p)
 	p->panic_threshold = 50;
 	p->health_interval = 5000;
 	p->health_timeout = 1000;
-	p->health_jitter = p->health_interval / 10;	/* see jitter() */
+	p->health_jitter = p->health_interval / 10;	/* see derive() */
 	p->healthy_threshold = 2;
 	p->unhealthy_threshold = 3;
 	p->health_status.lo[0] = 200;
@@ -176,6 +187,8 @@ value_size(enum mc_kind kind)
 		return sizeof(struct msh_status_list);
 	case MC_V_HOST:
 		return MSH_HOST_MAX + 1;
+	case MC_V_RATE:
+		return sizeof(struct msh_rate);
 	default:
 		break;
 	}
@@ -250,12 +263,15 @@ apply_refs(const struct mc_mesh *m, struct mc_policy_set *to,
 }
 
 /* As meshd does, a health_jitter no level sets is a tenth of the
- * health_interval in effect (written out, so meshd reads the same). */
+ * health_interval in effect, and a rate_limit_burst the rate's n (written
+ * out, so meshd reads the same). */
 static void
-jitter(struct mc_policy_set *p)
+derive(struct mc_policy_set *p)
 {
 	if (p->health_jitter_at.line == 0)
 		p->health_jitter = p->health_interval / 10;
+	if (p->rate_limit_burst_at.line == 0)
+		p->rate_limit_burst = p->rate_limit.n;
 }
 
 void
@@ -276,7 +292,7 @@ mc_resolve_policies(struct mc_mesh *m, struct msh_diag *d)
 		snprintf(who, sizeof(who), "service \"%s\"", s->name);
 		apply_refs(m, &s->eff, &s->policy, who, 1, d);
 		apply(&s->eff, &s->set);
-		jitter(&s->eff);
+		derive(&s->eff);
 	}
 }
 
@@ -358,6 +374,8 @@ mc_policy_format(const struct mc_directive *k, const void *v, char *buf,
 	case MC_V_HOST:
 		snprintf(buf, len, "%s", (const char *)v);
 		return buf;
+	case MC_V_RATE:
+		return msh_format_rate(v, buf, len);
 	default:
 		break;
 	}
@@ -371,6 +389,9 @@ mc_policy_value(const struct mc_service *s, const struct mc_directive *k,
 	const void *v = (const char *)&s->eff + k->offset;
 
 	if (health_key(k) > s->eff.health_check.kind)
+		return NULL;
+	/* The rate limit's keys, only when it is on. */
+	if (k->inbound && s->eff.rate_limit.n == 0)
 		return NULL;
 	if (k->kind == MC_V_HASH_KEY)
 		return mc_hash_key_value(s, buf, len);
@@ -661,13 +682,27 @@ check_budget(const struct mc_mesh *m, const struct mc_service *s,
 	}
 }
 
+/* A rate_limit_burst that reaches a service with no rate_limit. */
+static void
+check_burst(const struct mc_service *s, struct msh_diag *d)
+{
+	const struct mc_origin *at = &s->eff.rate_limit_burst_at;
+
+	if (at->line != 0 && s->eff.rate_limit.n == 0)
+		msh_diag_warning(d, "unused-key", at->file, at->line,
+		    "service \"%s\" gets rate_limit_burst, but no rate_limit: "
+		    "ignored", s->name);
+}
+
 void
 mc_check_policies(struct mc_mesh *m, struct msh_diag *d)
 {
 	size_t i;
 
-	for (i = 0; i < m->nservices; i++)
+	for (i = 0; i < m->nservices; i++) {
 		check_hash_key(m->services[i], d);
+		check_burst(m->services[i], d);
+	}
 	check_amplification(m, d);
 	for (i = 0; i < m->nservices; i++)
 		check_budget(m, m->services[i], d);

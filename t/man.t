@@ -30,7 +30,7 @@ my @keys = $parse =~ /^\s*(?:MESH|SERVICE|BOTH|EDGE)(?:_R|_LIST)?\("(\w+)"/mg;
 push @keys, $parse =~ /^\s*\{ MC_SEC_\w+, "(\w+)"/mg;
 cmp_ok(scalar @keys, '>=', 10, 'found the mesh.conf directive table');
 # Policy keys, from the table in compiler/policy.c.
-my @pkeys = MeshTest::slurp("$src/compiler/policy.c") =~ /^\s*POLICY(?:_R)?\("(\w+)"/mg;
+my @pkeys = MeshTest::slurp("$src/compiler/policy.c") =~ /^\s*(?:POLICY|INBOUND)(?:_R)?\("(\w+)"/mg;
 cmp_ok(scalar @pkeys, '>=', 20, 'found the policy key table');
 push @keys, @pkeys;
 my $page = MeshTest::slurp("$src/man/mesh.conf.5");

@@ -3,7 +3,8 @@
 # [service], later names and narrower levels winning key by key; the
 # effective policy of a callee in every caller's [cluster], with every key;
 # explain's origins in the policy sections, across included files; graph
-# labels; lb and hash_key; zones and active health checks; the retry
+# labels; lb and hash_key; zones and active health checks; rate limits on
+# the callee's inbound listener and routes' faults; the retry
 # amplification threshold, fan-in,
 # cycles and long chains. The exact diagnostics of each check are cases
 # under t/meshc/errors/ (t/meshc.t).
@@ -281,6 +282,72 @@ if (-x $t->meshd_bin) {
 	$t->write_file('health/r.conf', '');
 	my $c = $t->run($t->meshd_bin, '-t', '-c', "$hcdir/web.conf");
 	is($c->{code}, 0, 'meshd -t takes the health keys meshc wrote') or diag $c->{err};
+}
+
+# Rate limits: policy keys the callee's own sidecar applies, in its
+# [listener inbound] only when on, the burst the rate's n unless a level
+# sets it; never in a caller's cluster, nor among a dependency's keys in
+# explain; on the service's node in the graph. A route's faults and rate
+# limit go into its callers' route, which without a subset sends to all
+# the service's instances; meshd -t takes all of it.
+my $rlm = $t->write_file('rate/mesh.conf', <<'EOF');
+[mesh]
+name = m
+registry = r.conf
+rate_limit = 100/s
+[policy open]
+rate_limit = off
+[service web]
+app_port = 8001
+inbound_port = 7001
+depends = api, db
+policy = open
+[service api]
+app_port = 8002
+inbound_port = 7002
+rate_limit_burst = 300
+[service db]
+app_port = 8003
+inbound_port = 7003
+protocol = tcp
+rate_limit = 30/m
+[route api-chaos]
+service = api
+header = X-Chaos: yes
+fault_delay = 1500ms
+fault_delay_percent = 12.5
+fault_abort = 504
+rate_limit = 5/m
+EOF
+(my $rldir = $rlm) =~ s{/mesh\.conf$}{};
+$r = $t->meshc('compile', '-o', $rldir, $rlm);
+is($r->{code}, 0, 'rate limits and faults compile') or diag $r->{err};
+is($r->{err}, '', 'rate limits and faults: no diagnostics');
+like(MeshTest::slurp("$rldir/api.conf"), qr/^\[listener inbound\]\naddress = 0\.0\.0\.0:7002\nprotocol = http\ncluster = local\nrate_limit = 100\/s\nrate_limit_burst = 300\nclient_timeout = /m,
+    "the mesh's rate, the service's burst, on its inbound listener");
+like(MeshTest::slurp("$rldir/db.conf"), qr/^cluster = local\nrate_limit = 30\/m\nrate_limit_burst = 30\nidle_timeout = /m,
+    "a tcp service: the burst its rate's n");
+$web = MeshTest::slurp("$rldir/web.conf");
+my ($inbound) = $web =~ /^(\[listener inbound\]\n(?:[^\[\n][^\n]*\n)*)/m;
+like($inbound // '', qr/^cluster = local$/m, "web's inbound listener");
+unlike($inbound . cluster($web, 'api') . cluster($web, 'db'), qr/rate_limit/,
+    'off for web: none on its inbound listener; none in its clusters');
+like($web, qr/^\[route api-chaos\]\nlistener = api\nheader = X-Chaos: yes\ncluster = api\nfault_delay = 1500ms\nfault_delay_percent = 12\.5\nfault_abort = 504\nrate_limit = 5\/m\n\z/m,
+    "a route's faults and rate limit in its caller's route, to all instances");
+$r = $t->run({ dir => $rldir }, $t->meshc_bin, 'explain', 'api', 'mesh.conf');
+like($r->{out}, qr/^mesh\.conf:4\trate_limit = 100\/s\nmesh\.conf:15\trate_limit_burst = 300\n/m,
+    'explain: the rate limit, each key with its line');
+$r = $t->run({ dir => $rldir }, $t->meshc_bin, 'explain', 'web', 'mesh.conf');
+unlike($r->{out}, qr/rate_limit/, "explain: none of web's (off), nor of its dependencies'");
+$r = $t->run({ dir => $rldir }, $t->meshc_bin, 'graph', 'mesh.conf');
+like($r->{out}, qr/^\t"api" \[label = "api\\nhttp :7002\\nrate limit 100\/s, burst 300"\];\n\t"db" \[label = "db\\ntcp :7003\\nrate limit 30\/m, burst 30"\];\n\t"web" \[label = "web\\nhttp :7001"\];$/m,
+    'graph: the rate limit on the node');
+if (-x $t->meshd_bin) {
+	$t->write_file('rate/r.conf', '');
+	for my $f (qw(web api db)) {
+		my $c = $t->run($t->meshd_bin, '-t', '-c', "$rldir/$f.conf");
+		is($c->{code}, 0, "meshd -t takes $f.conf") or diag $c->{err};
+	}
 }
 
 # The amplification threshold: the case of t/meshc/errors makes 18 calls.

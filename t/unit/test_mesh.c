@@ -3,9 +3,10 @@
  * relative to the name the buffer is given, and refused, without a file
  * being touched, under MC_PARSE_NO_INCLUDE (what the fuzz target uses).
  *
- * meshc's policy keys against meshd's [cluster] keys: the same names,
- * value kinds, ranges and defaults, both ways, so that a key either side
- * adds or changes without the other fails here.
+ * meshc's policy keys against meshd's [cluster] keys (the inbound ones
+ * against [listener] keys): the same names, value kinds, ranges and
+ * defaults, both ways, so that a key either side adds or changes without
+ * the other fails here.
  */
 #include "config.h"
 
@@ -115,21 +116,20 @@ test_include_refused(void **state)
 	remove_part(dir);
 }
 
-/* meshd's [cluster] directive for key, its own or a module's; NULL if
+/* meshd's directive for key in section, its own or a module's; NULL if
  * none. */
 static const struct msh_directive *
-meshd_key(const char *key)
+meshd_key(enum msh_section_kind section, const char *key)
 {
 	const struct msh_directive *d;
 	size_t i;
 
 	for (d = msh_core_directives; d->key != NULL; d++)
-		if (d->section == MSH_SEC_CLUSTER && strcmp(d->key, key) == 0)
+		if (d->section == section && strcmp(d->key, key) == 0)
 			return d;
 	for (i = 0; msh_modules[i] != NULL; i++)
 		for (d = msh_modules[i]->directives; d && d->key; d++)
-			if (d->section == MSH_SEC_CLUSTER &&
-			    strcmp(d->key, key) == 0)
+			if (d->section == section && strcmp(d->key, key) == 0)
 				return d;
 	return NULL;
 }
@@ -161,17 +161,21 @@ meshd_kind(enum mc_kind k)
 		return MSH_V_STATUS_LIST;
 	case MC_V_HOST:
 		return MSH_V_HOST;
+	case MC_V_RATE:
+		return MSH_V_RATE;
 	default:
 		return -1;
 	}
 }
 
-/* A meshd.conf with one cluster at meshd's defaults, loaded. */
+/* A meshd.conf with one listener and one cluster at meshd's defaults,
+ * loaded. */
 static struct msh_conf *
 load_defaults(void)
 {
 	static const char text[] = "[meshd]\nservice = s\n"
-	    "admin = 127.0.0.1:15000\n[cluster c]\nendpoint = 127.0.0.1:1\n";
+	    "admin = 127.0.0.1:15000\n[listener l]\naddress = 127.0.0.1:2\n"
+	    "cluster = c\n[cluster c]\nendpoint = 127.0.0.1:1\n";
 	struct msh_diag d = { 0 };
 	struct msh_conf *conf;
 	char path[4096];
@@ -188,6 +192,7 @@ load_defaults(void)
 	unlink(path);
 	assert_non_null(conf);
 	assert_int_equal(conf->nclusters, 1);
+	assert_int_equal(conf->nlisteners, 1);
 	return conf;
 }
 
@@ -196,19 +201,21 @@ test_policy_keys_are_meshd_keys(void **state)
 {
 	struct msh_conf *conf = load_defaults();
 	const struct msh_cluster_conf *cl = &conf->clusters[0];
+	const struct msh_listener_conf *l = &conf->listeners[0];
 	struct mc_policy_set def;
 	size_t i;
 
 	mc_policy_defaults(&def);
 	for (i = 0; i < mc_npolicy_keys; i++) {
 		const struct mc_directive *k = &mc_policy_keys[i];
-		const struct msh_directive *d = meshd_key(k->key);
+		const struct msh_directive *d = meshd_key(k->inbound ?
+		    MSH_SEC_LISTENER : MSH_SEC_CLUSTER, k->key);
 		const void *mine = (const char *)&def + k->offset;
 		const void *theirs;
 
 		if (d == NULL)
-			fail_msg("policy key %s is no [cluster] key of meshd",
-			    k->key);
+			fail_msg("policy key %s is no [%s] key of meshd",
+			    k->key, k->inbound ? "listener" : "cluster");
 		if (meshd_kind(k->kind) != (int)d->kind)
 			fail_msg("%s: meshc reads it as kind %d, meshd as %d",
 			    k->key, k->kind, d->kind);
@@ -221,7 +228,8 @@ test_policy_keys_are_meshd_keys(void **state)
 				    (unsigned long long)d->min,
 				    (unsigned long long)d->max);
 		}
-		theirs = (const char *)cl + d->offset;
+		theirs = k->inbound ? (const char *)l + d->offset :
+		    (const char *)cl + d->offset;
 		switch (k->kind) {
 		case MC_V_DURATION:
 		case MC_V_DURATION_OFF:
@@ -266,6 +274,10 @@ test_policy_keys_are_meshd_keys(void **state)
 		case MC_V_HOST:
 			assert_string_equal(mine, theirs);
 			break;
+		case MC_V_RATE:
+			assert_memory_equal(mine, theirs,
+			    sizeof(struct msh_rate));
+			break;
 		default:
 			fail_msg("%s: no comparison for its kind", k->key);
 		}
@@ -300,12 +312,21 @@ not_policy(const char *key)
 	return 0;
 }
 
-/* Is there a policy key named key? Counts the [cluster] keys seen. */
+/* Is there a policy key named key? Counts the [cluster] keys seen, and
+ * the [listener] keys that are inbound policy keys (the others are keys
+ * of [mesh] and [service], or meshc's own doing). */
 static void
 want_policy_key(const struct msh_directive *d, size_t *n)
 {
 	size_t i;
 
+	if (d->section == MSH_SEC_LISTENER) {
+		for (i = 0; i < mc_npolicy_keys; i++)
+			if (mc_policy_keys[i].inbound &&
+			    strcmp(mc_policy_keys[i].key, d->key) == 0)
+				(*n)++;
+		return;
+	}
 	if (d->section != MSH_SEC_CLUSTER || not_policy(d->key))
 		return;
 	for (i = 0; i < mc_npolicy_keys; i++)
@@ -317,7 +338,8 @@ want_policy_key(const struct msh_directive *d, size_t *n)
 }
 
 /* The other way: every [cluster] key of meshd, its own or a module's,
- * that is a policy can be set in one, so meshc can write it. */
+ * that is a policy can be set in one, so meshc can write it; and every
+ * inbound policy key is a [listener] key. */
 static void
 test_meshd_keys_are_policy_keys(void **state)
 {
