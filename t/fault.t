@@ -43,11 +43,13 @@ my $raw = IO::Socket::INET->new(LocalAddr => $hb, LocalPort => $raw_port,
 # hold the worker), one with two for the rate limits (one bucket between
 # them).
 my ($app, $admin) = map { $t->free_port($h) } 1 .. 2;
-my $fconf = $t->write_file('faults.conf', <<"EOF");
-[meshd]
-service = client
-admin = $h:$admin
-workers = 1
+# The [meshd] section of a sidecar with that admin port and workers.
+sub meshd_section {
+	my ($port, $workers) = @_;
+	return "[meshd]\nservice = client\nadmin = $h:$port\nworkers = $workers\n";
+}
+
+my $fconf = $t->write_file('faults.conf', meshd_section($admin, 1) . <<"EOF");
 
 [listener app]
 address = $h:$app
@@ -213,11 +215,7 @@ is(seen('/both'), 0, '... never sent on');
 
 # Rate limits, over two workers.
 my ($lim, $route_l, $tcp, $admin2) = map { $t->free_port($h) } 1 .. 4;
-my $lconf = $t->write_file('limits.conf', <<"EOF");
-[meshd]
-service = client
-admin = $h:$admin2
-workers = 2
+my $lconf = $t->write_file('limits.conf', meshd_section($admin2, 2) . <<"EOF");
 
 [listener limited]
 address = $h:$lim
@@ -309,8 +307,11 @@ is($m->{'meshd_listener_errors_total{listener="tcp",cause="rate_limited"}'}, 1,
 is($m->{'meshd_cluster_requests_total{cluster="tcp"}'}, 2, '... never sent on');
 is(seen('/tcp2'), 0, '... the backend saw nothing of it');
 
-# Errors and warnings, each with its line.
-my $bad = $t->write_file('bad.conf', <<"EOF");
+# Errors and warnings, each with its line: meshd -t on a file with a
+# listener and a route, these keys added to each.
+sub meshd_t {
+	my ($name, $listener_keys, $route_keys) = @_;
+	my $f = $t->write_file($name, <<"EOF" . $route_keys);
 [meshd]
 service = client
 admin = $h:$admin
@@ -318,21 +319,23 @@ admin = $h:$admin
 [listener app]
 address = $h:$app
 cluster = b
-rate_limit = 10/h
-rate_limit_burst = 0
-
+$listener_keys
 [cluster b]
 endpoint = $hb:$bport
 
 [route a]
 listener = app
 cluster = b
+EOF
+	return $t->run($t->meshd_bin, '-t', '-c', $f);
+}
+
+$r = meshd_t('bad.conf', "rate_limit = 10/h\nrate_limit_burst = 0\n", <<'EOF');
 fault_delay = 0s
 fault_delay_percent = 100.5
 fault_abort = 200
 fault_abort_percent = 50%
 EOF
-$r = $t->run($t->meshd_bin, '-t', '-c', $bad);
 is($r->{code}, 1, 'meshd -t rejects bad values');
 like($r->{err}, qr/bad\.conf:8: error: bad value "10\/h" for "rate_limit": expected a rate such as 100\/s or 600\/m \(1 to 1000000 a second or a minute\), or off \[bad-value\]/,
     'a rate of another unit');
@@ -347,29 +350,13 @@ like($r->{err}, qr/bad\.conf:19: error: bad value "200" for "fault_abort": expec
 like($r->{err}, qr/bad\.conf:20: error: bad value "50%" for "fault_abort_percent"/,
     'a percent with a sign');
 
-my $warn = $t->write_file('warn.conf', <<"EOF");
-[meshd]
-service = client
-admin = $h:$admin
-
-[listener app]
-address = $h:$app
-cluster = b
-rate_limit_burst = 5
-
-[cluster b]
-endpoint = $hb:$bport
-
-[route a]
-listener = app
-cluster = b
+$r = meshd_t('warn.conf', "rate_limit_burst = 5\n", <<'EOF');
 fault_delay = off
 fault_delay_percent = 10
 fault_abort_percent = 10
 rate_limit = off
 rate_limit_burst = 5
 EOF
-$r = $t->run($t->meshd_bin, '-t', '-c', $warn);
 is($r->{code}, 0, 'keys that do nothing are no error');
 (my $warnings = $r->{err}) =~ s/^.*\/(?=warn\.conf:)//mg;
 is(join('', grep { /warning/ } split /^/m, $warnings), <<'EOF', '... but each is warned of');
