@@ -35,7 +35,8 @@
 	    offsetof(struct mc_route, f##_at), lo, hi, 0 }
 #define ROUTE(k, kind, f)	ROUTE_R(k, kind, f, 0, 0)
 #define ROUTE_LIST(k, f) \
-	{ MC_SEC_ROUTE, k, MC_V_LINES, offsetof(struct mc_route, f), 0, 0, 0, 0 }
+	{ MC_SEC_ROUTE, k, MC_V_LINES, offsetof(struct mc_route, f), 0, 0, 0, \
+	    0 }
 #define EDGE(k, kind, f) \
 	{ MC_SEC_EDGE, k, kind, offsetof(struct mc_edge, f), \
 	    offsetof(struct mc_edge, f##_at), 0, 0, 0 }

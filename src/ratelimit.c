@@ -45,8 +45,8 @@ msh_rate_admit(_Atomic uint64_t *tat, const struct msh_rate *r,
 	uint64_t wait;
 
 	/* A clock that fails (it cannot) lets the request through. */
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0 || msh_rate_take(tat, r, burst, (uint64_t)ts.tv_sec * NS + ts.tv_nsec,
-	    &wait))
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0 || msh_rate_take(tat, r,
+	    burst, (uint64_t)ts.tv_sec * NS + ts.tv_nsec, &wait))
 		return 1;
 	*retry_after = (wait + NS - 1) / NS;
 	return 0;
