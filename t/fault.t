@@ -7,8 +7,8 @@
 # anything, at 100% and at 50% over 1000 requests. A listener's rate_limit
 # shared by two workers lets at most burst + rate x elapsed through and
 # answers the rest 429, counted; a route's has its own bucket; a tcp
-# listener closes the connections over its limit at accept. meshd -t
-# reports bad values and keys that do nothing.
+# listener closes the connections over its limit at accept; a bucket
+# outlives a reload. meshd -t reports bad values and keys that do nothing.
 use strict;
 use warnings;
 use Test::More;
@@ -288,6 +288,11 @@ is($ua->get("http://$h:$route_l/other")->{status}, 200, '... other paths are not
 $m = $t->metrics($la);
 is($m->{'meshd_route_rate_limited_total{listener="routes",route="few"}'}, 3,
     'counted per route');
+# The bucket is the route's across a reload: still empty after it.
+$t->reload('limits');
+$t->wait_generation($la, 2);
+is($ua->get("http://$h:$route_l/few")->{status}, 429,
+    '... and stays empty across a reload');
 
 # tcp: two connections get through, the third is closed at accept.
 my @conns = map { connect_to($h, $tcp) } 1 .. 2;
