@@ -541,6 +541,10 @@ set_value(struct parse_ctx *c, const struct mc_directive *dir,
 			*(enum mc_protocol *)field = MC_HTTP;
 		else if (strcmp(value, "tcp") == 0)
 			*(enum mc_protocol *)field = MC_TCP;
+		else if (strcmp(value, "grpc") == 0)
+			err = "grpc is reserved for HTTP/2, which meshd does "
+			    "not speak yet; gRPC over HTTP/1.1 does not exist: "
+			    "use tcp to carry it";
 		else
 			err = "expected http or tcp";
 		break;
