@@ -163,17 +163,36 @@ check_regex(const char *pattern, const struct mc_origin *at,
 	    (char *)msg, (size_t)off);
 }
 
+/* Each service's routes and rules, in the mesh's order (those for an
+ * unknown service are reported by themselves). */
+static void
+index_by_service(struct mc_mesh *m)
+{
+	struct mc_service *s;
+	size_t i;
+
+	for (i = 0; i < m->nroutes; i++)
+		if (m->routes[i]->service != NULL &&
+		    (s = mc_find_service(m, m->routes[i]->service)) != NULL)
+			mc_append((void ***)&s->routes, &s->nroutes,
+			    m->routes[i]);
+	for (i = 0; i < m->nrules; i++)
+		if (m->rules[i]->service != NULL &&
+		    (s = mc_find_service(m, m->rules[i]->service)) != NULL)
+			mc_append((void ***)&s->rules, &s->nrules,
+			    m->rules[i]);
+}
+
 /* Can any rule of callee let caller make a call? */
 static int
-rules_allow(const struct mc_mesh *m, const char *callee, const char *caller)
+rules_allow(const struct mc_service *callee, const char *caller)
 {
 	size_t i, j;
 
-	for (i = 0; i < m->nrules; i++) {
-		const struct mc_rule *r = m->rules[i];
+	for (i = 0; i < callee->nrules; i++) {
+		const struct mc_rule *r = callee->rules[i];
 
-		if (r->service == NULL || strcmp(r->service, callee) != 0 ||
-		    !r->allow)
+		if (!r->allow)
 			continue;
 		if (r->callers.n == 0)
 			return 1;
@@ -181,18 +200,6 @@ rules_allow(const struct mc_mesh *m, const char *callee, const char *caller)
 			if (strcmp(r->callers.v[j].name, caller) == 0)
 				return 1;
 	}
-	return 0;
-}
-
-static int
-has_rules(const struct mc_mesh *m, const char *service)
-{
-	size_t i;
-
-	for (i = 0; i < m->nrules; i++)
-		if (m->rules[i]->service != NULL &&
-		    strcmp(m->rules[i]->service, service) == 0)
-			return 1;
 	return 0;
 }
 
@@ -255,16 +262,16 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 		const struct mc_service *s = m->services[i];
 
 		for (j = 0; j < s->ndeps; j++) {
-			const char *callee = s->deps[j].name;
+			const struct mc_service *callee =
+			    mc_find_service(m, s->deps[j].name);
 
-			if (mc_find_service(m, callee) == NULL ||
-			    !has_rules(m, callee) ||
-			    rules_allow(m, callee, s->name))
+			if (callee == NULL || callee->nrules == 0 ||
+			    rules_allow(callee, s->name))
 				continue;
 			msh_diag_warning(d, "denied-dependency",
 			    s->deps[j].at.file, s->deps[j].at.line,
 			    "service \"%s\" depends on \"%s\", whose rules "
-			    "let it make no call", s->name, callee);
+			    "let it make no call", s->name, callee->name);
 		}
 	}
 }
@@ -657,12 +664,11 @@ check_routes(const struct mc_mesh *m, struct msh_diag *d)
 				    r->name, c.total);
 		}
 		check_mirror(m, s, r, d);
-		for (j = 0; j < i; j++) {
-			const struct mc_route *e = m->routes[j];
+		/* The service's routes before this one. */
+		for (j = 0; s->routes[j] != r; j++) {
+			const struct mc_route *e = s->routes[j];
 
-			if (e->service == NULL ||
-			    strcmp(e->service, r->service) != 0 ||
-			    !shadows(e, r))
+			if (!shadows(e, r))
 				continue;
 			msh_diag_warning(d, "route-shadowed", r->at.file,
 			    r->at.line, "route \"%s\" is never reached: route "
@@ -825,14 +831,12 @@ check_edge_tls(const struct mc_mesh *m, const struct mc_edge *e,
 /* Can a client without a mesh identity make any call to s? Its rules
  * must have an allow that names no callers. */
 static int
-rules_allow_anyone(const struct mc_mesh *m, const char *service)
+rules_allow_anyone(const struct mc_service *s)
 {
 	size_t i;
 
-	for (i = 0; i < m->nrules; i++)
-		if (m->rules[i]->service != NULL &&
-		    strcmp(m->rules[i]->service, service) == 0 &&
-		    m->rules[i]->allow && m->rules[i]->callers.n == 0)
+	for (i = 0; i < s->nrules; i++)
+		if (s->rules[i]->allow && s->rules[i]->callers.n == 0)
 			return 1;
 	return 0;
 }
@@ -876,7 +880,7 @@ check_edges(struct mc_mesh *m, struct msh_diag *d)
 				    "dependency of service \"%s\": both would "
 				    "be its sidecar's listener \"%s\"", e->name,
 				    s->name, e->name);
-		if (has_rules(m, s->name) && !rules_allow_anyone(m, s->name))
+		if (s->nrules > 0 && !rules_allow_anyone(s))
 			msh_diag_warning(d, "denied-edge", e->at.file,
 			    e->at.line, "edge \"%s\" takes no request: the "
 			    "rules of service \"%s\" allow only callers by "
@@ -968,40 +972,32 @@ check_tls_lists(const struct mc_mesh *m, struct msh_diag *d)
 	SSL_CTX_free(ctx);
 }
 
-/* Is port p given to any sidecar as an app, inbound, edge or admin
- * port? */
-static int
-port_in_use(const struct mc_mesh *m, unsigned p)
-{
-	size_t i;
-
-	if (p == m->admin_port)
-		return 1;
-	for (i = 0; i < m->nservices; i++) {
-		const struct mc_service *s = m->services[i];
-
-		if (p == s->app_port || p == s->inbound_port ||
-		    p == s->outbound_port)
-			return 1;
-	}
-	for (i = 0; i < m->nedges; i++)
-		if (p == m->edges[i]->port)
-			return 1;
-	return 0;
-}
-
 /*
  * Every service gets one local port, the same in every caller: its
  * outbound_port, or the next free port from outbound_port_base in name
  * order. Name order keeps the output independent of the file's order.
+ * A free port is one no sidecar is given as an app, inbound, edge, admin
+ * or outbound port.
  */
 static void
 assign_ports(struct mc_mesh *m, struct msh_diag *d)
 {
 	unsigned next = m->outbound_port_base;
+	unsigned char *used;
 	size_t i, j;
 	char ref[4096];
 
+	/* Ports are 1 to 65535: one flag each, set once, looked up at once. */
+	if ((used = calloc(65536, 1)) == NULL)
+		abort();
+	used[m->admin_port] = 1;
+	for (i = 0; i < m->nservices; i++) {
+		const struct mc_service *s = m->services[i];
+
+		used[s->app_port] = used[s->inbound_port] = 1;
+	}
+	for (i = 0; i < m->nedges; i++)
+		used[m->edges[i]->port] = 1;
 	for (i = 0; i < m->nservices; i++) {
 		struct mc_service *s = m->services[i];
 		const struct mc_origin *at = &s->outbound_port_at;
@@ -1009,6 +1005,11 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 		if (s->outbound_port == 0)
 			continue;
 		s->local_port = s->outbound_port;
+		/* Seen before: find which services have it (an error). */
+		if (used[s->outbound_port] != 2) {
+			used[s->outbound_port] = 2;
+			continue;
+		}
 		for (j = 0; j < i; j++)
 			if (m->services[j]->outbound_port == s->outbound_port)
 				msh_diag_error(d, "port-clash",
@@ -1025,7 +1026,7 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 
 		if (s->outbound_port != 0)
 			continue;
-		while (next <= 65535 && port_in_use(m, next))
+		while (next <= 65535 && used[next])
 			next++;
 		if (next > 65535) {
 			const struct mc_origin *at =
@@ -1035,10 +1036,11 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 			msh_diag_error(d, "port-clash", at->file, at->line,
 			    "no free outbound port left for service \"%s\"",
 			    s->name);
-			return;
+			break;
 		}
 		s->local_port = next++;
 	}
+	free(used);
 }
 
 struct port_use {
@@ -1223,6 +1225,7 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 		INHERIT(mtls);
 #undef INHERIT
 	}
+	index_by_service(m);
 	check_rules(m, d);
 	check_routes(m, d);
 	check_edges(m, d);

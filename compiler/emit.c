@@ -117,16 +117,13 @@ put_lines(FILE *fp, const char *key, const struct mc_refs *r)
 
 /* Does any route to dep send or mirror to its subset name? */
 static int
-subset_used(const struct mc_mesh *m, const struct mc_service *dep,
-    const char *name)
+subset_used(const struct mc_service *dep, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < m->nroutes; i++) {
-		const struct mc_route *r = m->routes[i];
+	for (i = 0; i < dep->nroutes; i++) {
+		const struct mc_route *r = dep->routes[i];
 
-		if (r->service == NULL || strcmp(r->service, dep->name) != 0)
-			continue;
 		if (mc_route_sends_to(r, name) ||
 		    (r->mirror != NULL && strcmp(r->mirror, name) == 0))
 			return 1;
@@ -175,7 +172,7 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 	for (i = 0; i < dep->subset.n; i++) {
 		labels = mc_subset_labels(dep->subset.v[i].name, name,
 		    sizeof(name));
-		if (!subset_used(m, dep, name))
+		if (!subset_used(dep, name))
 			continue;
 		fprintf(fp, "\n[cluster %s__%s]\nservice = %s\nlabels = %s\n",
 		    dep->name, name, dep->name, labels);
@@ -185,11 +182,9 @@ put_routes(FILE *fp, const struct mc_mesh *m, const struct mc_service *dep)
 		}
 		put_policy(fp, dep, 0);
 	}
-	for (i = 0; i < m->nroutes; i++) {
-		const struct mc_route *r = m->routes[i];
+	for (i = 0; i < dep->nroutes; i++) {
+		const struct mc_route *r = dep->routes[i];
 
-		if (r->service == NULL || strcmp(r->service, dep->name) != 0)
-			continue;
 		fprintf(fp, "\n[route %s]\nlistener = %s\n", r->name,
 		    dep->name);
 		if (r->path != NULL)
@@ -287,13 +282,11 @@ put_rules(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 	char id[512];
 	size_t i, j;
 
-	for (i = 0; i < m->nrules; i++) {
-		const struct mc_rule *r = m->rules[i];
+	for (i = 0; i < s->nrules; i++) {
+		const struct mc_rule *r = s->rules[i];
 		const char *vals[] = { r->path, r->path_exact, r->path_regex,
 		    r->method, r->source };
 
-		if (strcmp(r->service, s->name) != 0)
-			continue;
 		fprintf(fp, "\n[rule %s]\nlistener = inbound\n", r->name);
 		for (j = 0; j < m->nedges; j++)
 			if (mc_edge_of(m->edges[j], s))

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "diag.h"
+#include "names.h"
 #include "value.h"
 
 /*
@@ -340,6 +341,13 @@ struct mc_service {
 	size_t		  ndeps;
 
 	unsigned	  local_port;	/* where callers reach it: derived */
+	/* The routes for calls to it and the rules for calls to it, in
+	 * the mesh's order: derived by mc_check, so that nothing has to
+	 * look through every route or rule of the mesh for them. */
+	struct mc_route	**routes;
+	size_t		  nroutes;
+	struct mc_rule	**rules;
+	size_t		  nrules;
 	/* What callers apply to it, and its own sidecar's cluster local
 	 * the timeouts of: derived by mc_check (see mc_resolve_policies). */
 	struct mc_policy_set eff;
@@ -403,6 +411,12 @@ struct mc_mesh {
 	size_t		  nroutes;
 	struct mc_edge	**edges;	/* in the order defined */
 	size_t		  nedges;
+	/* Each kind by name, for lookups in constant time. */
+	struct mc_names	  service_names;
+	struct mc_names	  policy_names;
+	struct mc_names	  rule_names;
+	struct mc_names	  route_names;
+	struct mc_names	  edge_names;
 };
 
 /* mTLS: where a sidecar's certificates are (relative to its compiled
@@ -465,6 +479,10 @@ size_t	mc_mirror_services(const struct mc_mesh *m, const struct mc_service *s,
  * certificate for each service's identity. */
 int	mc_certs(const struct mc_mesh *m, const char *dir, struct msh_diag *d);
 
+/* e at the end of the list *list of *n entries, which grows by doubling:
+ * a large mesh's lists are built in linear time. Out of memory exits. */
+void	mc_append(void ***list, size_t *n, void *e);
+
 /* Read FILE into m; every problem goes to d. Returns -1 if unreadable. */
 int	mc_parse(struct mc_mesh *m, const char *file, struct msh_diag *d);
 
@@ -500,6 +518,7 @@ int	mc_parse_lb(const char *value, const struct mc_lb **lb,
  * none. */
 void	mc_policy_defaults(struct mc_policy_set *p);
 
+/* The policy named name, or NULL. */
 struct mc_policy *mc_find_policy(const struct mc_mesh *m, const char *name);
 
 /*
@@ -569,6 +588,7 @@ int	mc_graph_find_dot(char *buf, size_t len);
  * (Durations: msh_format_duration, shared with meshd.) */
 const char *mc_format_size(char *buf, size_t len, uint64_t bytes);
 
+/* The service named name, or NULL. */
 struct mc_service *mc_find_service(const struct mc_mesh *m, const char *name);
 
 /* The index of the service named name in m->services once mc_check has

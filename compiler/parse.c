@@ -170,12 +170,24 @@ static const char	*add_file(struct mc_mesh *, const char *);
 struct mc_service *
 mc_find_service(const struct mc_mesh *m, const char *name)
 {
-	size_t i;
+	return mc_names_get(&m->service_names, name);
+}
 
-	for (i = 0; i < m->nservices; i++)
-		if (strcmp(m->services[i]->name, name) == 0)
-			return m->services[i];
-	return NULL;
+void
+mc_append(void ***list, size_t *n, void *e)
+{
+	void **grown;
+
+	/* Room for twice as many each time n reaches a power of two. */
+	if ((*n & (*n - 1)) == 0) {
+		if ((grown = realloc(*list, (*n ? 2 * *n : 1) *
+		    sizeof(*grown))) == NULL) {
+			perror("meshc");
+			exit(2);
+		}
+		*list = grown;
+	}
+	(*list)[(*n)++] = e;
 }
 
 const char *
@@ -193,7 +205,7 @@ static void
 begin_service(struct parse_ctx *c, const char *name, unsigned line)
 {
 	struct mc_mesh *m = c->mesh;
-	struct mc_service *s, **grown;
+	struct mc_service *s;
 	const char *err;
 	char ref[4096];
 
@@ -216,14 +228,13 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 		c->skip = 1;
 		return;
 	}
-	grown = realloc(m->services, (m->nservices + 1) * sizeof(*grown));
-	if (grown == NULL || (s = calloc(1, sizeof(*s))) == NULL ||
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->name = strdup(name)) == NULL) {
 		perror("meshc");
 		exit(2);
 	}
-	m->services = grown;
-	m->services[m->nservices++] = s;
+	mc_append((void ***)&m->services, &m->nservices, s);
+	mc_names_add(&m->service_names, s->name, s);
 	s->at = (struct mc_origin){ c->file, line };
 	s->protocol = MC_HTTP;
 	msh_parse_ip("127.0.0.1", &s->app_address, &err);
@@ -237,18 +248,17 @@ struct named {
 };
 
 /*
- * A new entry of size bytes for [kind NAME], added to *list (n of them):
- * NULL, said, if the name is bad or taken.
+ * A new entry of size bytes for [kind NAME], added to *list (n of them)
+ * and to names: NULL, said, if the name is bad or taken.
  */
 static void *
 begin_named(struct parse_ctx *c, const char *kind, const char *name,
-    unsigned line, void ***list, size_t *n, size_t size)
+    unsigned line, void ***list, size_t *n, struct mc_names *names,
+    size_t size)
 {
-	struct named *e, **all = (struct named **)*list;
+	struct named *e;
 	const char *err;
 	char ref[4096];
-	void **grown;
-	size_t i;
 
 	if (msh_check_name(name, &err) != 0) {
 		msh_diag_error(c->diag, "bad-name", c->file, line,
@@ -256,44 +266,45 @@ begin_named(struct parse_ctx *c, const char *kind, const char *name,
 		c->skip = 1;
 		return NULL;
 	}
-	for (i = 0; i < *n; i++)
-		if (strcmp(all[i]->name, name) == 0) {
-			msh_diag_error(c->diag, "duplicate", c->file, line,
-			    "%s \"%s\" is defined twice (first at %s)", kind,
-			    name, mc_origin_ref(&all[i]->at, c->file, ref,
-			    sizeof(ref)));
-			c->skip = 1;
-			return NULL;
-		}
-	grown = realloc(*list, (*n + 1) * sizeof(*grown));
-	if (grown == NULL || (e = calloc(1, size)) == NULL ||
-	    (e->name = strdup(name)) == NULL) {
+	if ((e = mc_names_get(names, name)) != NULL) {
+		msh_diag_error(c->diag, "duplicate", c->file, line,
+		    "%s \"%s\" is defined twice (first at %s)", kind, name,
+		    mc_origin_ref(&e->at, c->file, ref, sizeof(ref)));
+		c->skip = 1;
+		return NULL;
+	}
+	if ((e = calloc(1, size)) == NULL || (e->name = strdup(name)) == NULL) {
 		perror("meshc");
 		exit(2);
 	}
-	*list = grown;
-	grown[(*n)++] = e;
+	mc_append(list, n, e);
+	mc_names_add(names, e->name, e);
 	e->at = (struct mc_origin){ c->file, line };
 	return e;
 }
 
 /* The sections whose entries have a name of their own space: where the
- * mesh keeps them. */
+ * mesh keeps them, and its table of them by name. */
 static const struct {
 	const char	*kind;
 	enum mc_section	 section;
 	size_t		 list;		/* in struct mc_mesh */
 	size_t		 n;
+	size_t		 names;
 	size_t		 size;		/* of an entry */
 } named_sections[] = {
 	{ "policy", MC_SEC_POLICY, offsetof(struct mc_mesh, policies),
-	    offsetof(struct mc_mesh, npolicies), sizeof(struct mc_policy) },
+	    offsetof(struct mc_mesh, npolicies),
+	    offsetof(struct mc_mesh, policy_names), sizeof(struct mc_policy) },
 	{ "rule", MC_SEC_RULE, offsetof(struct mc_mesh, rules),
-	    offsetof(struct mc_mesh, nrules), sizeof(struct mc_rule) },
+	    offsetof(struct mc_mesh, nrules),
+	    offsetof(struct mc_mesh, rule_names), sizeof(struct mc_rule) },
 	{ "route", MC_SEC_ROUTE, offsetof(struct mc_mesh, routes),
-	    offsetof(struct mc_mesh, nroutes), sizeof(struct mc_route) },
+	    offsetof(struct mc_mesh, nroutes),
+	    offsetof(struct mc_mesh, route_names), sizeof(struct mc_route) },
 	{ "edge", MC_SEC_EDGE, offsetof(struct mc_mesh, edges),
-	    offsetof(struct mc_mesh, nedges), sizeof(struct mc_edge) },
+	    offsetof(struct mc_mesh, nedges),
+	    offsetof(struct mc_mesh, edge_names), sizeof(struct mc_edge) },
 };
 
 static void
@@ -352,7 +363,8 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			c->entry = begin_named(c, kind, arg, line,
 			    (void ***)((char *)m + named_sections[i].list),
 			    (size_t *)((char *)m + named_sections[i].n),
-			    named_sections[i].size);
+			    (struct mc_names *)((char *)m +
+			    named_sections[i].names), named_sections[i].size);
 		return;
 	}
 	suggest = msh_spell_suggest(kind, section_names,
@@ -992,10 +1004,17 @@ mc_free(struct mc_mesh *m)
 		free(s->deps);
 		free_refs(&s->policy);
 		free_refs(&s->subset);
+		free(s->routes);
+		free(s->rules);
 		free(s->name);
 		free(s);
 	}
 	free(m->services);
+	mc_names_free(&m->service_names);
+	mc_names_free(&m->policy_names);
+	mc_names_free(&m->rule_names);
+	mc_names_free(&m->route_names);
+	mc_names_free(&m->edge_names);
 	for (i = 0; i < m->npolicies; i++) {
 		free(m->policies[i]->name);
 		free(m->policies[i]);

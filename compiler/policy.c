@@ -217,12 +217,7 @@ apply(struct mc_policy_set *to, const struct mc_policy_set *from)
 struct mc_policy *
 mc_find_policy(const struct mc_mesh *m, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < m->npolicies; i++)
-		if (strcmp(m->policies[i]->name, name) == 0)
-			return m->policies[i];
-	return NULL;
+	return mc_names_get(&m->policy_names, name);
 }
 
 /* The policies refs names, in order, over to; an unknown one is reported
