@@ -183,24 +183,51 @@ index_by_service(struct mc_mesh *m)
 			    m->rules[i]);
 }
 
-/* Can any rule of callee let caller make a call? */
-static int
-rules_allow(const struct mc_service *callee, const char *caller)
+/*
+ * Whom the allow rules let call which service, for rules_allow: a table
+ * of "CALLEE\nCALLER" and, for a rule with no callers, "CALLEE\n" (no
+ * name has a newline). *keys gets the keys to free once it is.
+ */
+static void
+allow_table(const struct mc_mesh *m, struct mc_names *t, char ***keys,
+    size_t *nkeys)
 {
 	size_t i, j;
+	char *k;
 
-	for (i = 0; i < callee->nrules; i++) {
-		const struct mc_rule *r = callee->rules[i];
+	for (i = 0; i < m->nrules; i++) {
+		const struct mc_rule *r = m->rules[i];
 
-		if (!r->allow)
+		if (r->service == NULL || !r->allow)
 			continue;
-		if (r->callers.n == 0)
-			return 1;
-		for (j = 0; j < r->callers.n; j++)
-			if (strcmp(r->callers.v[j].name, caller) == 0)
-				return 1;
+		for (j = 0; j == 0 || j < r->callers.n; j++) {
+			const char *caller = r->callers.n > 0 ?
+			    r->callers.v[j].name : "";
+
+			if ((k = malloc(strlen(r->service) + strlen(caller) +
+			    2)) == NULL)
+				abort();
+			sprintf(k, "%s\n%s", r->service, caller);
+			if (mc_names_add(t, k, k) != NULL)
+				free(k);
+			else
+				mc_append((void ***)keys, nkeys, k);
+		}
 	}
-	return 0;
+}
+
+/* Can any rule of callee let caller make a call? */
+static int
+rules_allow(const struct mc_names *allowed, const char *callee,
+    const char *caller)
+{
+	char k[2 * MSH_NAME_MAX + 2];
+
+	snprintf(k, sizeof(k), "%s\n", callee);
+	if (mc_names_get(allowed, k) != NULL)
+		return 1;
+	snprintf(k, sizeof(k), "%s\n%s", callee, caller);
+	return mc_names_get(allowed, k) != NULL;
 }
 
 /*
@@ -212,7 +239,9 @@ rules_allow(const struct mc_service *callee, const char *caller)
 static void
 check_rules(const struct mc_mesh *m, struct msh_diag *d)
 {
-	size_t i, j;
+	struct mc_names allowed = { NULL, 0, 0 };
+	char **keys = NULL;
+	size_t i, j, nkeys = 0;
 
 	for (i = 0; i < m->nrules; i++) {
 		const struct mc_rule *r = m->rules[i];
@@ -258,6 +287,7 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 			    "its rules can match only callers and source",
 			    r->name, r->service);
 	}
+	allow_table(m, &allowed, &keys, &nkeys);
 	for (i = 0; i < m->nservices; i++) {
 		const struct mc_service *s = m->services[i];
 
@@ -266,7 +296,7 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 			    mc_find_service(m, s->deps[j].name);
 
 			if (callee == NULL || callee->nrules == 0 ||
-			    rules_allow(callee, s->name))
+			    rules_allow(&allowed, callee->name, s->name))
 				continue;
 			msh_diag_warning(d, "denied-dependency",
 			    s->deps[j].at.file, s->deps[j].at.line,
@@ -274,6 +304,10 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 			    "let it make no call", s->name, callee->name);
 		}
 	}
+	mc_names_free(&allowed);
+	for (i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
 }
 
 /* "NAME key=value, ..." of a subset: its labels, and its name in buf. */
@@ -546,39 +580,79 @@ matches_all(const struct mc_route *r)
 	    r->header_absent.n == 0;
 }
 
-static int
-same_str(const char *a, const char *b)
+/*
+ * A route's service and match keys as one string, the same for two routes
+ * exactly when they are for the same service with the same match keys:
+ * each key "=" and its value or "-" when absent, each list its length and
+ * its items, a newline after each (values are lines).
+ */
+static char *
+match_key(const struct mc_route *r)
 {
-	return (a == NULL && b == NULL) ||
-	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+	const char *one[] = { r->path, r->path_exact, r->path_regex,
+	    r->method };
+	const struct mc_refs *list[] = { &r->header, &r->header_regex,
+	    &r->header_present, &r->header_absent };
+	char *key;
+	size_t len, i, j;
+	FILE *fp;
+
+	if ((fp = open_memstream(&key, &len)) == NULL)
+		abort();
+	fprintf(fp, "%s\n", r->service);
+	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+		fprintf(fp, "%s%s\n", one[i] != NULL ? "=" : "-",
+		    one[i] != NULL ? one[i] : "");
+	for (i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		fprintf(fp, "%zu\n", list[i]->n);
+		for (j = 0; j < list[i]->n; j++)
+			fprintf(fp, "%s\n", list[i]->v[j].name);
+	}
+	if (fclose(fp) != 0)
+		abort();
+	return key;
 }
 
-static int
-same_refs(const struct mc_refs *a, const struct mc_refs *b)
+/*
+ * For each route, the first one before it that takes every request it
+ * would, as its index in m->routes plus 1, or 0: the earlier of the first
+ * catch-all of its service and the first route with its service and
+ * match keys, both found in a table of the first route of each, in one
+ * pass.
+ */
+static size_t *
+find_shadows(const struct mc_mesh *m)
 {
-	size_t i;
+	struct mc_names first = { NULL, 0, 0 };
+	struct mc_route **same, **all;
+	char **keys, any[MSH_NAME_MAX + 32];
+	size_t *by, i;
 
-	if (a->n != b->n)
-		return 0;
-	for (i = 0; i < a->n; i++)
-		if (strcmp(a->v[i].name, b->v[i].name) != 0)
-			return 0;
-	return 1;
-}
+	if ((by = calloc(m->nroutes + 1, sizeof(*by))) == NULL ||
+	    (keys = calloc(m->nroutes + 1, sizeof(*keys))) == NULL)
+		abort();
+	for (i = 0; i < m->nroutes; i++) {
+		const struct mc_route *r = m->routes[i];
 
-/* Does earlier take every request later would? (A catch-all, or the
- * very same match keys.) */
-static int
-shadows(const struct mc_route *earlier, const struct mc_route *later)
-{
-	return matches_all(earlier) || (same_str(earlier->path, later->path) &&
-	    same_str(earlier->path_exact, later->path_exact) &&
-	    same_str(earlier->path_regex, later->path_regex) &&
-	    same_str(earlier->method, later->method) &&
-	    same_refs(&earlier->header, &later->header) &&
-	    same_refs(&earlier->header_regex, &later->header_regex) &&
-	    same_refs(&earlier->header_present, &later->header_present) &&
-	    same_refs(&earlier->header_absent, &later->header_absent));
+		if (r->service == NULL)
+			continue;
+		keys[i] = match_key(r);
+		same = mc_names_add(&first, keys[i], &m->routes[i]);
+		/* A catch-all's key, set no match key. */
+		snprintf(any, sizeof(any), "%s\n-\n-\n-\n-\n0\n0\n0\n0\n",
+		    r->service);
+		if ((all = mc_names_get(&first, any)) == &m->routes[i])
+			all = NULL;
+		if (same == NULL || (all != NULL && all < same))
+			same = all;
+		if (same != NULL)
+			by[i] = same - m->routes + 1;
+	}
+	mc_names_free(&first);
+	for (i = 0; i < m->nroutes; i++)
+		free(keys[i]);
+	free(keys);
+	return by;
 }
 
 /* A key of route r that does nothing, as the key it goes with is off. */
@@ -595,7 +669,7 @@ unused_key(const struct mc_route *r, const struct mc_origin *at,
 static void
 check_routes(const struct mc_mesh *m, struct msh_diag *d)
 {
-	size_t i, j;
+	size_t i, j, *shadow = find_shadows(m);
 
 	for (i = 0; i < m->nservices; i++)
 		check_subsets(m, m->services[i], d);
@@ -664,20 +738,17 @@ check_routes(const struct mc_mesh *m, struct msh_diag *d)
 				    r->name, c.total);
 		}
 		check_mirror(m, s, r, d);
-		/* The service's routes before this one. */
-		for (j = 0; s->routes[j] != r; j++) {
-			const struct mc_route *e = s->routes[j];
+		if (shadow[i] != 0) {
+			const struct mc_route *e = m->routes[shadow[i] - 1];
 
-			if (!shadows(e, r))
-				continue;
 			msh_diag_warning(d, "route-shadowed", r->at.file,
 			    r->at.line, "route \"%s\" is never reached: route "
 			    "\"%s\" before it takes %s", r->name, e->name,
 			    matches_all(e) ? "every request" :
 			    "the same requests");
-			break;
 		}
 	}
+	free(shadow);
 }
 
 int
@@ -1049,14 +1120,23 @@ struct port_use {
 	struct mc_origin at;
 };
 
+/* Which of a service's port uses took each port first: stamp says for
+ * which service, so one table serves them all without clearing it. */
+struct port_first {
+	size_t	 stamp;
+	size_t	 use;
+};
+
 /* One sidecar binds its inbound, edge, admin and outbound ports on one
- * host, and its app listens there too: they must all differ. */
+ * host, and its app listens there too: they must all differ. first: 65536
+ * entries, stamp: this service's, never one used before. */
 static void
-check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
+check_host_ports(struct mc_mesh *m, struct mc_service *s,
+    struct port_first *first, size_t stamp, struct msh_diag *d)
 {
 	struct port_use *use;
 	char (*what)[160];
-	size_t n = 0, i, j;
+	size_t n = 0, i;
 
 	use = calloc(s->ndeps + m->nedges + 3, sizeof(*use));
 	what = calloc(s->ndeps + m->nedges + 3, sizeof(*what));
@@ -1093,16 +1173,15 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s, struct msh_diag *d)
 	for (i = 0; i < n; i++) {
 		const struct mc_origin *at =
 		    use[i].at.line != 0 ? &use[i].at : &s->at;
+		struct port_first *f = &first[use[i].port];
 
-		for (j = 0; j < i; j++) {
-			if (use[i].port != use[j].port)
-				continue;
-			msh_diag_error(d, "port-clash", at->file, at->line,
-			    "service \"%s\" uses port %u twice on its host: "
-			    "%s and %s", s->name, use[i].port, use[j].what,
-			    use[i].what);
-			break;
+		if (f->stamp != stamp) {
+			*f = (struct port_first){ stamp, i };
+			continue;
 		}
+		msh_diag_error(d, "port-clash", at->file, at->line,
+		    "service \"%s\" uses port %u twice on its host: %s and %s",
+		    s->name, use[i].port, use[f->use].what, use[i].what);
 	}
 	free(use);
 	free(what);
@@ -1201,6 +1280,7 @@ check_cycles(struct mc_mesh *m, struct msh_diag *d)
 void
 mc_check(struct mc_mesh *m, struct msh_diag *d)
 {
+	struct port_first *first;
 	size_t i;
 
 	check_required(m, d);
@@ -1238,8 +1318,11 @@ mc_check(struct mc_mesh *m, struct msh_diag *d)
 	check_cycles(m, d);
 	mc_check_policies(m, d);
 	assign_ports(m, d);
+	if ((first = calloc(65536, sizeof(*first))) == NULL)
+		abort();
 	for (i = 0; i < m->nservices; i++)
 		if (m->services[i]->app_port_at.line != 0 &&
 		    m->services[i]->inbound_port_at.line != 0)
-			check_host_ports(m, m->services[i], d);
+			check_host_ports(m, m->services[i], first, i + 1, d);
+	free(first);
 }
