@@ -501,9 +501,13 @@ amp_chain(const struct amp *a, size_t from, const struct mc_service *to)
 	size_t *path;
 	char *text, *p;
 
-	if ((path = calloc(m->nservices + 1, sizeof(*path))) == NULL)
-		abort();
+	/* As long as the chain, not the mesh: there may be a warning for
+	 * every service. */
 	for (k = from; k >= 0; k = a->via[k])
+		n++;
+	if ((path = calloc(n, sizeof(*path))) == NULL)
+		abort();
+	for (n = 0, k = from; k >= 0; k = a->via[k])
 		path[n++] = k;
 	for (i = 0; i < n; i++)
 		len += strlen(m->services[path[i]]->name) + 4 + 24;
