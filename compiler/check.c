@@ -120,7 +120,8 @@ check_deps(struct mc_mesh *m, struct msh_diag *d)
 /* A service a rule names must exist; say which one it may have meant. */
 static int
 known_service(const struct mc_mesh *m, const char *name,
-    const struct mc_origin *at, const char *what, struct msh_diag *d)
+    const struct mc_origin *at, const char *kind, const char *entry,
+    struct msh_diag *d)
 {
 	const char **names;
 	const char *suggest;
@@ -134,7 +135,7 @@ known_service(const struct mc_mesh *m, const char *name,
 		names[i] = m->services[i]->name;
 	suggest = msh_spell_suggest(name, names, m->nservices);
 	msh_diag_error(d, "unknown-service", at->file, at->line,
-	    "%s names unknown service \"%s\"%s%s%s", what, name,
+	    "%s \"%s\" names unknown service \"%s\"%s%s%s", kind, entry, name,
 	    suggest ? "; did you mean \"" : "", suggest ? suggest : "",
 	    suggest ? "\"?" : "");
 	free(names);
@@ -246,9 +247,7 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 	for (i = 0; i < m->nrules; i++) {
 		const struct mc_rule *r = m->rules[i];
 		const struct mc_service *s;
-		char what[128];
 
-		snprintf(what, sizeof(what), "rule \"%s\"", r->name);
 		if (r->service == NULL) {
 			msh_diag_error(d, "missing-key", r->at.file, r->at.line,
 			    "rule \"%s\" needs a service", r->name);
@@ -265,11 +264,12 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 			    "path_exact and path_regex", r->name);
 		if (r->path_regex != NULL)
 			check_regex(r->path_regex, &r->path_regex_at, d);
-		if (!known_service(m, r->service, &r->service_at, what, d))
+		if (!known_service(m, r->service, &r->service_at, "rule",
+		    r->name, d))
 			continue;
 		for (j = 0; j < r->callers.n; j++)
 			known_service(m, r->callers.v[j].name,
-			    &r->callers.v[j].at, what, d);
+			    &r->callers.v[j].at, "rule", r->name, d);
 		s = mc_find_service(m, r->service);
 		if (r->callers.n > 0 && s->mtls == MC_MTLS_OFF)
 			msh_diag_error(d, "bad-value", r->service_at.file,
@@ -580,11 +580,25 @@ matches_all(const struct mc_route *r)
 	    r->header_absent.n == 0;
 }
 
+/* A part of a match_key: a kind, the text if any, a newline. */
+static char *
+key_part(char *p, char kind, const char *text)
+{
+	size_t n = text != NULL ? strlen(text) : 0;
+
+	*p++ = kind;
+	if (n > 0)
+		memcpy(p, text, n);
+	p[n] = '\n';
+	return p + n + 1;
+}
+
 /*
  * A route's service and match keys as one string, the same for two routes
  * exactly when they are for the same service with the same match keys:
- * each key "=" and its value or "-" when absent, each list its length and
- * its items, a newline after each (values are lines).
+ * a line for the service, one for each key ("=" and its value, or "-"
+ * when absent), one for each item of each list ("+" and the item) and a
+ * "." after each list. Values are lines: none has a newline.
  */
 static char *
 match_key(const struct mc_route *r)
@@ -593,23 +607,27 @@ match_key(const struct mc_route *r)
 	    r->method };
 	const struct mc_refs *list[] = { &r->header, &r->header_regex,
 	    &r->header_present, &r->header_absent };
-	char *key;
-	size_t len, i, j;
-	FILE *fp;
+	size_t len = strlen(r->service) + 2, i, j;
+	char *key, *p;
 
-	if ((fp = open_memstream(&key, &len)) == NULL)
-		abort();
-	fprintf(fp, "%s\n", r->service);
 	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++)
-		fprintf(fp, "%s%s\n", one[i] != NULL ? "=" : "-",
-		    one[i] != NULL ? one[i] : "");
+		len += (one[i] != NULL ? strlen(one[i]) : 0) + 2;
 	for (i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
-		fprintf(fp, "%zu\n", list[i]->n);
 		for (j = 0; j < list[i]->n; j++)
-			fprintf(fp, "%s\n", list[i]->v[j].name);
+			len += strlen(list[i]->v[j].name) + 2;
+		len += 2;
 	}
-	if (fclose(fp) != 0)
+	if ((key = p = malloc(len + 1)) == NULL)
 		abort();
+	p = key_part(p, '@', r->service);
+	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+		p = key_part(p, one[i] != NULL ? '=' : '-', one[i]);
+	for (i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		for (j = 0; j < list[i]->n; j++)
+			p = key_part(p, '+', list[i]->v[j].name);
+		p = key_part(p, '.', NULL);
+	}
+	*p = '\0';
 	return key;
 }
 
@@ -625,7 +643,7 @@ find_shadows(const struct mc_mesh *m)
 {
 	struct mc_names first = { NULL, 0, 0 };
 	struct mc_route **same, **all;
-	char **keys, any[MSH_NAME_MAX + 32];
+	char **keys, *any;
 	size_t *by, i;
 
 	if ((by = calloc(m->nroutes + 1, sizeof(*by))) == NULL ||
@@ -633,16 +651,17 @@ find_shadows(const struct mc_mesh *m)
 		abort();
 	for (i = 0; i < m->nroutes; i++) {
 		const struct mc_route *r = m->routes[i];
+		/* Its service's catch-all: a route with no match key. */
+		struct mc_route catch_all = { .service = r->service };
 
 		if (r->service == NULL)
 			continue;
 		keys[i] = match_key(r);
 		same = mc_names_add(&first, keys[i], &m->routes[i]);
-		/* A catch-all's key, set no match key. */
-		snprintf(any, sizeof(any), "%s\n-\n-\n-\n-\n0\n0\n0\n0\n",
-		    r->service);
+		any = match_key(&catch_all);
 		if ((all = mc_names_get(&first, any)) == &m->routes[i])
 			all = NULL;
+		free(any);
 		if (same == NULL || (all != NULL && all < same))
 			same = all;
 		if (same != NULL)
@@ -676,10 +695,8 @@ check_routes(const struct mc_mesh *m, struct msh_diag *d)
 	for (i = 0; i < m->nroutes; i++) {
 		const struct mc_route *r = m->routes[i];
 		const struct mc_service *s;
-		char what[128];
 		unsigned n;
 
-		snprintf(what, sizeof(what), "route \"%s\"", r->name);
 		if (r->service == NULL) {
 			msh_diag_error(d, "missing-key", r->at.file, r->at.line,
 			    "route \"%s\" needs a service", r->name);
@@ -712,7 +729,8 @@ check_routes(const struct mc_mesh *m, struct msh_diag *d)
 		    "fault_abort_percent", "fault_abort", d);
 		unused_key(r, &r->rate_limit_burst_at, r->rate_limit.n != 0,
 		    "rate_limit_burst", "rate_limit", d);
-		if (!known_service(m, r->service, &r->service_at, what, d))
+		if (!known_service(m, r->service, &r->service_at, "route",
+		    r->name, d))
 			continue;
 		s = mc_find_service(m, r->service);
 		if (s->protocol != MC_HTTP)
@@ -927,7 +945,6 @@ check_edges(struct mc_mesh *m, struct msh_diag *d)
 	for (i = 0; i < m->nedges; i++) {
 		struct mc_edge *e = m->edges[i];
 		const struct mc_service *s;
-		char what[128];
 
 		if (e->address_at.line == 0)
 			msh_parse_ip("0.0.0.0", &e->address, &err);
@@ -935,13 +952,13 @@ check_edges(struct mc_mesh *m, struct msh_diag *d)
 			msh_diag_error(d, "missing-key", e->at.file, e->at.line,
 			    "edge \"%s\" needs a port", e->name);
 		check_edge_tls(m, e, d);
-		snprintf(what, sizeof(what), "edge \"%s\"", e->name);
 		if (e->service == NULL) {
 			msh_diag_error(d, "missing-key", e->at.file, e->at.line,
 			    "edge \"%s\" needs a service", e->name);
 			continue;
 		}
-		if (!known_service(m, e->service, &e->service_at, what, d))
+		if (!known_service(m, e->service, &e->service_at, "edge",
+		    e->name, d))
 			continue;
 		s = mc_find_service(m, e->service);
 		for (j = 0; j < s->ndeps; j++)
@@ -1117,8 +1134,19 @@ assign_ports(struct mc_mesh *m, struct msh_diag *d)
 struct port_use {
 	unsigned	 port;
 	const char	*what;
+	const char	*name;	/* of the edge or dependency it is for */
 	struct mc_origin at;
 };
+
+/* What a port is to the service, for a diagnostic: in buf. */
+static const char *
+port_use_name(const struct port_use *u, char *buf, size_t len)
+{
+	if (u->name == NULL)
+		return u->what;
+	snprintf(buf, len, "%s \"%s\"", u->what, u->name);
+	return buf;
+}
 
 /* Which of a service's port uses took each port first: stamp says for
  * which service, so one table serves them all without clearing it. */
@@ -1135,40 +1163,34 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s,
     struct port_first *first, size_t stamp, struct msh_diag *d)
 {
 	struct port_use *use;
-	char (*what)[160];
+	char one[160], other[160];
 	size_t n = 0, i;
 
-	use = calloc(s->ndeps + m->nedges + 3, sizeof(*use));
-	what = calloc(s->ndeps + m->nedges + 3, sizeof(*what));
-	if (use == NULL || what == NULL)
+	if ((use = calloc(s->ndeps + m->nedges + 3, sizeof(*use))) == NULL)
 		abort();
 	/* The mesh's port first: a clash is reported at the service's line. */
 	use[n++] = (struct port_use){ m->admin_port, "the mesh's admin_port",
-	    m->admin_port_at };
+	    NULL, m->admin_port_at };
 	use[n++] = (struct port_use){ s->inbound_port, "its inbound_port",
-	    s->inbound_port_at };
-	use[n++] = (struct port_use){ s->app_port, "its app_port",
+	    NULL, s->inbound_port_at };
+	use[n++] = (struct port_use){ s->app_port, "its app_port", NULL,
 	    s->app_port_at };
 	for (i = 0; i < m->nedges; i++) {
 		const struct mc_edge *e = m->edges[i];
 
 		if (!mc_edge_of(e, s) || e->port_at.line == 0)
 			continue;
-		snprintf(what[n], sizeof(what[n]), "the port of its edge "
-		    "\"%s\"", e->name);
-		use[n] = (struct port_use){ e->port, what[n], e->port_at };
-		n++;
+		use[n++] = (struct port_use){ e->port, "the port of its edge",
+		    e->name, e->port_at };
 	}
 	for (i = 0; i < s->ndeps; i++) {
 		struct mc_service *dep = mc_find_service(m, s->deps[i].name);
 
 		if (dep == NULL || dep == s)
 			continue;
-		snprintf(what[n], sizeof(what[n]),
-		    "the outbound port of dependency \"%s\"", dep->name);
-		use[n] = (struct port_use){ dep->local_port, what[n],
+		use[n++] = (struct port_use){ dep->local_port,
+		    "the outbound port of dependency", dep->name,
 		    s->deps[i].at };
-		n++;
 	}
 	for (i = 0; i < n; i++) {
 		const struct mc_origin *at =
@@ -1181,10 +1203,10 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s,
 		}
 		msh_diag_error(d, "port-clash", at->file, at->line,
 		    "service \"%s\" uses port %u twice on its host: %s and %s",
-		    s->name, use[i].port, use[f->use].what, use[i].what);
+		    s->name, use[i].port, port_use_name(&use[f->use], one,
+		    sizeof(one)), port_use_name(&use[i], other, sizeof(other)));
 	}
 	free(use);
-	free(what);
 }
 
 ssize_t

@@ -20,13 +20,15 @@ hash(const char *s)
 	return h;
 }
 
-/* The slot key is in, or the free one where it would go. */
+/* The slot key (whose hash is h) is in, or the free one where it would
+ * go. */
 static struct mc_name_slot *
-find(const struct mc_names *t, const char *key)
+find(const struct mc_names *t, const char *key, uint64_t h)
 {
-	size_t mask = t->cap - 1, i = hash(key) & mask;
+	size_t mask = t->cap - 1, i = h & mask;
 
-	while (t->slot[i].key != NULL && strcmp(t->slot[i].key, key) != 0)
+	while (t->slot[i].key != NULL && (t->slot[i].hash != h ||
+	    strcmp(t->slot[i].key, key) != 0))
 		i = (i + 1) & mask;
 	return &t->slot[i];
 }
@@ -34,7 +36,7 @@ find(const struct mc_names *t, const char *key)
 void *
 mc_names_get(const struct mc_names *t, const char *key)
 {
-	return t->cap == 0 ? NULL : find(t, key)->value;
+	return t->cap == 0 ? NULL : find(t, key, hash(key))->value;
 }
 
 static void
@@ -49,7 +51,8 @@ grow(struct mc_names *t)
 	}
 	for (i = 0; i < t->cap; i++)
 		if (t->slot[i].key != NULL)
-			*find(&bigger, t->slot[i].key) = t->slot[i];
+			*find(&bigger, t->slot[i].key, t->slot[i].hash) =
+			    t->slot[i];
 	free(t->slot);
 	*t = bigger;
 }
@@ -58,15 +61,15 @@ void *
 mc_names_add(struct mc_names *t, const char *key, void *value)
 {
 	struct mc_name_slot *s;
+	uint64_t h = hash(key);
 
 	/* At most half full, so that probes stay short. */
 	if (2 * (t->n + 1) > t->cap)
 		grow(t);
-	s = find(t, key);
+	s = find(t, key, h);
 	if (s->key != NULL)
 		return s->value;
-	s->key = key;
-	s->value = value;
+	*s = (struct mc_name_slot){ key, value, h };
 	t->n++;
 	return NULL;
 }

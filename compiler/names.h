@@ -8,10 +8,13 @@
 #define MC_NAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct mc_name_slot {
 	const char	*key;		/* NULL: free */
 	void		*value;
+	uint64_t	 hash;		/* of key: most probes, and growing,
+					 * need not read the key */
 };
 
 struct mc_names {
