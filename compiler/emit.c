@@ -48,32 +48,40 @@ put_duration(FILE *fp, const char *key, uint64_t ms)
 	fprintf(fp, "%s = %s\n", key, msh_format_duration(ms, v, sizeof(v)));
 }
 
-static void
-put_size(FILE *fp, const char *key, uint64_t bytes)
+/* The keys of a listener of service s's sidecar that its protocol uses,
+ * with s's settings, in buf: the same for each of its dependencies of a
+ * protocol, so formatted once for them. */
+static const char *
+listener_keys(const struct mc_mesh *m, const struct mc_service *s,
+    enum mc_protocol protocol, int forwarded_for, char *buf, size_t len)
 {
-	char v[32];
+	char c[MSH_DURATION_STRLEN], k[MSH_DURATION_STRLEN], h[32], b[32];
 
-	fprintf(fp, "%s = %s\n", key, mc_format_size(v, sizeof(v), bytes));
+	if (protocol == MC_TCP) {
+		snprintf(buf, len, "idle_timeout = %s\n\n",
+		    msh_format_duration(s->idle_timeout, c, sizeof(c)));
+		return buf;
+	}
+	snprintf(buf, len, "client_timeout = %s\nkeepalive_timeout = %s\n"
+	    "max_header_size = %s\nmax_headers = %u\nbuffer_size = %s\n"
+	    "forwarded_for = %s\nvia = %s\n\n",
+	    msh_format_duration(s->client_timeout, c, sizeof(c)),
+	    msh_format_duration(s->keepalive_timeout, k, sizeof(k)),
+	    mc_format_size(h, sizeof(h), s->max_header_size), s->max_headers,
+	    mc_format_size(b, sizeof(b), s->buffer_size),
+	    forwarded_for ? "on" : "off", m->via ? "on" : "off");
+	return buf;
 }
 
-/* A listener of service s's sidecar: the keys its protocol uses, with
- * s's settings. */
+/* The listener keys of s's inbound listener and its edges. */
 static void
-put_listener(FILE *fp, const struct mc_mesh *m, const struct mc_service *s,
-    enum mc_protocol protocol, int forwarded_for)
+put_inbound_keys(FILE *fp, const struct mc_mesh *m,
+    const struct mc_service *s)
 {
-	if (protocol == MC_TCP) {
-		put_duration(fp, "idle_timeout", s->idle_timeout);
-		fputc('\n', fp);
-		return;
-	}
-	put_duration(fp, "client_timeout", s->client_timeout);
-	put_duration(fp, "keepalive_timeout", s->keepalive_timeout);
-	put_size(fp, "max_header_size", s->max_header_size);
-	fprintf(fp, "max_headers = %u\n", s->max_headers);
-	put_size(fp, "buffer_size", s->buffer_size);
-	fprintf(fp, "forwarded_for = %s\nvia = %s\n\n",
-	    forwarded_for ? "on" : "off", m->via ? "on" : "off");
+	char keys[512];
+
+	fputs(listener_keys(m, s, s->protocol, s->forwarded_for, keys,
+	    sizeof(keys)), fp);
 }
 
 /* The local application's cluster: the service's own timeouts. Its
@@ -90,19 +98,47 @@ put_local_timeouts(FILE *fp, const struct mc_service *s)
 }
 
 /*
- * What every compiled file shares, formatted once: the source's digest,
- * and each service's policy as its callers' clusters have it (every
- * caller of a service writes the same lines, one file after another).
+ * What compiled files share, formatted once: the source's digest, and
+ * for each service the policy keys of its callers' clusters for it and
+ * its routes, which every caller writes the same, one file after another.
  */
 struct emit {
 	const struct mc_mesh	 *m;
 	char			  digest[65];	/* the source's sha256, hex */
-	char			**policy;	/* by index in m->services */
+	/* By index in m->services, each made for its first caller. */
+	char			**policy;
+	char			**routes;
 };
 
 _Static_assert(sizeof(((struct emit *)0)->digest) ==
     2 * sizeof(((struct mc_mesh *)0)->digest) + 1,
     "digest: two hex digits a byte and a NUL");
+
+typedef void	put_fn(FILE *, struct emit *, const struct mc_service *);
+
+/* What put writes for service s, from the cache or, the first time,
+ * into it. */
+static void
+put_cached(FILE *fp, struct emit *e, char **cache, put_fn *put,
+    const struct mc_service *s)
+{
+	ssize_t k = mc_service_index(e->m, s->name);
+	size_t len;
+	FILE *mem;
+
+	if (cache[k] == NULL) {
+		if ((mem = open_memstream(&cache[k], &len)) == NULL) {
+			perror("meshc");
+			exit(2);
+		}
+		put(mem, e, s);
+		if (fclose(mem) != 0) {
+			perror("meshc");
+			exit(2);
+		}
+	}
+	fputs(cache[k], fp);
+}
 
 /* A caller's cluster for service to (inbound 0): every policy key, as
  * resolved, so that the file says all a sidecar does (and meshd's
@@ -122,30 +158,16 @@ put_policy_keys(FILE *fp, const struct mc_service *to, int inbound)
 			    v[0] != '\0' ? " " : "", v);
 }
 
-/* The policy keys of callers' clusters for service to, in memory. */
-static char *
-format_policy(const struct mc_service *to)
+static void
+put_callers_policy(FILE *fp, struct emit *e, const struct mc_service *to)
 {
-	char *text;
-	size_t len;
-	FILE *fp;
-
-	if ((fp = open_memstream(&text, &len)) == NULL) {
-		perror("meshc");
-		exit(2);
-	}
 	put_policy_keys(fp, to, 0);
-	if (fclose(fp) != 0) {
-		perror("meshc");
-		exit(2);
-	}
-	return text;
 }
 
 static void
-put_policy(FILE *fp, const struct emit *e, const struct mc_service *to)
+put_policy(FILE *fp, struct emit *e, const struct mc_service *to)
 {
-	fputs(e->policy[mc_service_index(e->m, to->name)], fp);
+	put_cached(fp, e, e->policy, put_callers_policy, to);
 }
 
 static void
@@ -199,32 +221,16 @@ put_route_limits(FILE *fp, const struct mc_route *r)
 		fprintf(fp, "rate_limit_burst = %u\n", r->rate_limit_burst);
 }
 
-/*
- * A caller's routes for its calls to dep: a cluster per subset the routes
- * use (DEP__SUBSET, its instances with those labels, dep's policies), and
- * the routes on dep's outbound listener, in the mesh's order.
- */
+/* The routes of calls to dep on dep's outbound listener, in the mesh's
+ * order. */
 static void
-put_routes(FILE *fp, const struct emit *e, const struct mc_service *dep)
+put_route_sections(FILE *fp, struct emit *e, const struct mc_service *dep)
 {
 	const struct mc_mesh *m = e->m;
-	char name[256], id[512], v[256];
-	const char *labels, *p;
+	const char *p;
+	char v[256];
 	size_t i, n, k;
 
-	for (i = 0; i < dep->subset.n; i++) {
-		labels = mc_subset_labels(dep->subset.v[i].name, name,
-		    sizeof(name));
-		if (!subset_used(dep, name))
-			continue;
-		fprintf(fp, "\n[cluster %s__%s]\nservice = %s\nlabels = %s\n",
-		    dep->name, name, dep->name, labels);
-		if (dep->mtls != MC_MTLS_OFF) {
-			mc_identity(m, dep->name, id, sizeof(id));
-			fprintf(fp, "tls = on\ntls_peer = %s\n", id);
-		}
-		put_policy(fp, e, dep);
-	}
 	for (i = 0; i < dep->nroutes; i++) {
 		const struct mc_route *r = dep->routes[i];
 
@@ -295,6 +301,34 @@ put_routes(FILE *fp, const struct emit *e, const struct mc_service *dep)
 			    r->retry_non_idempotent ? "on" : "off");
 		put_route_limits(fp, r);
 	}
+}
+
+/*
+ * A caller's routes for its calls to dep: a cluster per subset the routes
+ * use (DEP__SUBSET, its instances with those labels, dep's policies), and
+ * the routes.
+ */
+static void
+put_routes(FILE *fp, struct emit *e, const struct mc_service *dep)
+{
+	char name[256], id[512];
+	const char *labels;
+	size_t i;
+
+	for (i = 0; i < dep->subset.n; i++) {
+		labels = mc_subset_labels(dep->subset.v[i].name, name,
+		    sizeof(name));
+		if (!subset_used(dep, name))
+			continue;
+		fprintf(fp, "\n[cluster %s__%s]\nservice = %s\nlabels = %s\n",
+		    dep->name, name, dep->name, labels);
+		if (dep->mtls != MC_MTLS_OFF) {
+			mc_identity(e->m, dep->name, id, sizeof(id));
+			fprintf(fp, "tls = on\ntls_peer = %s\n", id);
+		}
+		put_policy(fp, e, dep);
+	}
+	put_cached(fp, e, e->routes, put_route_sections, dep);
 }
 
 int
@@ -395,12 +429,12 @@ put_edge(FILE *fp, const struct mc_mesh *m, const struct mc_service *s,
 		if (mc_parse_sni(e->tls_sni.v[i].name, &sni) == 0)
 			fprintf(fp, "tls_sni = %s\n",
 			    mc_sni_line(m, &sni, line, sizeof(line)));
-	put_listener(fp, m, s, s->protocol, s->forwarded_for);
+	put_inbound_keys(fp, m, s);
 }
 
 /* A caller's cluster for service to: its instances, mTLS, its policy. */
 static void
-put_cluster(FILE *fp, const struct emit *e, const struct mc_service *to)
+put_cluster(FILE *fp, struct emit *e, const struct mc_service *to)
 {
 	char id[512];
 
@@ -413,11 +447,11 @@ put_cluster(FILE *fp, const struct emit *e, const struct mc_service *to)
 }
 
 static void
-emit_service(FILE *fp, const struct emit *e, const struct mc_service *s)
+emit_service(FILE *fp, struct emit *e, const struct mc_service *s)
 {
 	const struct mc_mesh *m = e->m;
 	const struct mc_service **mirrored;
-	char addr[MSH_ADDR_STRLEN];
+	char addr[MSH_ADDR_STRLEN], out[2][512];
 	struct msh_addr app = s->app_address;
 	size_t i, n;
 
@@ -451,10 +485,13 @@ emit_service(FILE *fp, const struct emit *e, const struct mc_service *s)
 		fprintf(fp, "tls = %s\n", s->mtls == MC_MTLS_STRICT ? "strict" :
 		    "permissive");
 	put_policy_keys(fp, s, 1);
-	put_listener(fp, m, s, s->protocol, s->forwarded_for);
+	put_inbound_keys(fp, m, s);
 	for (i = 0; i < m->nedges; i++)
 		if (mc_edge_of(m->edges[i], s))
 			put_edge(fp, m, s, m->edges[i]);
+	/* Its outbound listeners, by the protocol of each. */
+	listener_keys(m, s, MC_HTTP, 0, out[MC_HTTP], sizeof(out[0]));
+	listener_keys(m, s, MC_TCP, 0, out[MC_TCP], sizeof(out[0]));
 	/* mc_check left each dependency once, all of them known. */
 	for (i = 0; i < s->ndeps; i++) {
 		const struct mc_service *dep = mc_find_service(m, s->deps[i].name);
@@ -462,7 +499,7 @@ emit_service(FILE *fp, const struct emit *e, const struct mc_service *s)
 		fprintf(fp, "[listener %s]\naddress = 127.0.0.1:%u\n"
 		    "protocol = %s\ncluster = %s\n", dep->name,
 		    dep->local_port, protocol_name(dep->protocol), dep->name);
-		put_listener(fp, m, s, dep->protocol, 0);
+		fputs(out[dep->protocol], fp);
 	}
 
 	msh_addr_set_port(&app, s->app_port);
@@ -532,7 +569,7 @@ service_path(const struct mc_service *s, const char *dir, char *buf,
 /* s's file, whole, in a temp file beside where it goes: its name (free
  * it), or NULL, reported. */
 static char *
-write_temp(const struct emit *e, const struct mc_service *s,
+write_temp(struct emit *e, const struct mc_service *s,
     const char *dir, struct msh_diag *d)
 {
 	char path[4096], *tmp;
@@ -594,20 +631,22 @@ mc_emit(const struct mc_mesh *m, const char *dir, struct msh_diag *d)
 		return -1;
 	}
 	if ((tmp = calloc(m->nservices + 1, sizeof(*tmp))) == NULL ||
-	    (e.policy = calloc(m->nservices + 1, sizeof(*e.policy))) == NULL) {
+	    (e.policy = calloc(m->nservices + 1, sizeof(*e.policy))) == NULL ||
+	    (e.routes = calloc(m->nservices + 1, sizeof(*e.routes))) == NULL) {
 		perror("meshc");
 		exit(2);
 	}
 	for (i = 0; i < sizeof(m->digest); i++)
 		snprintf(e.digest + 2 * i, 3, "%02x", m->digest[i]);
 	for (i = 0; i < m->nservices; i++)
-		e.policy[i] = format_policy(m->services[i]);
-	for (i = 0; i < m->nservices; i++)
 		if ((tmp[i] = write_temp(&e, m->services[i], dir, d)) == NULL)
 			r = -1;
-	for (i = 0; i < m->nservices; i++)
+	for (i = 0; i < m->nservices; i++) {
 		free(e.policy[i]);
+		free(e.routes[i]);
+	}
 	free(e.policy);
+	free(e.routes);
 	if (r == 0 && syncfs(dfd) != 0) {
 		msh_diag_error(d, "io", dir, 0, "cannot write: %s",
 		    strerror(errno));
