@@ -598,16 +598,19 @@ key_part(char *p, char kind, const char *text)
  * exactly when they are for the same service with the same match keys:
  * a line for the service, one for each key ("=" and its value, or "-"
  * when absent), one for each item of each list ("+" and the item) and a
- * "." after each list. Values are lines: none has a newline.
+ * "." after each list. Values are lines: none has a newline. With r NULL,
+ * that of a route with no match key, which takes every request.
  */
 static char *
-match_key(const struct mc_route *r)
+match_key(const char *service, const struct mc_route *r)
 {
-	const char *one[] = { r->path, r->path_exact, r->path_regex,
-	    r->method };
-	const struct mc_refs *list[] = { &r->header, &r->header_regex,
-	    &r->header_present, &r->header_absent };
-	size_t len = strlen(r->service) + 2, i, j;
+	static const struct mc_route none;
+	const struct mc_route *k = r != NULL ? r : &none;
+	const char *one[] = { k->path, k->path_exact, k->path_regex,
+	    k->method };
+	const struct mc_refs *list[] = { &k->header, &k->header_regex,
+	    &k->header_present, &k->header_absent };
+	size_t len = strlen(service) + 2, i, j;
 	char *key, *p;
 
 	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++)
@@ -619,7 +622,7 @@ match_key(const struct mc_route *r)
 	}
 	if ((key = p = malloc(len + 1)) == NULL)
 		abort();
-	p = key_part(p, '@', r->service);
+	p = key_part(p, '@', service);
 	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++)
 		p = key_part(p, one[i] != NULL ? '=' : '-', one[i]);
 	for (i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
@@ -651,14 +654,12 @@ find_shadows(const struct mc_mesh *m)
 		abort();
 	for (i = 0; i < m->nroutes; i++) {
 		const struct mc_route *r = m->routes[i];
-		/* Its service's catch-all: a route with no match key. */
-		struct mc_route catch_all = { .service = r->service };
 
 		if (r->service == NULL)
 			continue;
-		keys[i] = match_key(r);
+		keys[i] = match_key(r->service, r);
 		same = mc_names_add(&first, keys[i], &m->routes[i]);
-		any = match_key(&catch_all);
+		any = match_key(r->service, NULL);
 		if ((all = mc_names_get(&first, any)) == &m->routes[i])
 			all = NULL;
 		free(any);
