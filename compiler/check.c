@@ -164,24 +164,36 @@ check_regex(const char *pattern, const struct mc_origin *at,
 	    (char *)msg, (size_t)off);
 }
 
-/* Each service's routes and rules, in the mesh's order (those for an
- * unknown service are reported by themselves). */
+/* Each service's routes, mirroring routes, rules and edges, in the mesh's
+ * order (those for an unknown service are reported by themselves), and
+ * each route's index. */
 static void
 index_by_service(struct mc_mesh *m)
 {
 	struct mc_service *s;
 	size_t i;
 
-	for (i = 0; i < m->nroutes; i++)
-		if (m->routes[i]->service != NULL &&
-		    (s = mc_find_service(m, m->routes[i]->service)) != NULL)
-			mc_append((void ***)&s->routes, &s->nroutes,
-			    m->routes[i]);
+	for (i = 0; i < m->nroutes; i++) {
+		struct mc_route *r = m->routes[i];
+
+		r->index = i;
+		if (r->service == NULL ||
+		    (s = mc_find_service(m, r->service)) == NULL)
+			continue;
+		mc_append((void ***)&s->routes, &s->nroutes, r);
+		if (mc_mirror_service(m, r) != NULL)
+			mc_append((void ***)&s->mirrors, &s->nmirrors, r);
+	}
 	for (i = 0; i < m->nrules; i++)
 		if (m->rules[i]->service != NULL &&
 		    (s = mc_find_service(m, m->rules[i]->service)) != NULL)
 			mc_append((void ***)&s->rules, &s->nrules,
 			    m->rules[i]);
+	for (i = 0; i < m->nedges; i++)
+		if (m->edges[i]->service != NULL &&
+		    (s = mc_find_service(m, m->edges[i]->service)) != NULL)
+			mc_append((void ***)&s->edges, &s->nedges,
+			    m->edges[i]);
 }
 
 /*
@@ -488,25 +500,44 @@ mc_depends_on(const struct mc_service *s, const char *name)
 	return 0;
 }
 
-size_t
-mc_mirror_services(const struct mc_mesh *m, const struct mc_service *s,
-    const struct mc_service **out)
+static int
+by_index(const void *a, const void *b)
 {
-	const struct mc_service *to;
-	size_t i, j, n = 0;
+	const struct mc_route *const *x = a, *const *y = b;
 
-	for (i = 0; i < m->nroutes; i++) {
-		const struct mc_route *r = m->routes[i];
+	return (*x)->index < (*y)->index ? -1 : (*x)->index > (*y)->index;
+}
 
-		if (r->service == NULL || !mc_depends_on(s, r->service) ||
-		    (to = mc_mirror_service(m, r)) == NULL)
-			continue;
-		for (j = 0; j < n && out[j] != to; j++)
-			;
-		if (j == n)
-			out[n++] = to;
+const struct mc_service **
+mc_mirror_services(const struct mc_mesh *m, const struct mc_service *s,
+    size_t *n)
+{
+	const struct mc_service **out, *to;
+	struct mc_route **mirrors = NULL;
+	size_t i, j, k = 0;
+
+	/* The routes of its dependencies that mirror to a service, in the
+	 * mesh's order: those of each dependency are. */
+	for (i = 0; i < s->ndeps; i++) {
+		const struct mc_service *d;
+
+		d = mc_find_service(m, s->deps[i].name);
+		for (j = 0; d != NULL && j < d->nmirrors; j++)
+			mc_append((void ***)&mirrors, &k, d->mirrors[j]);
 	}
-	return n;
+	if (k > 1)
+		qsort(mirrors, k, sizeof(*mirrors), by_index);
+	if ((out = calloc(k + 1, sizeof(*out))) == NULL)
+		abort();
+	for (*n = 0, i = 0; i < k; i++) {
+		to = mc_mirror_service(m, mirrors[i]);
+		for (j = 0; j < *n && out[j] != to; j++)
+			;
+		if (j == *n)
+			out[(*n)++] = to;
+	}
+	free(mirrors);
+	return out;
 }
 
 /*
@@ -1167,7 +1198,7 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s,
 	char one[160], other[160];
 	size_t n = 0, i;
 
-	if ((use = calloc(s->ndeps + m->nedges + 3, sizeof(*use))) == NULL)
+	if ((use = calloc(s->ndeps + s->nedges + 3, sizeof(*use))) == NULL)
 		abort();
 	/* The mesh's port first: a clash is reported at the service's line. */
 	use[n++] = (struct port_use){ m->admin_port, "the mesh's admin_port",
@@ -1176,10 +1207,10 @@ check_host_ports(struct mc_mesh *m, struct mc_service *s,
 	    NULL, s->inbound_port_at };
 	use[n++] = (struct port_use){ s->app_port, "its app_port", NULL,
 	    s->app_port_at };
-	for (i = 0; i < m->nedges; i++) {
-		const struct mc_edge *e = m->edges[i];
+	for (i = 0; i < s->nedges; i++) {
+		const struct mc_edge *e = s->edges[i];
 
-		if (!mc_edge_of(e, s) || e->port_at.line == 0)
+		if (e->port_at.line == 0)
 			continue;
 		use[n++] = (struct port_use){ e->port, "the port of its edge",
 		    e->name, e->port_at };

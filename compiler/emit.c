@@ -331,20 +331,14 @@ put_routes(FILE *fp, struct emit *e, const struct mc_service *dep)
 	put_cached(fp, e, e->routes, put_route_sections, dep);
 }
 
-int
-mc_edge_of(const struct mc_edge *e, const struct mc_service *s)
-{
-	return e->service != NULL && strcmp(e->service, s->name) == 0;
-}
-
 /* Has s an edge that speaks TLS? */
 static int
-tls_edge(const struct mc_mesh *m, const struct mc_service *s)
+tls_edge(const struct mc_service *s)
 {
 	size_t i;
 
-	for (i = 0; i < m->nedges; i++)
-		if (mc_edge_of(m->edges[i], s) && m->edges[i]->tls_cert != NULL)
+	for (i = 0; i < s->nedges; i++)
+		if (s->edges[i]->tls_cert != NULL)
 			return 1;
 	return 0;
 }
@@ -365,10 +359,8 @@ put_rules(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		    r->method, r->source };
 
 		fprintf(fp, "\n[rule %s]\nlistener = inbound\n", r->name);
-		for (j = 0; j < m->nedges; j++)
-			if (mc_edge_of(m->edges[j], s))
-				fprintf(fp, "listener = %s\n",
-				    m->edges[j]->name);
+		for (j = 0; j < s->nedges; j++)
+			fprintf(fp, "listener = %s\n", s->edges[j]->name);
 		fprintf(fp, "action = %s\n", r->allow ? "allow" : "deny");
 		for (j = 0; j < r->callers.n; j++) {
 			mc_identity(m, r->callers.v[j].name, id, sizeof(id));
@@ -471,7 +463,7 @@ emit_service(FILE *fp, struct emit *e, const struct mc_service *s)
 		    "tls_ca = %s/ca.crt\n", mc_tls_dir(m), s->name,
 		    mc_tls_dir(m), s->name, mc_tls_dir(m));
 	/* Every TLS context of the sidecar goes by them, its edges' too. */
-	if (mc_needs_tls(m, s) || tls_edge(m, s)) {
+	if (mc_needs_tls(m, s) || tls_edge(s)) {
 		if (m->tls_ciphers != NULL)
 			fprintf(fp, "tls_ciphers = %s\n", m->tls_ciphers);
 		if (m->tls_groups != NULL)
@@ -486,9 +478,8 @@ emit_service(FILE *fp, struct emit *e, const struct mc_service *s)
 		    "permissive");
 	put_policy_keys(fp, s, 1);
 	put_inbound_keys(fp, m, s);
-	for (i = 0; i < m->nedges; i++)
-		if (mc_edge_of(m->edges[i], s))
-			put_edge(fp, m, s, m->edges[i]);
+	for (i = 0; i < s->nedges; i++)
+		put_edge(fp, m, s, s->edges[i]);
 	/* Its outbound listeners, by the protocol of each. */
 	listener_keys(m, s, MC_HTTP, 0, out[MC_HTTP], sizeof(out[0]));
 	listener_keys(m, s, MC_TCP, 0, out[MC_TCP], sizeof(out[0]));
@@ -509,9 +500,7 @@ emit_service(FILE *fp, struct emit *e, const struct mc_service *s)
 	for (i = 0; i < s->ndeps; i++)
 		put_cluster(fp, e, mc_find_service(m, s->deps[i].name));
 	/* Services the routes mirror to that s does not call itself. */
-	if ((mirrored = calloc(m->nroutes + 1, sizeof(*mirrored))) == NULL)
-		abort();
-	n = mc_mirror_services(m, s, mirrored);
+	mirrored = mc_mirror_services(m, s, &n);
 	for (i = 0; i < n; i++)
 		if (!mc_depends_on(s, mirrored[i]->name))
 			put_cluster(fp, e, mirrored[i]);
@@ -546,9 +535,7 @@ mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s)
 		tls = mc_find_service(m, s->deps[i].name)->mtls != MC_MTLS_OFF;
 	if (tls)
 		return 1;
-	if ((mirrored = calloc(m->nroutes + 1, sizeof(*mirrored))) == NULL)
-		abort();
-	n = mc_mirror_services(m, s, mirrored);
+	mirrored = mc_mirror_services(m, s, &n);
 	for (i = 0; i < n && !tls; i++)
 		tls = mirrored[i]->mtls != MC_MTLS_OFF;
 	free(mirrored);

@@ -194,9 +194,8 @@ explain(FILE *fp, const struct mc_mesh *m, const struct mc_service *s)
 		put(fp, &s->policy.v[i].at, NULL, "policy",
 		    s->policy.v[i].name);
 	put_policy(fp, s, NULL);
-	for (i = 0; i < m->nedges; i++)
-		if (mc_edge_of(m->edges[i], s))
-			put_edge(fp, m, m->edges[i]);
+	for (i = 0; i < s->nedges; i++)
+		put_edge(fp, m, s->edges[i]);
 
 	/* What its listener and cluster for each dependency take from it
 	 * (mc_check left each once, all of them known). */

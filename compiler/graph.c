@@ -248,11 +248,6 @@ put_dot(FILE *fp, const struct mc_mesh *m)
 	char rate[MSH_RATE_STRLEN];
 	size_t i, j, n, cap = 0;
 
-	if ((mirrored = calloc(m->nroutes + 1, sizeof(*mirrored))) == NULL) {
-		perror("meshc");
-		exit(2);
-	}
-
 	fputs("digraph ", fp);
 	put_id(fp, m->name != NULL ? m->name : "mesh");
 	fputs(" {\n\trankdir = LR;\n\tnode [shape = box];\n", fp);
@@ -298,17 +293,18 @@ put_dot(FILE *fp, const struct mc_mesh *m)
 			put_edge_label(fp, s, deps[j]);
 			fputs("\"];\n", fp);
 		}
-		if ((n = mc_mirror_services(m, s, mirrored)) > 1)
+		mirrored = mc_mirror_services(m, s, &n);
+		if (n > 1)
 			qsort(mirrored, n, sizeof(*mirrored), by_name);
 		for (j = 0; j < n; j++) {
 			put_arrow(fp, s, mirrored[j]);
 			fputs("style = dashed, label = \"mirror\"];\n", fp);
 		}
+		free(mirrored);
 	}
 	put_edges(fp, m);
 	fputs("}\n", fp);
 	free(deps);
-	free(mirrored);
 }
 
 int

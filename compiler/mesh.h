@@ -215,6 +215,7 @@ struct mc_rule {
 struct mc_route {
 	char		 *name;
 	struct mc_origin  at;
+	size_t		  index;	/* in m->routes: derived */
 	char		 *service;	/* the callee */
 	char		 *path;
 	char		 *path_exact;
@@ -341,13 +342,18 @@ struct mc_service {
 	size_t		  ndeps;
 
 	unsigned	  local_port;	/* where callers reach it: derived */
-	/* The routes for calls to it and the rules for calls to it, in
-	 * the mesh's order: derived by mc_check, so that nothing has to
-	 * look through every route or rule of the mesh for them. */
+	/* The routes for calls to it, those of them that mirror to another
+	 * service, the rules for calls to it and its edges, in the mesh's
+	 * order: derived by mc_check, so that nothing has to look through
+	 * every route, rule or edge of the mesh for them. */
 	struct mc_route	**routes;
 	size_t		  nroutes;
+	struct mc_route	**mirrors;
+	size_t		  nmirrors;
 	struct mc_rule	**rules;
 	size_t		  nrules;
+	struct mc_edge	**edges;
+	size_t		  nedges;
 	/* What callers apply to it, and its own sidecar's cluster local
 	 * the timeouts of: derived by mc_check (see mc_resolve_policies). */
 	struct mc_policy_set eff;
@@ -435,9 +441,6 @@ int	mc_needs_tls(const struct mc_mesh *m, const struct mc_service *s);
 const char *mc_edge_path(const struct mc_mesh *m, const char *path,
 	    char *buf, size_t len);
 
-/* Is e an edge of s? */
-int	mc_edge_of(const struct mc_edge *e, const struct mc_service *s);
-
 /* One tls_sni of an edge, "HOST CERT KEY", in its words. */
 struct mc_sni {
 	char	host[256];
@@ -470,10 +473,10 @@ const struct mc_service *mc_mirror_service(const struct mc_mesh *m,
 int	mc_depends_on(const struct mc_service *s, const char *name);
 
 /* The services s's sidecar sends mirrored copies to (by routes of its
- * dependencies), each once, in the order of the routes, into out (room
- * for m->nroutes): how many. */
-size_t	mc_mirror_services(const struct mc_mesh *m, const struct mc_service *s,
-	    const struct mc_service **out);
+ * dependencies), each once, in the order of the routes: an array to free,
+ * of *n of them. After mc_check. */
+const struct mc_service **mc_mirror_services(const struct mc_mesh *m,
+	    const struct mc_service *s, size_t *n);
 
 /* meshc certs: a development CA in DIR (kept if there is one) and a
  * certificate for each service's identity. */

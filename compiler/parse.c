@@ -1005,7 +1005,9 @@ mc_free(struct mc_mesh *m)
 		free_refs(&s->policy);
 		free_refs(&s->subset);
 		free(s->routes);
+		free(s->mirrors);
 		free(s->rules);
+		free(s->edges);
 		free(s->name);
 		free(s);
 	}
