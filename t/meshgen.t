@@ -36,16 +36,19 @@ like($parts->{'mesh.conf'}, qr/^include = mesh\.d\/\*\.conf$/m,
     'mesh.conf includes mesh.d');
 my $text = join '', values %$parts;
 my %count;
-$count{$1}++ while $text =~ /^\[(service|route|rule|policy) /mg;
+$count{$1}++ while $text =~ /^\[(service|route|rule|policy|edge) /mg;
 is($count{service}, 50, '50 services');
 is($count{route}, 250, '5 routes per service on average');
-ok($count{rule} > 0 && $count{policy} > 1, 'rules and policies');
+ok($count{rule} > 0 && $count{policy} > 1 && $count{edge} > 0,
+    'rules, policies and edges');
 for my $key (qw(protocol depends subset path path_exact path_regex method
     header header_regex header_present header_absent split direct_response
-    redirect rewrite_prefix add_header remove_header retries callers
-    mtls hash_key health_check)) {
+    redirect rewrite_prefix add_header remove_header retries mirror
+    mirror_percent rate_limit fault_delay fault_abort callers mtls
+    hash_key health_check port tls_cert)) {
 	like($text, qr/^\Q$key\E = /m, "some section sets $key");
 }
+like($text, qr/^mirror = platform-audit$/m, 'a route mirrors to a service');
 
 generate('again');
 is_deeply(files_of($t->path('again')), $parts,
