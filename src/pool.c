@@ -11,6 +11,7 @@
 
 #include "pool.h"
 #include "stats.h"
+#include "tlsconn.h"
 
 #define POOL_MAX_IDLE		1024	/* per worker */
 #define POOL_MAX_IDLE_PER_ADDR	256
@@ -161,10 +162,7 @@ msh_upconn_new_tls(struct msh_pool *p, const struct msh_addr *a, int fd,
 	u->tls = 1;
 	if ((saved = find_session(p, a)) != NULL)
 		SSL_set_session(ssl, saved->session);
-	u->bev = bufferevent_openssl_socket_new(p->base, fd, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (u->bev == NULL)
-		abort();
+	u->bev = msh_tlsconn_new(p->base, fd, ssl, 0);
 	return u;
 }
 
@@ -175,7 +173,7 @@ msh_upconn_free(struct msh_upconn *u)
 		return;
 	if (u->owner != NULL)
 		atomic_fetch_sub(&u->owner->open_connections, 1);
-	bufferevent_free(u->bev);
+	msh_bev_free(u->bev);
 	free(u);
 }
 

@@ -30,11 +30,13 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "tls.h"
+#include "tlsconn.h"
 #include "worker.h"
 
 
 #define LINGER_MS	2000	/* after an answer that closes: silence */
 #define LINGER_TOTAL_MS	10000	/* and in all */
+#define TLS_RECORD	16384	/* the most a TLS record carries */
 
 static void client_read(struct bufferevent *, void *);
 static void client_write(struct bufferevent *, void *);
@@ -100,8 +102,12 @@ msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
 {
 	struct timeval r = { read_ms / 1000, read_ms % 1000 * 1000 };
 	struct timeval w = { write_ms / 1000, write_ms % 1000 * 1000 };
+	const struct timeval *rp = read_ms ? &r : NULL, *wp = write_ms ? &w :
+	    NULL;
 
-	bufferevent_set_timeouts(bev, read_ms ? &r : NULL, write_ms ? &w : NULL);
+	/* A TLS connection keeps them on its socket. */
+	if (msh_tlsconn_timeouts(bev, rp, wp) != 0)
+		bufferevent_set_timeouts(bev, rp, wp);
 }
 
 /*
@@ -110,16 +116,22 @@ msh_set_timeouts(struct bufferevent *bev, uint64_t read_ms, uint64_t write_ms)
  * goes to the bufferevent. Most exchanges then never add and remove a
  * write event (an epoll_ctl each) nor wait a loop turn for it. Errors are
  * left for the bufferevent to find on its next read or write. The stage is
- * empty between callbacks.
+ * empty between callbacks. On TLS, the stage is encrypted at once and the
+ * records go out at the end of the loop turn (tlsconn.c).
  */
 void
 msh_send(struct msh_worker *w, struct bufferevent *bev)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t len = evbuffer_get_length(w->stage);
 
-	if (evbuffer_get_length(w->stage) == 0)
+	if (len == 0)
 		return;
-	if (evbuffer_get_length(out) == 0 && !msh_bev_tls(bev))
+	if (msh_bev_tls(bev))
+		/* libevent's TLS makes a record of each chain: one for what
+		 * fits in one (a head and a small body). */
+		evbuffer_pullup(w->stage, len < TLS_RECORD ? len : TLS_RECORD);
+	else if (evbuffer_get_length(out) == 0)
 		(void)evbuffer_write(w->stage, bufferevent_getfd(bev));
 	if (evbuffer_get_length(w->stage) > 0)
 		evbuffer_add_buffer(out, w->stage);
@@ -195,8 +207,7 @@ msh_conn_free(struct msh_conn *c)
 	msh_endpoint_release(c);
 	msh_splice_free(c);	/* its events watch the sockets freed next */
 	msh_upconn_free(c->up);
-	if (c->client != NULL)
-		bufferevent_free(c->client);
+	msh_bev_free(c->client);
 	free(c->head);
 	free(c->msg.headers);
 	if (c->request_timer != NULL)
@@ -363,7 +374,7 @@ close_when_flushed(struct msh_conn *c)
 	c->state = MSH_CONN_CLOSING;
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	msh_set_timeouts(c->client, 0, c->l->conf->client_timeout);
-	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+	if (msh_bev_unsent(c->client) == 0)
 		linger(c);
 }
 
@@ -689,8 +700,7 @@ put_status_line(struct head *o, const struct msh_http_msg *m)
 static int
 over_high(struct msh_conn *c, struct bufferevent *dst)
 {
-	return evbuffer_get_length(bufferevent_get_output(dst)) >
-	    c->l->conf->buffer_size;
+	return msh_bev_unsent(dst) > c->l->conf->buffer_size;
 }
 
 static void
@@ -945,7 +955,6 @@ open_tls(struct msh_worker *w, struct msh_tls *tls,
 		return NULL;
 	}
 	u = msh_upconn_new_tls(w->pool, &ep->addr, fd, msh_tls_client(tls));
-	bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
 	msh_set_timeouts(u->bev, cl->conf->connect_timeout,
 	    cl->conf->connect_timeout);
 	return u;
@@ -1787,7 +1796,9 @@ client_write(struct bufferevent *bev, void *arg)
 	struct msh_conn *c = arg;
 
 	if (c->state == MSH_CONN_CLOSING) {
-		if (!c->lingering)
+		/* A TLS bufferevent calls this once its output is encrypted,
+		 * again once the records are sent. */
+		if (!c->lingering && msh_bev_unsent(bev) == 0)
 			linger(c);
 		return;
 	}
@@ -2036,15 +2047,11 @@ start_client(struct msh_conn *c, int fd, int tls)
 	struct msh_worker *w = c->w;
 	struct msh_listener *l = c->l;
 
-	if (tls) {
-		c->client = bufferevent_openssl_socket_new(w->base, fd,
+	if (tls)
+		c->client = msh_tlsconn_new(w->base, fd,
 		    l->conf->tls == MSH_TLS_EDGE ? msh_tls_edge(c->snap->tls,
-		    l->conf->name) : msh_tls_server(c->snap->tls),
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (c->client != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(c->client,
-			    1);
-	} else
+		    l->conf->name) : msh_tls_server(c->snap->tls), 1);
+	else
 		c->client = bufferevent_socket_new(w->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->client == NULL)

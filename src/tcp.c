@@ -30,6 +30,7 @@
 #include "proxy.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tlsconn.h"
 #include "worker.h"
 
 #define SPLICE_BUDGET		(1024 * 1024)	/* bytes a direction moves per
@@ -76,7 +77,7 @@ other(struct msh_conn *c, struct bufferevent *bev)
 static int
 flushed(struct bufferevent *bev)
 {
-	return evbuffer_get_length(bufferevent_get_output(bev)) == 0;
+	return msh_bev_unsent(bev) == 0;
 }
 
 /* Pass on an end of stream once the bytes before it are out; close when
@@ -105,8 +106,7 @@ tunnel_read(struct bufferevent *bev, void *arg)
 	event_base_gettimeofday_cached(c->w->base, &c->active);
 	evbuffer_add_buffer(bufferevent_get_output(to),
 	    bufferevent_get_input(bev));
-	if (evbuffer_get_length(bufferevent_get_output(to)) >
-	    c->l->conf->buffer_size)
+	if (msh_bev_unsent(to) > c->l->conf->buffer_size)
 		bufferevent_disable(bev, EV_READ);
 }
 
