@@ -1795,15 +1795,16 @@ client_write(struct bufferevent *bev, void *arg)
 {
 	struct msh_conn *c = arg;
 
+	/* A TLS bufferevent calls this once its output is encrypted, and
+	 * again once the records are sent: what is sent decides. */
 	if (c->state == MSH_CONN_CLOSING) {
-		/* A TLS bufferevent calls this once its output is encrypted,
-		 * again once the records are sent. */
 		if (!c->lingering && msh_bev_unsent(bev) == 0)
 			linger(c);
 		return;
 	}
 	if (c->state == MSH_CONN_RESPONDING && c->up != NULL &&
-	    !(bufferevent_get_enabled(c->up->bev) & EV_READ)) {
+	    !(bufferevent_get_enabled(c->up->bev) & EV_READ) &&
+	    !over_high(c, bev)) {
 		bufferevent_enable(c->up->bev, EV_READ);
 		pump_response_body(c);
 	}
@@ -1871,7 +1872,9 @@ upstream_write(struct bufferevent *bev, void *arg)
 {
 	struct msh_conn *c = arg;
 
-	if (!c->req_done && !(bufferevent_get_enabled(c->client) & EV_READ)) {
+	/* On TLS, also before the records are sent (client_write). */
+	if (!c->req_done && !(bufferevent_get_enabled(c->client) & EV_READ) &&
+	    !over_high(c, bev)) {
 		bufferevent_enable(c->client, EV_READ);
 		pump_request_body(c);
 	}

@@ -119,7 +119,8 @@ tunnel_write(struct bufferevent *bev, void *arg)
 
 	if (settle(c))
 		return;
-	if (!from_eof)
+	/* A TLS bufferevent calls this before its records are sent too. */
+	if (!from_eof && msh_bev_unsent(bev) <= c->l->conf->buffer_size)
 		bufferevent_enable(from, EV_READ);
 }
 

@@ -35,6 +35,7 @@ struct tlsconn {
 	struct evbuffer_cb_entry *out_cb;
 	struct event		*rd;	/* the socket is readable */
 	struct event		*wr;	/* writable, or records to send */
+	struct event		*end;	/* the end to tell, from the loop */
 	struct timeval		 read_tv;
 	struct timeval		 write_tv;
 	unsigned		 has_read_tv:1;
@@ -119,10 +120,21 @@ bio_read(BIO *b, int oper, const char *argp, size_t len, int argi,
 	if (s->eof) {
 		/* From the loop, not from within the filter's read. */
 		if (have == 0)
-			event_active(s->rd, EV_READ, 1);
+			event_active(s->end, 0, 1);
 	} else if (!s->reading && !s->failed && have < READ_LIMIT)
 		start_reading(s);
 	return ret;
+}
+
+/* Activated by bio_read. A close_notify was told by the filter. */
+static void
+on_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct tlsconn *s = arg;
+
+	if (!s->failed && !(SSL_get_shutdown(bufferevent_openssl_get_ssl(
+	    s->bev)) & SSL_RECEIVED_SHUTDOWN))
+		tell(s, BEV_EVENT_EOF | BEV_EVENT_READING);
 }
 
 static void
@@ -135,18 +147,11 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 	int i, k;
 
-	if (s->eof) {
-		/* Activated by bio_read. A close_notify was told by the
-		 * filter. */
-		if (!s->failed && !(SSL_get_shutdown(bufferevent_openssl_get_ssl(
-		    s->bev)) & SSL_RECEIVED_SHUTDOWN))
-			tell(s, BEV_EVENT_EOF | BEV_EVENT_READING);
-		return;
-	}
 	if (!(what & EV_READ)) {
-		/* No read timeout while meshd does not read, as with a socket
-		 * bufferevent it has disabled. */
-		if (bufferevent_get_enabled(s->bev) & EV_READ)
+		/* The handshake's timeout; after it, none while meshd does not
+		 * read, as with a socket bufferevent it has disabled. */
+		if (!SSL_is_init_finished(bufferevent_openssl_get_ssl(s->bev)) ||
+		    (bufferevent_get_enabled(s->bev) & EV_READ))
 			tell(s, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
 		return;
 	}
@@ -240,7 +245,8 @@ msh_tlsconn_new(struct event_base *base, int fd, SSL *ssl, int accepting)
 	    NULL ||
 	    (s->rd = event_new(base, fd, EV_READ | EV_PERSIST, on_readable,
 	    s)) == NULL ||
-	    (s->wr = event_new(base, fd, EV_WRITE, on_writable, s)) == NULL)
+	    (s->wr = event_new(base, fd, EV_WRITE, on_writable, s)) == NULL ||
+	    (s->end = event_new(base, -1, 0, on_end, s)) == NULL)
 		abort();
 	s->raw = raw;
 	/* A socket bufferevent keeps its buffers frozen for its own reads
@@ -329,6 +335,7 @@ msh_bev_free(struct bufferevent *bev)
 		    s->out_cb);
 		event_free(s->rd);
 		event_free(s->wr);
+		event_free(s->end);
 		free(s);
 	}
 	bufferevent_free(bev);

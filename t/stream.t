@@ -76,12 +76,8 @@ endpoint = $hb:$up_port
 EOF
 my $pid = $t->start_meshd(name => 'meshd', conf => $conf, host => $h,
     admin => "$h:$admin");
-my $sanitized = $t->run($t->meshd_bin, '-V')->{out} =~ /^sanitizers: yes$/m;
-
-sub anon {
-	my ($kb) = MeshTest::slurp("/proc/$pid/status") =~ /^RssAnon:\s+(\d+) kB/m;
-	return $kb;
-}
+my $sanitized = $t->sanitized;
+sub anon { MeshTest::rss_anon($pid) }
 sub connect_meshd {
 	my $s = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $port,
 	    Timeout => 30) or die "connect: $!";

@@ -15,8 +15,6 @@
 use strict;
 use warnings;
 use Test::More;
-use Digest::MD5;
-use Errno qw(EAGAIN EINTR);
 use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(_exit);
@@ -276,61 +274,8 @@ ok(eval { $t->wait_for(sub { pipes() == $pipes0 }, timeout => 5,
 
 my $MiB = 1 << 20;
 my $BULK = 64 * $MiB;
-my $sanitized = $t->run($t->meshd_bin, '-V')->{out} =~ /^sanitizers: yes$/m;
-
-sub anon {
-	my ($kb) = MeshTest::slurp("/proc/$pid/status") =~ /^RssAnon:\s+(\d+) kB/m;
-	return $kb;
-}
-
-# Send $BULK bytes and read to EOF on $s, reading at most 256 KiB at a
-# time with a pause after each read; $tick->() after every read.
-# Returns (sent digest, bytes got, got digest) or dies.
-sub duplex {
-	my ($s, $tick) = @_;
-	my $block = join '', map { chr(($_ * 7) & 0xff) } 0 .. $MiB - 1;
-	my ($sent, $off, $got, $hashed) = (0, 0, 0, -1);
-	my ($out, $in) = (Digest::MD5->new, Digest::MD5->new);
-	my $deadline = time + 60;
-	my ($wr_done, $eof) = (0, 0);
-	$s->blocking(0);
-	until ($wr_done && $eof) {
-		die "duplex: timed out, sent $sent, got $got\n" if time > $deadline;
-		my ($r, $w) = IO::Select->select($eof ? undef : IO::Select->new($s),
-		    $wr_done ? undef : IO::Select->new($s), undef, 5);
-		if ($w && @$w) {
-			if ($off == 0 && $hashed != $sent / $MiB) {
-				$hashed = $sent / $MiB;
-				substr($block, 0, 8) = pack('Q>', $hashed);
-				$out->add($block);
-			}
-			my $n = syswrite($s, $block, $MiB - $off, $off);
-			die "duplex: write: $!\n" unless defined $n || $! == EAGAIN || $! == EINTR;
-			if ($n) {
-				$sent += $n;
-				$off = ($off + $n) % $MiB;
-				if ($sent == $BULK) {
-					shutdown($s, SHUT_WR);
-					$wr_done = 1;
-				}
-			}
-		}
-		if ($r && @$r) {
-			my $n = sysread($s, my $buf, 256 * 1024);
-			if (!defined $n) {
-				die "duplex: read: $!\n" unless $! == EAGAIN || $! == EINTR;
-			} elsif ($n == 0) {
-				$eof = 1;
-			} else {
-				$got += $n;
-				$in->add($buf);
-				$tick->() if $tick;
-				select(undef, undef, undef, 0.001);
-			}
-		}
-	}
-	return ($out->hexdigest, $got, $in->hexdigest);
-}
+my $sanitized = $t->sanitized;
+sub anon { MeshTest::rss_anon($pid) }
 
 # The upstream end in a child; it reports on a pipe.
 pipe(my $rep_rd, my $rep_wr) or die "pipe: $!";
@@ -338,7 +283,7 @@ my $child = fork // die "fork: $!";
 if ($child == 0) {
 	close $rep_rd;
 	my $c = raw_accept($bulk_lsn);
-	my @r = $c ? eval { duplex($c) } : ();
+	my @r = $c ? eval { duplex($c, $BULK) } : ();
 	print $rep_wr @r ? "@r\n" : 'error: ' . ($c ? $@ : "no connection\n");
 	close $rep_wr;
 	_exit(0);
@@ -350,7 +295,7 @@ my $base = anon();
 my $max = $base;
 my $reads = 0;
 $s = connect_to($h, $bulk);
-my @mine = eval { duplex($s, sub {
+my @mine = eval { duplex($s, $BULK, sub {
 	return if ++$reads % 16;
 	my $kb = anon();
 	$max = $kb if $kb > $max;

@@ -5,14 +5,17 @@ package MeshSock;
 # in a buffer per socket, for the next read.
 use strict;
 use warnings;
+use Digest::MD5;
+use Errno qw(EAGAIN EINTR);
 use Exporter 'import';
 use IO::Select;
 use IO::Socket::INET;
 use Scalar::Util qw(refaddr);
+use Socket qw(SHUT_WR);
 use Time::HiRes qw(time);
 
 our @EXPORT = qw(IO_TIMEOUT connect_to send_bytes fill read_to_eof
-    read_exactly read_response parse_all raw_accept raw_read_head);
+    read_exactly read_response parse_all raw_accept raw_read_head duplex);
 
 use constant IO_TIMEOUT => 5;
 
@@ -135,5 +138,56 @@ sub raw_read_head {
 	return substr $$buf, 0, $end + 4, '';
 }
 
+# Send $total bytes and read to EOF on $s at once, reading at most 256 KiB
+# at a time with a pause after each read (a reader slower than the
+# writer); $tick->() after every read. The bytes are 1 MiB blocks numbered
+# in their first 8 bytes. Returns (sent digest, bytes got, got digest) or
+# dies.
+sub duplex {
+	my ($s, $total, $tick) = @_;
+	my $MiB = 1 << 20;
+	my $block = join '', map { chr(($_ * 7) & 0xff) } 0 .. $MiB - 1;
+	my ($sent, $off, $got, $hashed) = (0, 0, 0, -1);
+	my ($out, $in) = (Digest::MD5->new, Digest::MD5->new);
+	my $deadline = time + 60;
+	my ($wr_done, $eof) = (0, 0);
+	$s->blocking(0);
+	until ($wr_done && $eof) {
+		die "duplex: timed out, sent $sent, got $got\n" if time > $deadline;
+		my ($r, $w) = IO::Select->select($eof ? undef : IO::Select->new($s),
+		    $wr_done ? undef : IO::Select->new($s), undef, 5);
+		if ($w && @$w) {
+			if ($off == 0 && $hashed != $sent / $MiB) {
+				$hashed = $sent / $MiB;
+				substr($block, 0, 8) = pack('Q>', $hashed);
+				$out->add($block);
+			}
+			my $n = syswrite($s, $block, $MiB - $off, $off);
+			die "duplex: write: $!\n" unless defined $n || $! == EAGAIN || $! == EINTR;
+			if ($n) {
+				$sent += $n;
+				$off = ($off + $n) % $MiB;
+				if ($sent == $total) {
+					shutdown($s, SHUT_WR);
+					$wr_done = 1;
+				}
+			}
+		}
+		if ($r && @$r) {
+			my $n = sysread($s, my $buf, 256 * 1024);
+			if (!defined $n) {
+				die "duplex: read: $!\n" unless $! == EAGAIN || $! == EINTR;
+			} elsif ($n == 0) {
+				$eof = 1;
+			} else {
+				$got += $n;
+				$in->add($buf);
+				$tick->() if $tick;
+				select(undef, undef, undef, 0.001);
+			}
+		}
+	}
+	return ($out->hexdigest, $got, $in->hexdigest);
+}
 
 1;

@@ -44,7 +44,7 @@ use Test::More ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(parse_metrics log_problems split_hostport join_hostport
-    port_open slurp);
+    port_open slurp rss_anon cpu_seconds);
 
 my $ROOT = dirname(dirname(dirname(abs_path(__FILE__))));
 
@@ -103,6 +103,15 @@ sub dir    { $_[0]{dir} }
 
 sub meshd_bin { $ENV{MESHD} // "$ROOT/build/meshd" }
 sub meshc_bin { $ENV{MESHC} // "$ROOT/build/meshc" }
+
+# $t->sanitized: is meshd built with the sanitizers (memory figures then
+# mean nothing)?
+sub sanitized {
+	my ($self) = @_;
+	$self->{sanitized} //= $self->run($self->meshd_bin, '-V')->{out} =~
+	    /^sanitizers: yes$/m ? 1 : 0;
+	return $self->{sanitized};
+}
 
 # $t->require_binaries('meshd', 'meshc'): skip the whole test unless built.
 sub require_binaries {
@@ -780,6 +789,20 @@ sub recorded {
 	croak "recorded: $file has junk at byte " . (pos($text) // 0)
 	    if (pos($text) // 0) != length $text;
 	return @reqs;
+}
+
+# CPU seconds a process has used, user and system.
+sub cpu_seconds {
+	my ($pid) = @_;
+	my @f = split / /, (split /\) /, slurp("/proc/$pid/stat"), 2)[1] // '';
+	return (($f[11] // 0) + ($f[12] // 0)) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
+
+# A process's private memory (RssAnon), KiB.
+sub rss_anon {
+	my ($pid) = @_;
+	my ($kb) = slurp("/proc/$pid/status") =~ /^RssAnon:\s+(\d+) kB/m;
+	return $kb;
 }
 
 1;
