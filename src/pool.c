@@ -174,6 +174,7 @@ msh_upconn_free(struct msh_upconn *u)
 	if (u->owner != NULL)
 		atomic_fetch_sub(&u->owner->open_connections, 1);
 	msh_bev_free(u->bev);
+	free(u->peer_id);
 	free(u);
 }
 
@@ -228,12 +229,14 @@ msh_pool_put(struct msh_upconn *u)
 	if (u->tls && !u->session_saved)
 		save_session(u);
 
-	TAILQ_FOREACH(o, &p->idle, link) {
-		if (msh_addr_equal(&o->addr, &u->addr)) {
-			same++;
-			last = o;
+	/* Fewer idle in all than the limit per address: no need to count. */
+	if (p->nidle >= POOL_MAX_IDLE_PER_ADDR)
+		TAILQ_FOREACH(o, &p->idle, link) {
+			if (msh_addr_equal(&o->addr, &u->addr)) {
+				same++;
+				last = o;
+			}
 		}
-	}
 	if (same >= POOL_MAX_IDLE_PER_ADDR) {
 		idle_remove(last);
 		msh_upconn_free(last);

@@ -27,6 +27,7 @@ struct msh_upconn {
 	uint64_t		 buffer_size;	/* its read high watermark */
 	struct msh_stats	*owner;	/* counts it in open_connections */
 	int			 tls;	/* TLS to the endpoint */
+	char			*peer_id;	/* its identity, once read */
 	int			 session_saved;	/* for resumption, once */
 };
 

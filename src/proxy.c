@@ -912,7 +912,7 @@ attach_upstream(struct msh_conn *c)
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
 	if (c->up->buffer_size != c->l->conf->buffer_size) {
 		c->up->buffer_size = c->l->conf->buffer_size;
-		bufferevent_setwatermark(bev, EV_READ, 0, c->up->buffer_size);
+		msh_bev_read_limit(bev, c->up->buffer_size);
 	}
 	/* Until the response head, a try may be held to less. */
 	set_response_timeout(c, c->try.per_try_timeout != 0 &&
@@ -1017,31 +1017,41 @@ msh_bev_tls(struct bufferevent *bev)
 	return bufferevent_openssl_get_ssl(bev) != NULL;
 }
 
-/* Is u's peer the one cl names? id gets who it is. */
+/* Who u's TLS peer is: its certificate's URI ("" if none), read once a
+ * connection; a pooled one is checked again at every reuse. */
+static const char *
+peer_id(struct msh_upconn *u)
+{
+	char id[512];
+
+	if (u->peer_id == NULL) {
+		if (msh_tls_peer_id(bufferevent_openssl_get_ssl(u->bev), id,
+		    sizeof(id)) != 0)
+			id[0] = '\0';
+		if ((u->peer_id = strdup(id)) == NULL)
+			abort();
+	}
+	return u->peer_id;
+}
+
+/* Is u's peer the one cl names? */
 static int
-peer_is(const struct msh_cluster *cl, const struct msh_upconn *u, char *id,
-    size_t len)
+peer_is(const struct msh_cluster *cl, struct msh_upconn *u)
 {
 	const char *want = cl->conf->tls_peer;
-	SSL *ssl;
 
-	id[0] = '\0';
-	if (want == NULL || (ssl = bufferevent_openssl_get_ssl(u->bev)) ==
-	    NULL)
-		return 1;
-	return msh_tls_peer_id(ssl, id, len) == 0 && strcmp(id, want) == 0;
+	return want == NULL || !msh_bev_tls(u->bev) ||
+	    strcmp(peer_id(u), want) == 0;
 }
 
 int
 msh_upstream_verified(const struct msh_cluster *cl,
-    const struct msh_endpoint *ep, const struct msh_upconn *u)
+    const struct msh_endpoint *ep, struct msh_upconn *u)
 {
-	char id[512];
-
-	if (peer_is(cl, u, id, sizeof(id)))
+	if (peer_is(cl, u))
 		return 1;
 	msh_log(MSH_LOG_WARNING, "cluster %s: %s is \"%s\", not %s",
-	    cl->conf->name, ep->name, id, cl->conf->tls_peer);
+	    cl->conf->name, ep->name, peer_id(u), cl->conf->tls_peer);
 	return 0;
 }
 
@@ -1050,11 +1060,9 @@ msh_upstream_pooled(struct msh_worker *w, const struct msh_cluster *cl,
     const struct msh_endpoint *ep)
 {
 	struct msh_upconn *u;
-	char id[512];
 
 	if ((u = msh_pool_take(w->pool, &ep->addr,
-	    cl->conf->tls == MSH_TLS_ON)) != NULL &&
-	    !peer_is(cl, u, id, sizeof(id))) {
+	    cl->conf->tls == MSH_TLS_ON)) != NULL && !peer_is(cl, u)) {
 		/* Pooled for another cluster, whose peer this is not. */
 		msh_pool_put(u);
 		u = NULL;
@@ -2072,7 +2080,7 @@ start_client(struct msh_conn *c, int fd, int tls)
 		return;
 	}
 	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
-	bufferevent_setwatermark(c->client, EV_READ, 0, l->conf->buffer_size);
+	msh_bev_read_limit(c->client, l->conf->buffer_size);
 	c->read_timeout = l->conf->client_timeout;
 	msh_set_timeouts(c->client, c->read_timeout, l->conf->client_timeout);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);

@@ -178,7 +178,7 @@ int	msh_bev_tls(struct bufferevent *bev);
 /* A TLS upstream u to ep just connected: is its peer the identity cl
  * names (tls_peer)? Logged if not. */
 int	msh_upstream_verified(const struct msh_cluster *cl,
-	    const struct msh_endpoint *ep, const struct msh_upconn *u);
+	    const struct msh_endpoint *ep, struct msh_upconn *u);
 
 /*
  * Circuit breaking: counts of each cluster, shared by the workers, kept

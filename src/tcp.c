@@ -178,9 +178,8 @@ tunnel_bev(struct msh_conn *c)
 	bufferevent_setcb(c->client, tunnel_read, tunnel_write, tunnel_event, c);
 	bufferevent_setcb(c->up->bev, tunnel_read, tunnel_write, tunnel_event,
 	    c);
-	bufferevent_setwatermark(c->client, EV_READ, 0, c->l->conf->buffer_size);
-	bufferevent_setwatermark(c->up->bev, EV_READ, 0,
-	    c->l->conf->buffer_size);
+	msh_bev_read_limit(c->client, c->l->conf->buffer_size);
+	msh_bev_read_limit(c->up->bev, c->l->conf->buffer_size);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
 	msh_set_timeouts(c->client, c->l->conf->idle_timeout, 0);

@@ -33,9 +33,12 @@ struct tlsconn {
 	struct bufferevent	*bev;	/* the filter: what meshd uses */
 	struct bufferevent	*raw;	/* under it: records in and out */
 	struct evbuffer_cb_entry *out_cb;
+	struct evbuffer_cb_entry *in_cb;	/* on the filter's input */
 	struct event		*rd;	/* the socket is readable */
 	struct event		*wr;	/* writable, or records to send */
 	struct event		*end;	/* the end to tell, from the loop */
+	struct event		*feed;	/* records to hand on, from the loop */
+	size_t			 limit;	/* meshd's read high watermark */
 	struct timeval		 read_tv;
 	struct timeval		 write_tv;
 	unsigned		 has_read_tv:1;
@@ -43,6 +46,7 @@ struct tlsconn {
 	unsigned		 reading:1;	/* rd is added */
 	unsigned		 writing:1;	/* wr waits for the socket */
 	unsigned		 eof:1;		/* the peer ended its stream */
+	unsigned		 held:1;	/* records wait for meshd's room */
 	unsigned		 failed:1;	/* an error, told */
 };
 
@@ -98,6 +102,45 @@ tell(struct tlsconn *s, short what)
 		s->failed = 1;
 	errno = err;	/* a refused connect says so: retry_on looks */
 	bufferevent_trigger_event(s->bev, what, 0);
+}
+
+/*
+ * Hand the records read to the filter, to decrypt into meshd's input,
+ * unless that holds meshd's read limit already: then they wait (and the
+ * socket too, once READ_LIMIT of them do) until meshd takes some
+ * (on_plain_in). libevent's own read watermark would do the same, but its
+ * filter then tries a read on every change of its input.
+ */
+static void
+feed(struct tlsconn *s)
+{
+	if (s->limit != 0 &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) >= s->limit) {
+		s->held = 1;
+		return;
+	}
+	/* meshd's callback may free the connection: s is not touched
+	 * after. */
+	bufferevent_trigger(s->raw, EV_READ, 0);
+}
+
+static void
+on_feed(evutil_socket_t fd, short what, void *arg)
+{
+	feed(arg);
+}
+
+static void
+on_plain_in(struct evbuffer *in, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct tlsconn *s = arg;
+
+	if (info->n_deleted > 0 && s->held &&
+	    evbuffer_get_length(in) < s->limit) {
+		s->held = 0;
+		event_active(s->feed, 0, 1);
+	}
 }
 
 /*
@@ -173,7 +216,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		s->eof = 1;
 		stop_reading(s);
 		/* If the filter reads, it finds the end now (bio_read). */
-		bufferevent_trigger(s->raw, EV_READ, 0);
+		feed(s);
 		return;
 	}
 	left = n;
@@ -183,9 +226,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		left -= v[i].iov_len;
 	}
 	evbuffer_commit_space(in, v, i);
-	/* The filter decrypts what it can and hands it to meshd (which may
-	 * free the connection: s is not touched after). */
-	bufferevent_trigger(s->raw, EV_READ, 0);
+	feed(s);
 }
 
 /* Records to send: they go at the end of this loop turn, with whatever
@@ -246,7 +287,8 @@ msh_tlsconn_new(struct event_base *base, int fd, SSL *ssl, int accepting)
 	    (s->rd = event_new(base, fd, EV_READ | EV_PERSIST, on_readable,
 	    s)) == NULL ||
 	    (s->wr = event_new(base, fd, EV_WRITE, on_writable, s)) == NULL ||
-	    (s->end = event_new(base, -1, 0, on_end, s)) == NULL)
+	    (s->end = event_new(base, -1, 0, on_end, s)) == NULL ||
+	    (s->feed = event_new(base, -1, 0, on_feed, s)) == NULL)
 		abort();
 	s->raw = raw;
 	/* A socket bufferevent keeps its buffers frozen for its own reads
@@ -269,6 +311,9 @@ msh_tlsconn_new(struct event_base *base, int fd, SSL *ssl, int accepting)
 	if (bev == NULL)
 		abort();
 	s->bev = bev;
+	if ((s->in_cb = evbuffer_add_cb(bufferevent_get_input(bev),
+	    on_plain_in, s)) == NULL)
+		abort();
 	BIO_set_callback_ex(SSL_get_rbio(ssl), bio_read);
 	BIO_set_callback_arg(SSL_get_rbio(ssl), (char *)s);
 	/* The filter enabled raw's events; the socket is this file's. */
@@ -320,6 +365,22 @@ msh_tlsconn_timeouts(struct bufferevent *bev, const struct timeval *r,
 }
 
 void
+msh_bev_read_limit(struct bufferevent *bev, size_t high)
+{
+	struct tlsconn *s;
+
+	if ((s = lookup(bev)) == NULL) {
+		bufferevent_setwatermark(bev, EV_READ, 0, high);
+		return;
+	}
+	s->limit = high;
+	if (s->held && evbuffer_get_length(bufferevent_get_input(bev)) < high) {
+		s->held = 0;
+		event_active(s->feed, 0, 1);
+	}
+}
+
+void
 msh_bev_free(struct bufferevent *bev)
 {
 	struct tlsconn *s;
@@ -336,6 +397,8 @@ msh_bev_free(struct bufferevent *bev)
 		event_free(s->rd);
 		event_free(s->wr);
 		event_free(s->end);
+		event_free(s->feed);
+		evbuffer_remove_cb_entry(bufferevent_get_input(bev), s->in_cb);
 		free(s);
 	}
 	bufferevent_free(bev);

@@ -30,6 +30,10 @@ struct bufferevent *msh_tlsconn_new(struct event_base *base, int fd,
 int	msh_tlsconn_timeouts(struct bufferevent *bev, const struct timeval *r,
 	    const struct timeval *w);
 
+/* Stop reading into bev's input once it holds high bytes (0: never), as
+ * a read high watermark does; any bufferevent. */
+void	msh_bev_read_limit(struct bufferevent *bev, size_t high);
+
 /* Free any bufferevent, one msh_tlsconn_new made or not. */
 void	msh_bev_free(struct bufferevent *bev);
 

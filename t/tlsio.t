@@ -14,6 +14,8 @@
 #   length), read slowly, arrives whole: b ends its TLS stream only after
 #   its last record is out, a ends its client's only after the last byte;
 #   a 32 MiB upload to a slow upstream arrives whole; memory flat again.
+# - A TLS client pipelining 16 MiB behind a slow answer: b reads no more
+#   than its buffer_size meanwhile (memory flat), then answers 414.
 # - Timeouts kept on the TLS sockets: a's response_timeout while b's
 #   upstream is late, a's connect_timeout with an endpoint that takes the
 #   TCP connection and never answers the TLS handshake: 504 each, in about
@@ -398,6 +400,53 @@ $r = read_response($s);
 is($r->{body}, "got $BIG bytes\n", 'upload: 32 MiB arrived') or diag explain $r;
 close $s;
 mem_flat('upload');
+
+# Bytes pipelined behind a slow answer by a TLS client of b's: b takes
+# what fits its buffer_size and leaves the rest to TCP meanwhile; then the
+# bytes, no request, get a 414.
+pipe(my $in_rd, my $in_wr) or die "pipe: $!";
+pipe(my $out_rd, my $out_wr) or die "pipe: $!";
+my $client = fork // die "fork: $!";
+if ($client == 0) {
+	open STDIN, '<&', $in_rd or _exit(126);
+	open STDOUT, '>&', $out_wr or _exit(126);
+	close $in_wr;
+	close $out_rd;
+	exec 'openssl', 's_client', '-quiet', '-connect', "$hb:$b{slow}",
+	    '-cert', "$dir/certs/a.crt", '-key', "$dir/certs/a.key",
+	    '-CAfile', "$dir/certs/ca.crt";
+	_exit(127);
+}
+close $in_rd;
+close $out_wr;
+my $feeder = fork // die "fork: $!";
+if ($feeder == 0) {
+	syswrite($in_wr, "GET /delay/2000 HTTP/1.1\r\nHost: x\r\n\r\n");
+	my $junk = 'x' x $MiB;
+	for (1 .. 16) {
+		my $off = 0;
+		while ($off < $MiB) {
+			my $n = syswrite($in_wr, $junk, $MiB - $off, $off);
+			_exit(0) unless defined $n;
+			$off += $n;
+		}
+	}
+	_exit(0);
+}
+close $in_wr;
+mem_reset();
+my $answers = '';
+$deadline = time + 30;
+while (time < $deadline) {
+	mem_tick();
+	next unless IO::Select->new($out_rd)->can_read(0.1);
+	sysread($out_rd, my $more, 65536) or last;
+	$answers .= $more;
+}
+waitpid($_, 0) for $feeder, $client;
+like($answers, qr{\AHTTP/1\.1 200 .*^HTTP/1\.1 414 }ms,
+    'pipelined: the slow answer, then a 414 for what came after it');
+mem_flat('pipelined');
 
 #
 # Timeouts.
