@@ -34,6 +34,7 @@ struct tlsconn {
 	struct bufferevent	*raw;	/* under it: records in and out */
 	struct evbuffer_cb_entry *out_cb;
 	struct evbuffer_cb_entry *in_cb;	/* on the filter's input */
+	BIO			*bio;	/* the filter's, to raw */
 	struct event		*rd;	/* the socket is readable */
 	struct event		*wr;	/* writable, or records to send */
 	struct event		*end;	/* the end to tell, from the loop */
@@ -145,10 +146,11 @@ on_plain_in(struct evbuffer *in, const struct evbuffer_cb_info *info,
 
 /*
  * The filter reads the records through a BIO; OpenSSL takes what there
- * is, a part of a record too. After such a read the socket is read again
- * if it was paused, and an end of stream is told once the filter has
- * taken every byte: meshd hears of the end after what came before it,
- * and again each time it reads again, as from a socket.
+ * is, a part of a record too. While the socket is paused, or after the
+ * peer's end, each such read is watched: the socket is read again once
+ * there is room, and the end is told once the filter has taken every
+ * byte: meshd hears of the end after what came before it, and again each
+ * time it reads again, as from a socket.
  */
 static long
 bio_read(BIO *b, int oper, const char *argp, size_t len, int argi,
@@ -164,9 +166,19 @@ bio_read(BIO *b, int oper, const char *argp, size_t len, int argi,
 		/* From the loop, not from within the filter's read. */
 		if (have == 0)
 			event_active(s->end, 0, 1);
-	} else if (!s->reading && !s->failed && have < READ_LIMIT)
+	} else if (have < READ_LIMIT && !s->failed) {
+		BIO_set_callback_ex(b, NULL);
 		start_reading(s);
+	}
 	return ret;
+}
+
+/* Watch the filter's reads: a callback on every BIO call, so only when
+ * needed. */
+static void
+watch_reads(struct tlsconn *s)
+{
+	BIO_set_callback_ex(s->bio, bio_read);
 }
 
 /* Activated by bio_read. A close_notify was told by the filter. */
@@ -199,7 +211,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (evbuffer_get_length(in) >= READ_LIMIT) {
-		stop_reading(s);	/* bio_read starts again */
+		stop_reading(s);
+		watch_reads(s);
 		return;
 	}
 	if ((k = evbuffer_reserve_space(in, READ_SIZE, v, 2)) < 1)
@@ -215,6 +228,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	if (n == 0) {
 		s->eof = 1;
 		stop_reading(s);
+		watch_reads(s);
 		/* If the filter reads, it finds the end now (bio_read). */
 		feed(s);
 		return;
@@ -314,8 +328,8 @@ msh_tlsconn_new(struct event_base *base, int fd, SSL *ssl, int accepting)
 	if ((s->in_cb = evbuffer_add_cb(bufferevent_get_input(bev),
 	    on_plain_in, s)) == NULL)
 		abort();
-	BIO_set_callback_ex(SSL_get_rbio(ssl), bio_read);
-	BIO_set_callback_arg(SSL_get_rbio(ssl), (char *)s);
+	s->bio = SSL_get_rbio(ssl);
+	BIO_set_callback_arg(s->bio, (char *)s);
 	/* The filter enabled raw's events; the socket is this file's. */
 	bufferevent_disable(raw, EV_READ | EV_WRITE);
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -390,8 +404,7 @@ msh_bev_free(struct bufferevent *bev)
 	if ((s = lookup(bev)) != NULL) {
 		SSL_set_ex_data(bufferevent_openssl_get_ssl(bev), ex_index,
 		    NULL);
-		BIO_set_callback_ex(SSL_get_rbio(bufferevent_openssl_get_ssl(
-		    bev)), NULL);
+		BIO_set_callback_ex(s->bio, NULL);
 		evbuffer_remove_cb_entry(bufferevent_get_output(s->raw),
 		    s->out_cb);
 		event_free(s->rd);
