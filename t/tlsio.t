@@ -410,6 +410,7 @@ my $client = fork // die "fork: $!";
 if ($client == 0) {
 	open STDIN, '<&', $in_rd or _exit(126);
 	open STDOUT, '>&', $out_wr or _exit(126);
+	open STDERR, '>', "$dir/s_client.log" or _exit(126);
 	close $in_wr;
 	close $out_rd;
 	exec 'openssl', 's_client', '-quiet', '-connect', "$hb:$b{slow}",
