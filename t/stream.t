@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use Test::More;
 use IO::Socket::INET;
-use POSIX qw(_exit);
+use MeshSock;
 use MeshTest;
 
 my $GiB = 1 << 30;
@@ -20,44 +20,13 @@ my $up_port = $t->free_port($hb);
 my $srv = IO::Socket::INET->new(LocalAddr => $hb, LocalPort => $up_port,
     Listen => 5, ReuseAddr => 1) or die "server: $!";
 
-# The upstream: GET streams 1 GiB; POST reads its body and says how much.
-my $child = fork // die "fork: $!";
-if ($child == 0) {
-	my $block = 'x' x $MiB;
-	while (my $c = $srv->accept) {
-		my ($head, $len) = ('', 0);
-		while (defined(my $l = <$c>)) { $head .= $l; last if $l eq "\r\n" }
-		if ($head =~ /^POST/) {
-			($len) = $head =~ /^Content-Length: (\d+)\r$/mi;
-			my ($got, $buf) = (0, '');
-			# read, not sysread: the head came through PerlIO's
-			# buffer, which may hold the first body bytes too.
-			# Slower than the client: without backpressure the
-			# difference would pile up in meshd.
-			while ($got < $len) {
-				my $n = read($c, $buf, $MiB) or last;
-				$got += $n;
-				select(undef, undef, undef, 0.002);
-			}
-			my $body = "got $got bytes\n";
-			print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body)
-			    . "\r\nConnection: close\r\n\r\n$body";
-		} else {
-			syswrite($c, "HTTP/1.1 200 OK\r\nContent-Length: $GiB\r\n"
-			    . "Connection: close\r\n\r\n");
-			for (1 .. $GiB / $MiB) {
-				my $off = 0;
-				while ($off < $MiB) {
-					my $n = syswrite($c, $block, $MiB - $off, $off);
-					last unless defined $n;
-					$off += $n;
-				}
-			}
-		}
-		close $c;
-	}
-	_exit(0);
-}
+# The upstream: GET streams 1 GiB; POST reads its body, slower than the
+# client (without backpressure the difference would pile up in meshd), and
+# says how much.
+my $block = 'x' x $MiB;
+my $child = body_server($srv, read => $MiB, blocks => $GiB / $MiB,
+    head => "HTTP/1.1 200 OK\r\nContent-Length: $GiB\r\n"
+    . "Connection: close\r\n\r\n", block => sub { $block });
 close $srv;
 END { kill 'KILL', $child if $child }
 
@@ -90,14 +59,9 @@ my $max = $base;
 my $s = connect_meshd();
 print $s "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: $GiB\r\n"
     . "Connection: close\r\n\r\n";
-my $block = 'y' x $MiB;
+my $up_block = 'y' x $MiB;
 for my $i (1 .. $GiB / $MiB) {
-	my $off = 0;
-	while ($off < $MiB) {
-		my $n = syswrite($s, $block, $MiB - $off, $off);
-		die "write: $!" unless defined $n;
-		$off += $n;
-	}
+	write_all($s, $up_block) or die "write: $!";
 	if ($i % 16 == 0) {
 		my $a = anon();
 		$max = $a if $a > $max;

@@ -17,7 +17,6 @@ use warnings;
 use Test::More;
 use IO::Select;
 use IO::Socket::INET;
-use POSIX qw(_exit);
 use Scalar::Util qw(refaddr);
 use Socket qw(SHUT_WR);
 use Time::HiRes qw(time);
@@ -277,19 +276,8 @@ my $BULK = 64 * $MiB;
 my $sanitized = $t->sanitized;
 sub anon { MeshTest::rss_anon($pid) }
 
-# The upstream end in a child; it reports on a pipe.
-pipe(my $rep_rd, my $rep_wr) or die "pipe: $!";
-my $child = fork // die "fork: $!";
-if ($child == 0) {
-	close $rep_rd;
-	my $c = raw_accept($bulk_lsn);
-	my @r = $c ? eval { duplex($c, $BULK) } : ();
-	print $rep_wr @r ? "@r\n" : 'error: ' . ($c ? $@ : "no connection\n");
-	close $rep_wr;
-	_exit(0);
-}
-close $rep_wr;
-END { kill 'KILL', $child if $child }
+# The upstream end in a child.
+my $theirs = duplex_child($bulk_lsn, $BULK);
 
 my $base = anon();
 my $max = $base;
@@ -302,13 +290,9 @@ my @mine = eval { duplex($s, $BULK, sub {
 }) };
 is($@, '', 'bulk: the client sent 64 MiB and read to EOF');
 close $s;
-my $theirs = IO::Select->new($rep_rd)->can_read(30) ? <$rep_rd> // '' : '';
-waitpid($child, 0);
-$child = 0;
-chomp $theirs;
-my @theirs = split ' ', $theirs;
+my @theirs = $theirs->();
 is(scalar @theirs, 3, 'bulk: the upstream sent 64 MiB and read to EOF')
-    or diag $theirs;
+    or diag "@theirs";
 is($theirs[1], $BULK, 'bulk: the upstream got 64 MiB');
 ok(defined $theirs[2] && $theirs[2] eq ($mine[0] // ''),
     'bulk: exactly the client\'s bytes');

@@ -36,6 +36,8 @@ use MeshTest qw(rss_anon cpu_seconds);
 
 my $t = MeshTest->new;
 $t->require_binaries('meshd', 'meshc');
+plan skip_all => 'openssl is not installed'
+    unless grep { -x "$_/openssl" } split /:/, $ENV{PATH};
 my ($h, $hb, $hc) = map { $t->host($_) } 1 .. 3;
 my $dir = $t->dir;
 my $MiB = 1 << 20;
@@ -85,51 +87,23 @@ my $big_md5 = do {
 
 # The HTTP upstream: GET sends $BIG bytes with no length and closes; POST
 # reads its body slower than it comes and says how much it got.
-my $http_child = fork // die "fork: $!";
-if ($http_child == 0) {
-	while (my $c = $http_lsn->accept) {
-		my ($head, $len) = ('', 0);
-		while (defined(my $l = <$c>)) { $head .= $l; last if $l eq "\r\n" }
-		if ($head =~ /^POST/) {
-			($len) = $head =~ /^Content-Length: (\d+)\r$/mi;
-			my ($got, $buf) = (0, '');
-			while ($got < $len) {
-				my $n = read($c, $buf, 64 * 1024) or last;
-				$got += $n;
-				select(undef, undef, undef, 0.002);
-			}
-			my $body = "got $got bytes\n";
-			print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body)
-			    . "\r\n\r\n$body";
-		} else {
-			syswrite($c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-			for my $i (0 .. $BIG / $MiB - 1) {
-				my ($b, $off) = (block($i), 0);
-				while ($off < $MiB) {
-					my $n = syswrite($c, $b, $MiB - $off, $off);
-					last unless defined $n;
-					$off += $n;
-				}
-			}
-			close $c;
-		}
-	}
-	_exit(0);
-}
+my $http_child = body_server($http_lsn, read => 64 * 1024,
+    head => "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+    blocks => $BIG / $MiB, block => \&block);
 close $http_lsn;
 
 my %b = map { $_ => $t->free_port($hb) } qw(admin tunnel trickle http slow);
 my %a = map { $_ => $t->free_port($h) } qw(admin tunnel trickle http slow
     silent);
 my $peer = 'tls_peer = spiffe://test/service/b';
-my $bconf = $t->write_file('b.conf', <<"EOF");
-[meshd]
-service = b
-admin = $hb:$b{admin}
-workers = 1
-tls_cert = $dir/certs/b.crt
-tls_key = $dir/certs/b.key
-tls_ca = $dir/certs/ca.crt
+# A sidecar's [meshd] section: one worker, its certificate from meshc.
+sub sidecar {
+	my ($name, $addr) = @_;
+	return "[meshd]\nservice = $name\nadmin = $addr\nworkers = 1\n"
+	    . "tls_cert = $dir/certs/$name.crt\ntls_key = $dir/certs/$name.key\n"
+	    . "tls_ca = $dir/certs/ca.crt\n";
+}
+my $bconf = $t->write_file('b.conf', sidecar('b', "$hb:$b{admin}") . <<"EOF");
 
 [listener tunnel]
 address = $hb:$b{tunnel}
@@ -164,14 +138,7 @@ endpoint = $hc:$up{http}
 [cluster app]
 endpoint = $hc:$up{app}
 EOF
-my $aconf = $t->write_file('a.conf', <<"EOF");
-[meshd]
-service = a
-admin = $h:$a{admin}
-workers = 1
-tls_cert = $dir/certs/a.crt
-tls_key = $dir/certs/a.key
-tls_ca = $dir/certs/ca.crt
+my $aconf = $t->write_file('a.conf', sidecar('a', "$h:$a{admin}") . <<"EOF");
 
 [listener tunnel]
 address = $h:$a{tunnel}
@@ -268,21 +235,10 @@ close $c;
 is("$all $how", 'late eof', 'tunnel: the upstream\'s answer still comes back, then its close');
 close $s;
 
-# 64 MiB each way at once; the upstream end in a child, which reports on
-# a pipe.
+# 64 MiB each way at once; the upstream end in a child.
 my $BULK = 64 * $MiB;
-pipe(my $rep_rd, my $rep_wr) or die "pipe: $!";
-my $child = fork // die "fork: $!";
-if ($child == 0) {
-	close $rep_rd;
-	my $c = raw_accept($bulk_lsn);
-	my @r = $c ? eval { duplex($c, $BULK) } : ();
-	print $rep_wr @r ? "@r\n" : 'error: ' . ($c ? $@ : "no connection\n");
-	close $rep_wr;
-	_exit(0);
-}
-close $rep_wr;
-END { kill 'KILL', grep { $_ } $child, $http_child }
+my $theirs = duplex_child($bulk_lsn, $BULK);
+END { kill 'KILL', $http_child if $http_child }
 
 mem_reset();
 my $ticks = 0;
@@ -290,13 +246,9 @@ $s = connect_to($h, $a{tunnel});
 my @mine = eval { duplex($s, $BULK, sub { mem_tick() unless ++$ticks % 16 }) };
 is($@, '', 'bulk: the client sent 64 MiB and read to EOF');
 close $s;
-my $theirs = IO::Select->new($rep_rd)->can_read(30) ? <$rep_rd> // '' : '';
-waitpid($child, 0);
-$child = 0;
-chomp $theirs;
-my @theirs = split ' ', $theirs;
+my @theirs = $theirs->();
 is(scalar @theirs, 3, 'bulk: the upstream sent 64 MiB and read to EOF')
-    or diag $theirs;
+    or diag "@theirs";
 ok(($theirs[1] // 0) == $BULK && ($theirs[2] // '') eq ($mine[0] // ''),
     'bulk: the upstream got exactly the client\'s 64 MiB');
 ok(($mine[1] // 0) == $BULK && ($mine[2] // '') eq ($theirs[0] // 'x'),
@@ -312,8 +264,7 @@ my $writer = fork // die "fork: $!";
 if ($writer == 0) {
 	my $s = connect_to($h, $a{trickle});
 	for my $i (0 .. $HALF / $MiB - 1) {
-		my $b = block($i);
-		syswrite($s, $b) == $MiB or _exit(1);
+		write_all($s, block($i)) or _exit(1);
 	}
 	shutdown($s, SHUT_WR);
 	read_to_eof($s);
@@ -387,13 +338,7 @@ mem_reset();
 $s = connect_to($h, $a{http});
 send_bytes($s, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: $BIG\r\n\r\n");
 for my $i (0 .. $BIG / $MiB - 1) {
-	my ($b, $off) = (block($i), 0);
-	while ($off < $MiB) {
-		IO::Select->new($s)->can_write(IO_TIMEOUT) or last;
-		my $n = syswrite($s, $b, $MiB - $off, $off);
-		die "upload: write: $!" unless defined $n;
-		$off += $n;
-	}
+	write_all($s, block($i)) or die "upload: write: $!";
 	mem_tick() unless $i % 2;
 }
 $r = read_response($s);
@@ -413,24 +358,18 @@ if ($client == 0) {
 	open STDERR, '>', "$dir/s_client.log" or _exit(126);
 	close $in_wr;
 	close $out_rd;
-	exec 'openssl', 's_client', '-quiet', '-connect', "$hb:$b{slow}",
+	{ exec 'openssl', 's_client', '-quiet', '-connect', "$hb:$b{slow}",
 	    '-cert', "$dir/certs/a.crt", '-key', "$dir/certs/a.key",
-	    '-CAfile', "$dir/certs/ca.crt";
+	    '-CAfile', "$dir/certs/ca.crt" }
 	_exit(127);
 }
 close $in_rd;
 close $out_wr;
 my $feeder = fork // die "fork: $!";
 if ($feeder == 0) {
-	syswrite($in_wr, "GET /delay/2000 HTTP/1.1\r\nHost: x\r\n\r\n");
-	my $junk = 'x' x $MiB;
+	write_all($in_wr, "GET /delay/2000 HTTP/1.1\r\nHost: x\r\n\r\n");
 	for (1 .. 16) {
-		my $off = 0;
-		while ($off < $MiB) {
-			my $n = syswrite($in_wr, $junk, $MiB - $off, $off);
-			_exit(0) unless defined $n;
-			$off += $n;
-		}
+		write_all($in_wr, 'x' x $MiB) or last;
 	}
 	_exit(0);
 }

@@ -9,13 +9,15 @@ use Digest::MD5;
 use Errno qw(EAGAIN EINTR);
 use Exporter 'import';
 use IO::Select;
+use POSIX ();
 use IO::Socket::INET;
 use Scalar::Util qw(refaddr);
 use Socket qw(SHUT_WR);
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(IO_TIMEOUT connect_to send_bytes fill read_to_eof
-    read_exactly read_response parse_all raw_accept raw_read_head duplex);
+our @EXPORT = qw(IO_TIMEOUT connect_to send_bytes write_all fill read_to_eof
+    read_exactly read_response parse_all raw_accept raw_read_head duplex
+    duplex_child body_server);
 
 use constant IO_TIMEOUT => 5;
 
@@ -33,6 +35,19 @@ sub send_bytes {
 	my ($s, $bytes) = @_;
 	my $n = syswrite($s, $bytes);
 	return defined $n && $n == length $bytes;
+}
+
+# All the bytes, in as many write()s as a blocking socket takes: true if
+# they all went.
+sub write_all {
+	my ($s, $bytes) = @_;
+	my $off = 0;
+	while ($off < length $bytes) {
+		my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
+		return 0 unless defined $n;
+		$off += $n;
+	}
+	return 1;
 }
 
 # Reads more into the socket's buffer: the byte count, 0 at EOF, or undef
@@ -188,6 +203,67 @@ sub duplex {
 		}
 	}
 	return ($out->hexdigest, $got, $in->hexdigest);
+}
+
+# A child process answering on $lsn, for tests of bodies: a POST's body is
+# read $o{read} bytes at a time with a pause after each read (slower than
+# the client) and answered "got N bytes\n"; anything else gets $o{head},
+# then $o{block}->($i) for $i in 0 .. $o{blocks} - 1. Every connection
+# closes after its answer. Returns the child's pid.
+sub body_server {
+	my ($lsn, %o) = @_;
+	my $pid = fork // die "fork: $!";
+	return $pid if $pid;
+	while (my $c = $lsn->accept) {
+		my ($head, $len) = ('', 0);
+		while (defined(my $l = <$c>)) { $head .= $l; last if $l eq "\r\n" }
+		if ($head =~ /^POST/) {
+			($len) = $head =~ /^Content-Length: (\d+)\r$/mi;
+			my ($got, $buf) = (0, '');
+			# read, not sysread: the head came through PerlIO's
+			# buffer, which may hold the first body bytes too.
+			while ($got < $len) {
+				my $n = read($c, $buf, $o{read}) or last;
+				$got += $n;
+				select(undef, undef, undef, 0.002);
+			}
+			my $body = "got $got bytes\n";
+			print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($body)
+			    . "\r\nConnection: close\r\n\r\n$body";
+		} else {
+			write_all($c, $o{head});
+			for my $i (0 .. $o{blocks} - 1) {
+				write_all($c, $o{block}->($i)) or last;
+			}
+		}
+		close $c;
+	}
+	POSIX::_exit(0);
+}
+
+# The other end of a duplex: a child accepts one connection on $lsn and
+# runs duplex on it. Returns a sub that waits for the child and returns
+# what its duplex did, or an error phrase.
+sub duplex_child {
+	my ($lsn, $total) = @_;
+	pipe(my $rd, my $wr) or die "pipe: $!";
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		close $rd;
+		my $c = raw_accept($lsn);
+		my @r = $c ? eval { duplex($c, $total) } : ();
+		print $wr @r ? "@r\n" : 'error: ' . ($c ? $@ : "no connection\n");
+		close $wr;
+		POSIX::_exit(0);
+	}
+	close $wr;
+	return sub {
+		my $r = IO::Select->new($rd)->can_read(30) ? <$rd> // '' : '';
+		kill 'KILL', $pid;
+		waitpid($pid, 0);
+		chomp $r;
+		return split ' ', $r;
+	};
 }
 
 1;
