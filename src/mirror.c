@@ -16,6 +16,7 @@
 #include "proxy.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tlsconn.h"
 #include "worker.h"
 
 /* Copies a worker has in flight at most; more are dropped, so that a
@@ -116,12 +117,13 @@ fail(struct msh_mirror *m, short what, const char *how)
 	finish(m);
 }
 
-/* Bytes the copy has waiting to go. */
+/* Bytes the copy has waiting to go (on TLS, the records not sent
+ * too). */
 static size_t
 queued(const struct msh_mirror *m)
 {
 	return evbuffer_get_length(m->out) + (m->connected ?
-	    evbuffer_get_length(bufferevent_get_output(m->up->bev)) : 0);
+	    msh_bev_unsent(m->up->bev) : 0);
 }
 
 /* The copy's connection is up: what it has goes, its response is read
@@ -316,8 +318,7 @@ mirror_read(struct bufferevent *bev, void *arg)
 	if (r == 0)
 		return;
 	if (r == 1 && m->msg.keep_alive && !m->fed &&
-	    evbuffer_get_length(in) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	    evbuffer_get_length(in) == 0 && msh_bev_unsent(bev) == 0) {
 		msh_pool_put(m->up);
 		m->up = NULL;
 	}
