@@ -5,6 +5,7 @@
 #include "ratelimit.h"
 
 #define NS	1000000000ULL
+#define DEBT_SLACK	NS
 
 int
 msh_rate_take(_Atomic uint64_t *tat, const struct msh_rate *r,
@@ -15,11 +16,17 @@ msh_rate_take(_Atomic uint64_t *tat, const struct msh_rate *r,
 
 	old = atomic_load_explicit(tat, memory_order_relaxed);
 	for (;;) {
-		/* A full bucket has nothing to make up. One emptied under a
-		 * slower rate or a bigger burst (before a reload) is empty
-		 * now, not in debt, and is kept so. */
+		/*
+		 * A full bucket has nothing to make up. One emptied under a
+		 * slower rate or a bigger burst (before a reload) is made
+		 * empty now when it is more than DEBT_SLACK in debt. Less is
+		 * not a reload to tell: now may be older than another worker's
+		 * (read before a preemption, or before this loop's retries),
+		 * and moving the bucket back for it would give out tokens
+		 * already taken. A smaller debt is paid.
+		 */
 		base = old > now ? old : now;
-		if (base - now > full) {
+		if (base - now > full + DEBT_SLACK) {
 			if (atomic_compare_exchange_weak_explicit(tat, &old,
 			    now + full, memory_order_relaxed,
 			    memory_order_relaxed))

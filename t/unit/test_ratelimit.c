@@ -3,8 +3,9 @@
  * own: a full bucket gives burst tokens at once and then one a token's
  * time; the wait it names is when the next one comes; a bucket emptied
  * under a slower rate (before a reload) is empty under a faster one, not
- * in debt; and workers taking from one bucket at the same instant get
- * burst tokens between them, no more and no fewer.
+ * in debt; a worker with an older clock reading takes nothing back; and
+ * workers taking from one bucket at the same instant get burst tokens
+ * between them, no more and no fewer.
  */
 #include "config.h"
 
@@ -76,6 +77,23 @@ test_faster_after_reload(void **state)
 	    1);
 }
 
+/* A worker whose clock was read before another's took a token (it was
+ * preempted, or retried its compare-and-swap) is refused, and gives back
+ * nothing: the bucket is as the other left it. */
+static void
+test_stale_clock(void **state)
+{
+	struct msh_rate r = { 1000, 1 };
+	_Atomic uint64_t tat = 0;
+	uint64_t wait = 0, ms = S / 1000;
+
+	(void)state;
+	assert_int_equal(msh_rate_take(&tat, &r, 1, T0 + 10 * ms, &wait), 1);
+	assert_int_equal(msh_rate_take(&tat, &r, 1, T0, &wait), 0);
+	assert_int_equal(msh_rate_take(&tat, &r, 1, T0 + 10 * ms, &wait), 0);
+	assert_int_equal(msh_rate_take(&tat, &r, 1, T0 + 11 * ms, &wait), 1);
+}
+
 #define THREADS	4
 #define TRIES	5000
 
@@ -124,6 +142,7 @@ main(void)
 		cmocka_unit_test(test_burst_then_rate),
 		cmocka_unit_test(test_per_minute),
 		cmocka_unit_test(test_faster_after_reload),
+		cmocka_unit_test(test_stale_clock),
 		cmocka_unit_test(test_workers_share_one_bucket),
 	};
 
