@@ -78,13 +78,33 @@ only_comment(const char *s)
 	return *s == '\0' || *s == ';' || *s == '#';
 }
 
+/*
+ * The name in the header "[ name ]" at p (p[0] is '['), looked for up to
+ * lim: its first byte, *n long, blanks trimmed; *close is at the ']'.
+ * NULL without a ']'.
+ */
+static const char *
+header_name(const char *p, const char *lim, const char **close, size_t *n)
+{
+	const char *s = p + 1, *e;
+
+	if ((*close = memchr(p, ']', lim - p)) == NULL)
+		return NULL;
+	for (e = *close; s < e && is_blank(*s); s++)
+		;
+	while (e > s && is_blank(e[-1]))
+		e--;
+	*n = e - s;
+	return s;
+}
+
 static char *
 section_line(struct ini_ctx *c, const char *p, char *str, int num)
 {
-	const char *end = strchr(p, ']'), *s = p + 1, *e;
+	const char *end, *s;
 	size_t n;
 
-	if (end == NULL) {
+	if ((s = header_name(p, p + strlen(p), &end, &n)) == NULL) {
 		msh_diag_error(c->diag, "syntax", c->file, c->line,
 		    "section header is missing its closing ']'");
 		return NULL;
@@ -94,11 +114,7 @@ section_line(struct ini_ctx *c, const char *p, char *str, int num)
 		    "unexpected text after ']'");
 		return NULL;
 	}
-	for (e = end; s < e && is_blank(*s); s++)
-		;
-	while (e > s && is_blank(e[-1]))
-		e--;
-	if ((n = e - s) == 0) {
+	if (n == 0) {
 		msh_diag_error(c->diag, "syntax",
 		    c->file, c->line, "empty section name");
 		return NULL;
@@ -183,10 +199,15 @@ section_length(const struct ini_ctx *c)
 static int
 skip_section(struct ini_ctx *c)
 {
-	size_t len = section_length(c);
-	const char *p, *end = c->at + len;
+	size_t len = section_length(c), n;
+	const char *p, *end = c->at + len, *nl, *close, *name;
 
-	if (len == 0 || !c->skipper(c->user, c->at, len, c->line + 1))
+	if (len == 0)
+		return 0;
+	nl = memchr(c->at, '\n', len);
+	name = header_name(c->at, nl != NULL ? nl : end, &close, &n);
+	if (name == NULL || n == 0 ||
+	    !c->skipper(c->user, name, n, c->at, len, c->line + 1))
 		return 0;
 	for (p = c->at; p < end; c->line++)
 		if ((p = memchr(p, '\n', end - p)) == NULL)

@@ -37,15 +37,16 @@ int	msh_ini_parse_file(const char *path, msh_ini_handler *h, void *user,
 	    struct msh_diag *d);
 
 /*
- * Called before a section is parsed, with its text: from its header, at
- * the start of a line, to the next such header or the end of the file.
- * line is the header's. Nonzero skips the section: the handler sees none
- * of it. For a reader that knows a section from the file's last reading;
- * a section with another header inside (an indented one) is never
- * offered, so a skipped one holds exactly one section.
+ * Called before a section is parsed, with its name (name_len bytes,
+ * trimmed as the handler would get it, not NUL-terminated) and its text:
+ * from its header, at the start of a line, to the next such header or
+ * the end of the file. line is the header's. Nonzero skips the section:
+ * the handler sees none of it. For a reader that knows a section from the
+ * file's last reading; a section with another header inside (an indented
+ * one) is never offered, so a skipped one holds exactly one section.
  */
-typedef int msh_ini_skipper(void *user, const char *text, size_t len,
-    unsigned line);
+typedef int msh_ini_skipper(void *user, const char *name, size_t name_len,
+    const char *text, size_t len, unsigned line);
 
 int	msh_ini_parse_file_skipping(const char *path, msh_ini_handler *h,
 	    msh_ini_skipper *skip, void *user, struct msh_diag *d);

@@ -290,28 +290,24 @@ end_instance(struct reg_ctx *c)
  * of a registry is other services, unchanged.
  */
 static int
-skip_known(void *user, const char *text, size_t len, unsigned line)
+skip_known(void *user, const char *path, size_t plen, const char *text,
+    size_t len, unsigned line)
 {
 	static const char prefix[] = "/services/";
 	struct reg_ctx *c = user;
 	uint64_t h = text_hash(text, len);
-	const char *end, *path = text + 1, *name, *slash;
+	const char *end = path + plen, *name, *slash;
 	char service[MSH_NAME_MAX + 1];
 	size_t n;
 
 	c->seen = grow(c->seen, &c->seen_cap, c->nseen, sizeof(*c->seen));
 	c->seen[c->nseen++] = h;
-	if (!known(c->prev, h) ||
-	    (end = memchr(text, ']', len)) == NULL)
+	if (!known(c->prev, h))
 		return 0;
-	/* The header as the parser trims it; it was a good instance path,
-	 * or a service's node, which is always parsed. */
-	while (path < end && (*path == ' ' || *path == '\t'))
-		path++;
-	while (end > path && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
+	/* It was a good instance path, or a service's node, which is always
+	 * parsed. */
 	name = path + sizeof(prefix) - 1;
-	if (end - path < (ptrdiff_t)sizeof(prefix) ||
+	if (plen < sizeof(prefix) ||
 	    (slash = memchr(name, '/', end - name)) == NULL ||
 	    (n = slash - name) > MSH_NAME_MAX)
 		return 0;
@@ -321,7 +317,7 @@ skip_known(void *user, const char *text, size_t len, unsigned line)
 		return 0;
 	end_instance(c);
 	c->node = NULL;
-	note_instance(c, path, end - path, service, line);
+	note_instance(c, path, plen, service, line);
 	return 1;
 }
 
