@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <event2/event.h>
 
+#include "plainconn.h"
 #include "pool.h"
 #include "stats.h"
 #include "tlsconn.h"
@@ -142,9 +143,7 @@ msh_upconn_new(struct msh_pool *p, const struct msh_addr *a)
 		abort();
 	u->pool = p;
 	u->addr = *a;
-	u->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (u->bev == NULL)
-		abort();
+	u->bev = msh_plainconn_new(p->base, -1);
 	return u;
 }
 

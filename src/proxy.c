@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mirror.h"
 #include "outlier.h"
+#include "plainconn.h"
 #include "pool.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -1086,7 +1087,7 @@ msh_upstream_open(struct msh_worker *w, struct msh_tls *tls,
 	u = msh_upconn_new(w->pool, &ep->addr);
 	bufferevent_setcb(u->bev, NULL, NULL, on_event, arg);
 	msh_set_timeouts(u->bev, 0, cl->conf->connect_timeout);
-	if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&ep->addr.ss,
+	if (msh_plainconn_connect(u->bev, (struct sockaddr *)&ep->addr.ss,
 	    ep->addr.len) != 0) {
 		msh_upconn_free(u);
 		return NULL;
@@ -2063,8 +2064,7 @@ start_client(struct msh_conn *c, int fd, int tls)
 		    l->conf->tls == MSH_TLS_EDGE ? msh_tls_edge(c->snap->tls,
 		    l->conf->name) : msh_tls_server(c->snap->tls), 1);
 	else
-		c->client = bufferevent_socket_new(w->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		c->client = msh_plainconn_new(w->base, fd);
 	if (c->client == NULL)
 		abort();
 	if (l->conf->protocol == MSH_PROTO_TCP && tls && l->nrules > 0) {
