@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # Limits and timeouts from meshd.conf, each made to fire against real
-# peers: max_header_size (414, 431; a response head over it is a 502),
-# max_headers, keepalive_timeout apart from client_timeout, client_timeout
-# bounding a head that trickles in, request_timeout before and during the
+# peers: max_header_size (414, 431; a response head over it is a 502;
+# heads of 40 KiB pass whole under a 64k one), max_headers,
+# keepalive_timeout apart from client_timeout, client_timeout bounding a
+# head that trickles in, request_timeout before and during the
 # answer and while the request body is late, connect_timeout against a
 # listener that drops SYNs. Each answer is counted by cause, and what is
 # refused never reaches the upstream.
@@ -40,8 +41,8 @@ for (1 .. 2) {
 	push @fillers, $f;
 }
 
-my ($lim, $rawlim, $ka, $slowhead, $req, $ct, $admin) =
-    map { $t->free_port($h) } 1 .. 7;
+my ($lim, $rawlim, $big, $ka, $slowhead, $req, $ct, $admin) =
+    map { $t->free_port($h) } 1 .. 8;
 my $conf = $t->write_file('meshd.conf', <<"EOF");
 [meshd]
 service = limits
@@ -59,6 +60,11 @@ address = $h:$rawlim
 cluster = raw
 max_header_size = 2k
 max_headers = 10
+
+[listener big]
+address = $h:$big
+cluster = raw
+max_header_size = 64k
 
 [listener ka]
 address = $h:$ka
@@ -149,6 +155,26 @@ for my $case (
 	close $peer if $peer;
 }
 is($err->('rawlim', 'bad_response'), 2, 'counted: bad_response, twice');
+
+# Heads of 40 KiB, under a max_header_size of 64k: meshd reads them in
+# several reads, so each lies in more than one of its buffer's chunks (it
+# parses the first chunk alone first), and both pass whole.
+{
+	my $fill = join '', map { sprintf '%07d,', $_ } 1 .. 5000;
+	my $s = connect_to($h, $big);
+	send_bytes($s, "GET /big HTTP/1.1\r\nHost: x\r\nX-Big: $fill\r\n\r\n");
+	my $peer = raw_accept($raw);
+	my $up = $peer ? raw_read_head($peer) : '';
+	ok(index($up, "\r\nX-Big: $fill\r\n") > 0,
+	    'a 40 KiB request head reaches the upstream whole');
+	send_bytes($peer, "HTTP/1.1 200 OK\r\nX-Big: $fill\r\n"
+	    . "Content-Length: 2\r\n\r\nok") if $peer;
+	$r = read_response($s);
+	is("$r->{status} " . ($r->{headers}{'x-big'} // '') . " $r->{body}",
+	    "200 $fill ok", 'a 40 KiB response head reaches the client whole');
+	close $s;
+	close $peer if $peer;
+}
 
 #
 # keepalive_timeout = 300ms with client_timeout = 4s: an idle kept-alive
