@@ -13,14 +13,24 @@
 
 /*
  * How: a socket bufferevent's ev_read (public, in bufferevent_struct.h)
- * is what its enabling, watermarks and read timeout add and remove; only
- * its callback reads. So the callback is replaced, and libevent keeps
- * deciding when to read. The callback does what libevent's does, less the
- * ioctl: at most READ_SIZE (libevent's EVBUFFER_MAX_READ) a read, which
- * keeps an idle connection's buffer small; proxy.c reads on (read_more)
- * when a read fills it.
+ * is what its enabling and read timeout add and remove; only its callback
+ * reads. So the callback is replaced, and libevent keeps deciding when to
+ * read. The callback does what libevent's does, less the ioctl: at most
+ * READ_SIZE (libevent's EVBUFFER_MAX_READ) a read, which keeps an idle
+ * connection's buffer small; proxy.c reads on (read_more) when a read
+ * fills it. ev_read's argument stays the bufferevent: libevent's
+ * finalizer takes it for one.
+ *
+ * The read limit (msh_plainconn_read_limit) is kept here too, in the
+ * bufferevent's wm_read.high, but not as libevent's read watermark: that
+ * one re-adds the read event, and so restarts its timeout, on every change
+ * of the input below the mark, five times a request. Here the input is
+ * watched (on_drained) only while reading waits for room in it: "held".
  */
 #define READ_SIZE	4096
+
+static void	on_drained(struct evbuffer *, const struct evbuffer_cb_info *,
+		    void *);
 
 static void
 fail(struct bufferevent *bev, short what)
@@ -29,12 +39,48 @@ fail(struct bufferevent *bev, short what)
 	bufferevent_trigger_event(bev, what, 0);
 }
 
+/* The input is at the limit: reading stops, as a suspended bufferevent's
+ * does (its read timeout too), until meshd takes some. */
+static void
+hold(struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	event_del(&bev->ev_read);
+	(void)evbuffer_remove_cb(in, on_drained, bev);	/* held already */
+	if (evbuffer_add_cb(in, on_drained, bev) == NULL)
+		abort();
+}
+
+/* Not held (any longer): reading goes on if meshd wants it to. */
+static void
+release(struct bufferevent *bev)
+{
+	if (evbuffer_remove_cb(bufferevent_get_input(bev), on_drained,
+	    bev) != 0)
+		return;
+	if ((bufferevent_get_enabled(bev) & EV_READ) &&
+	    event_add(&bev->ev_read, evutil_timerisset(&bev->timeout_read) ?
+	    &bev->timeout_read : NULL) != 0)
+		abort();
+}
+
+static void
+on_drained(struct evbuffer *in, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct bufferevent *bev = arg;
+
+	if (evbuffer_get_length(in) < bev->wm_read.high)
+		release(bev);
+}
+
 static void
 on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct bufferevent *bev = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t want = READ_SIZE, have, left;
+	size_t want = READ_SIZE, have, high = bev->wm_read.high, left;
 	struct evbuffer_iovec v[2];
 	ssize_t n;
 	int i, k;
@@ -44,15 +90,14 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		fail(bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
 		return;
 	}
-	if (bev->wm_read.high != 0) {
-		if ((have = evbuffer_get_length(in)) >= bev->wm_read.high) {
-			/* Setting the mark again suspends reading. */
-			bufferevent_setwatermark(bev, EV_READ, bev->wm_read.low,
-			    bev->wm_read.high);
+	if (high != 0) {
+		/* Enabled again while held, or the limit lowered. */
+		if ((have = evbuffer_get_length(in)) >= high) {
+			hold(bev);
 			return;
 		}
-		if (bev->wm_read.high - have < want)
-			want = bev->wm_read.high - have;
+		if (high - have < want)
+			want = high - have;
 	}
 	/* A socket bufferevent keeps its input frozen but for its reads. */
 	evbuffer_unfreeze(in, 0);
@@ -69,16 +114,18 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		evbuffer_commit_space(in, v, i);
 	}
 	evbuffer_freeze(in, 0);
-	if (n > 0)
+	if (n > 0) {
+		if (high != 0 && evbuffer_get_length(in) >= high)
+			hold(bev);
 		/* Past the low mark, meshd's read callback; it may free bev. */
 		bufferevent_trigger(bev, EV_READ, 0);
-	else if (n == 0)
+	} else if (n == 0)
 		fail(bev, BEV_EVENT_EOF | BEV_EVENT_READING);
 	else if (errno != EAGAIN && errno != EINTR)
 		fail(bev, BEV_EVENT_ERROR | BEV_EVENT_READING);
 }
 
-/* Replace ev_read's callback; it must not be pending meanwhile. */
+/* Give ev_read this file's callback; it must not be pending meanwhile. */
 static void
 own_reads(struct bufferevent *bev)
 {
@@ -115,4 +162,17 @@ msh_plainconn_connect(struct bufferevent *bev, const struct sockaddr *sa,
 	if (r == 0)
 		own_reads(bev);
 	return r;
+}
+
+int
+msh_plainconn_read_limit(struct bufferevent *bev, size_t limit)
+{
+	if (event_get_callback(&bev->ev_read) != on_readable)
+		return -1;
+	bev->wm_read.low = 0;
+	bev->wm_read.high = limit;
+	if (limit == 0 ||
+	    evbuffer_get_length(bufferevent_get_input(bev)) < limit)
+		release(bev);
+	return 0;
 }

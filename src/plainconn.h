@@ -2,9 +2,9 @@
  * Plain sockets as bufferevents whose reads are meshd's: libevent's
  * socket bufferevent asks the kernel how much there is to read
  * (ioctl(FIONREAD)) before each read(2), a system call a request on each
- * side of the proxy; here the read is all there is. Everything else
- * (writes, connects, enabling, watermarks, timeouts, callbacks) stays
- * libevent's.
+ * side of the proxy; here the read is all there is, and the read limit
+ * is kept here. Everything else (writes, connects, enabling, timeouts,
+ * callbacks) stays libevent's.
  */
 #ifndef MSH_PLAINCONN_H
 #define MSH_PLAINCONN_H
@@ -22,5 +22,10 @@ struct bufferevent *msh_plainconn_new(struct event_base *base, int fd);
  * bufferevent_socket_connect does: 0 or -1 with errno. */
 int	msh_plainconn_connect(struct bufferevent *bev,
 	    const struct sockaddr *sa, socklen_t len);
+
+/* Stop reading into bev's input once it holds limit bytes (0: never),
+ * as libevent's read high watermark does; -1 if bev is not one
+ * msh_plainconn_new made. */
+int	msh_plainconn_read_limit(struct bufferevent *bev, size_t limit);
 
 #endif

@@ -10,6 +10,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "plainconn.h"
 #include "tlsconn.h"
 
 /*
@@ -384,7 +385,8 @@ msh_bev_read_limit(struct bufferevent *bev, size_t high)
 	struct tlsconn *s;
 
 	if ((s = lookup(bev)) == NULL) {
-		bufferevent_setwatermark(bev, EV_READ, 0, high);
+		if (msh_plainconn_read_limit(bev, high) != 0)
+			bufferevent_setwatermark(bev, EV_READ, 0, high);
 		return;
 	}
 	s->limit = high;

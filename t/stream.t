@@ -3,11 +3,17 @@
 # whole while meshd's private memory (RssAnon) grows by less than 4 MiB,
 # with the receiving side slower than the sending one each time, so only
 # backpressure keeps the difference out of meshd. The upstream is a raw
-# server in this test that streams and discards.
+# server in this test that streams and discards. Then 16 MiB pipelined
+# behind a request whose answer is slow: meshd reads no more than its
+# buffer_size of them meanwhile (the read limit, not backpressure, holds
+# them back), answers, and refuses the rest with a 414.
 use strict;
 use warnings;
 use Test::More;
+use IO::Select;
 use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(time);
 use MeshSock;
 use MeshTest;
 
@@ -30,7 +36,10 @@ my $child = body_server($srv, read => $MiB, blocks => $GiB / $MiB,
 close $srv;
 END { kill 'KILL', $child if $child }
 
-my ($port, $admin) = ($t->free_port($h), $t->free_port($h));
+my ($port, $slow, $admin) = map { $t->free_port($h) } 1 .. 3;
+my $slow_up = $t->free_port($hb);
+$t->start_backend(name => 'slow', listen => "$hb:$slow_up", delay => 1500,
+    quiet => 1);
 my $conf = $t->write_file('meshd.conf', <<"EOF");
 [meshd]
 service = stream
@@ -40,8 +49,15 @@ admin = $h:$admin
 address = $h:$port
 cluster = up
 
+[listener slow]
+address = $h:$slow
+cluster = slow
+
 [cluster up]
 endpoint = $hb:$up_port
+
+[cluster slow]
+endpoint = $hb:$slow_up
 EOF
 my $pid = $t->start_meshd(name => 'meshd', conf => $conf, host => $h,
     admin => "$h:$admin");
@@ -93,10 +109,42 @@ is($got, $GiB, '1 GiB download arrived whole');
 close $s;
 my $down_growth = $max - $base;
 
+# Pipelined behind a slow answer: a writer child sends the request, then
+# 16 MiB as fast as meshd takes them; it blocks once meshd stops reading,
+# and ends when meshd closes.
+$base = anon();
+$max = $base;
+$s = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $slow, Timeout => 30)
+    or die "connect: $!";
+my $writer = fork // die "fork: $!";
+if ($writer == 0) {
+	local $SIG{PIPE} = 'IGNORE';
+	write_all($s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") or POSIX::_exit(1);
+	for (1 .. 16) {
+		write_all($s, 'x' x $MiB) or last;
+	}
+	POSIX::_exit(0);
+}
+my $answers = '';
+my $deadline = time + 30;
+while (time < $deadline) {
+	my $a = anon();
+	$max = $a if $a > $max;
+	next unless IO::Select->new($s)->can_read(0.05);
+	sysread($s, my $more, 65536) or last;
+	$answers .= $more;
+}
+waitpid($writer, 0);
+close $s;
+like($answers, qr{\AHTTP/1\.1 200 .*^HTTP/1\.1 414 }ms,
+    'pipelined: the slow answer, then a 414 for what came after it');
+my $pipe_growth = $max - $base;
+
 SKIP: {
-	skip 'memory figures mean nothing under the sanitizers', 2 if $sanitized;
+	skip 'memory figures mean nothing under the sanitizers', 3 if $sanitized;
 	cmp_ok($up_growth, '<', 4096, "upload: RssAnon grew $up_growth KiB (< 4 MiB)");
 	cmp_ok($down_growth, '<', 4096, "download: RssAnon grew $down_growth KiB (< 4 MiB)");
+	cmp_ok($pipe_growth, '<', 4096, "pipelined: RssAnon grew $pipe_growth KiB (< 4 MiB)");
 }
 
 $t->done_testing;
