@@ -1,10 +1,13 @@
 /*
  * The HTTP/1.1 codec: request and response heads, then the rest of the
- * input as a body in every framing, plain and decoded.
+ * input as a body in every framing, plain and decoded. A head parsed from
+ * a part of the input must say it wants more, or what the whole input
+ * says: meshd parses a head in its buffer's first chunk before the rest.
  */
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -32,6 +35,27 @@ body(const struct msh_http_msg *m, const uint8_t *data, size_t size, int decode)
 	evbuffer_free(dst);
 }
 
+static ssize_t
+parse(const uint8_t *data, size_t size, int response, struct msh_http_msg *m)
+{
+	return response ? msh_http1_parse_response((const char *)data, size,
+	    0, m) : msh_http1_parse_request((const char *)data, size, m);
+}
+
+/* The parses of a few prefixes, against the whole input's. */
+static void
+prefixes(const uint8_t *data, size_t size, int response, ssize_t whole,
+    struct msh_http_msg *m)
+{
+	size_t cut[] = { size / 3, size / 2, size - (size > 0) };
+	ssize_t n;
+	size_t i;
+
+	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++)
+		if ((n = parse(data, cut[i], response, m)) != 0 && n != whole)
+			abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,13 +66,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.headers = fields;
 	m.max_headers = 100;
 
-	n = msh_http1_parse_request((const char *)data, size, &m);
-	if (n > 0) {
+	n = parse(data, size, 0, &m);
+	prefixes(data, size, 0, n, &m);
+	if ((n = parse(data, size, 0, &m)) > 0) {
 		body(&m, data + n, size - n, 0);
 		body(&m, data + n, size - n, 1);
 	}
-	n = msh_http1_parse_response((const char *)data, size, 0, &m);
-	if (n > 0)
+	n = parse(data, size, 1, &m);
+	prefixes(data, size, 1, n, &m);
+	if ((n = parse(data, size, 1, &m)) > 0)
 		body(&m, data + n, size - n, 1);
 	/* The chunked decoder on raw input too. */
 	memset(&m, 0, sizeof(m));
