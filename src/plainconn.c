@@ -32,6 +32,28 @@
 static void	on_drained(struct evbuffer *, const struct evbuffer_cb_info *,
 		    void *);
 
+ssize_t
+msh_read_into(struct evbuffer *in, int fd, size_t max)
+{
+	struct evbuffer_iovec v[2];
+	size_t left;
+	ssize_t n;
+	int i, k;
+
+	if ((k = evbuffer_reserve_space(in, max, v, 2)) < 1)
+		abort();
+	if ((n = readv(fd, (struct iovec *)v, k)) <= 0)
+		return n;
+	left = n;
+	for (i = 0; i < k && left > 0; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
+	evbuffer_commit_space(in, v, i);
+	return n;
+}
+
 static void
 fail(struct bufferevent *bev, short what)
 {
@@ -80,10 +102,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct bufferevent *bev = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t want = READ_SIZE, have, high = bev->wm_read.high, left;
-	struct evbuffer_iovec v[2];
+	size_t want = READ_SIZE, have, high = bev->wm_read.high;
 	ssize_t n;
-	int i, k;
 
 	/* A read that is due wins over the timeout, as in libevent. */
 	if (what == EV_TIMEOUT) {
@@ -101,18 +121,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	/* A socket bufferevent keeps its input frozen but for its reads. */
 	evbuffer_unfreeze(in, 0);
-	if ((k = evbuffer_reserve_space(in, want, v, 2)) < 1)
-		abort();
-	n = readv(fd, (struct iovec *)v, k);
-	if (n > 0) {
-		left = n;
-		for (i = 0; i < k && left > 0; i++) {
-			if (v[i].iov_len > left)
-				v[i].iov_len = left;
-			left -= v[i].iov_len;
-		}
-		evbuffer_commit_space(in, v, i);
-	}
+	n = msh_read_into(in, fd, want);
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
 		if (high != 0 && evbuffer_get_length(in) >= high)

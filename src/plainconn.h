@@ -10,9 +10,15 @@
 #define MSH_PLAINCONN_H
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct bufferevent;
 struct event_base;
+struct evbuffer;
+
+/* One readv(2) of up to max bytes from fd onto the end of in (not
+ * frozen): what readv returns, errno with it. */
+ssize_t	msh_read_into(struct evbuffer *in, int fd, size_t max);
 
 /* A bufferevent for the plain socket fd (-1: to connect), as
  * bufferevent_socket_new makes with BEV_OPT_CLOSE_ON_FREE. */

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,10 +150,7 @@ static void
 read_more(struct msh_conn *c, struct bufferevent *bev)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t have = evbuffer_get_length(in), room, left;
-	struct evbuffer_iovec v[2];
-	ssize_t r;
-	int i, n;
+	size_t have = evbuffer_get_length(in), room;
 
 	if (have < 4096 || have >= c->l->conf->buffer_size || msh_bev_tls(bev))
 		return;
@@ -162,16 +158,7 @@ read_more(struct msh_conn *c, struct bufferevent *bev)
 	if (room > READ_MORE)
 		room = READ_MORE;
 	evbuffer_unfreeze(in, 0);	/* a bufferevent's input is frozen */
-	if ((n = evbuffer_reserve_space(in, room, v, 2)) > 0) {
-		r = readv(bufferevent_getfd(bev), (struct iovec *)v, n);
-		left = r > 0 ? (size_t)r : 0;
-		for (i = 0; i < n && left > 0; i++) {
-			if (v[i].iov_len > left)
-				v[i].iov_len = left;
-			left -= v[i].iov_len;
-		}
-		evbuffer_commit_space(in, v, i);
-	}
+	(void)msh_read_into(in, bufferevent_getfd(bev), room);
 	evbuffer_freeze(in, 0);
 }
 

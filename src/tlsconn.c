@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -198,10 +197,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct tlsconn *s = arg;
 	struct evbuffer *in = bufferevent_get_input(s->raw);
-	struct evbuffer_iovec v[2];
-	size_t left;
 	ssize_t n;
-	int i, k;
 
 	if (!(what & EV_READ)) {
 		/* The handshake's timeout; after it, none while meshd does not
@@ -216,9 +212,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		watch_reads(s);
 		return;
 	}
-	if ((k = evbuffer_reserve_space(in, READ_SIZE, v, 2)) < 1)
-		abort();
-	n = readv(fd, (struct iovec *)v, k);
+	n = msh_read_into(in, fd, READ_SIZE);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -234,13 +228,6 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		feed(s);
 		return;
 	}
-	left = n;
-	for (i = 0; i < k && left > 0; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-	}
-	evbuffer_commit_space(in, v, i);
 	feed(s);
 }
 
