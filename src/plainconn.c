@@ -29,6 +29,12 @@
  */
 #define READ_SIZE	4096
 
+/* What this file relies on of a socket bufferevent's insides was read in
+ * libevent 2.1 (bufferevent_sock.c); another series must be read again. */
+#if LIBEVENT_VERSION_NUMBER < 0x02010000 || LIBEVENT_VERSION_NUMBER >= 0x02020000
+#error "plainconn.c was written against libevent 2.1"
+#endif
+
 static void	on_drained(struct evbuffer *, const struct evbuffer_cb_info *,
 		    void *);
 
