@@ -2,7 +2,8 @@
  * The HTTP/1.1 codec: request and response heads, then the rest of the
  * input as a body in every framing, plain and decoded. A head parsed from
  * a part of the input must say it wants more, or what the whole input
- * says: meshd parses a head in its buffer's first chunk before the rest.
+ * says: meshd parses a head in its buffer's first chunk before the rest
+ * (msh_http1_parse_in), which must come to what the whole input does.
  */
 #include "config.h"
 
@@ -56,6 +57,24 @@ prefixes(const uint8_t *data, size_t size, int response, ssize_t whole,
 			abort();
 }
 
+/* The input in three chunks of an evbuffer, parsed there. */
+static void
+chunked_buffer(const uint8_t *data, size_t size, int response, ssize_t whole,
+    struct msh_http_msg *m)
+{
+	struct evbuffer *in = evbuffer_new();
+	size_t a = size / 3, b = size / 2;
+	const char *at;
+
+	if (in == NULL || evbuffer_add_reference(in, data, a, NULL, NULL) != 0 ||
+	    evbuffer_add_reference(in, data + a, b - a, NULL, NULL) != 0 ||
+	    evbuffer_add_reference(in, data + b, size - b, NULL, NULL) != 0)
+		abort();
+	if (msh_http1_parse_in(in, size, response, 0, m, &at) != whole)
+		abort();
+	evbuffer_free(in);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -68,12 +87,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	n = parse(data, size, 0, &m);
 	prefixes(data, size, 0, n, &m);
+	chunked_buffer(data, size, 0, n, &m);
 	if ((n = parse(data, size, 0, &m)) > 0) {
 		body(&m, data + n, size - n, 0);
 		body(&m, data + n, size - n, 1);
 	}
 	n = parse(data, size, 1, &m);
 	prefixes(data, size, 1, n, &m);
+	chunked_buffer(data, size, 1, n, &m);
 	if ((n = parse(data, size, 1, &m)) > 0)
 		body(&m, data + n, size - n, 1);
 	/* The chunked decoder on raw input too. */

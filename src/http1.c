@@ -436,6 +436,30 @@ msh_http1_parse_response(const char *buf, size_t len, int head_request,
 	return parse_head(buf, len, m, 0);
 }
 
+ssize_t
+msh_http1_parse_in(struct evbuffer *in, size_t len, int response,
+    int head_request, struct msh_http_msg *m, const char **at)
+{
+	size_t n = evbuffer_get_contiguous_space(in);
+	ssize_t r;
+
+	*at = "";
+	if (len == 0)
+		return 0;	/* nothing to make contiguous */
+	/* A parse of part of a head says only that it wants more, as when
+	 * the head arrives in parts (fuzz_http1 holds it to that). */
+	if (n == 0 || n > len)
+		n = len;
+	for (;;) {
+		*at = (const char *)evbuffer_pullup(in, n);
+		r = response ? msh_http1_parse_response(*at, n, head_request, m) :
+		    msh_http1_parse_request(*at, n, m);
+		if (r != 0 || n == len)
+			return r;
+		n = len;
+	}
+}
+
 void
 msh_body_init(struct msh_body *b, const struct msh_http_msg *m)
 {

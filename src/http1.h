@@ -25,6 +25,19 @@ ssize_t	msh_http1_parse_request(const char *buf, size_t len,
 ssize_t	msh_http1_parse_response(const char *buf, size_t len,
 	    int head_request, struct msh_http_msg *m);
 
+/*
+ * Parse the request (response: the response to a request, HEAD or not)
+ * head at the start of in, of at most len bytes (no more than in holds),
+ * as the two above; *at is where it starts, made contiguous. The head is
+ * looked for in in's first chunk first, where one read put it as a rule:
+ * making len bytes contiguous would copy the body that came with the
+ * head too (most of a 16 KiB response). Only a head the first chunk does
+ * not end is made contiguous and parsed again. When it wants more, *at
+ * holds len bytes.
+ */
+ssize_t	msh_http1_parse_in(struct evbuffer *in, size_t len, int response,
+	    int head_request, struct msh_http_msg *m, const char **at);
+
 /* Hop-by-hop (RFC 9110 7.6.1): Connection and the fields it names,
  * Keep-Alive, Proxy-Connection, TE, Upgrade. Not forwarded. */
 static inline int

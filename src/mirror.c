@@ -274,15 +274,15 @@ response_head(struct msh_mirror *m, struct evbuffer *in)
 	unsigned status;
 	size_t len;
 	ssize_t n;
-	char *p;
+	const char *p;
 
 	do {
 		if ((len = evbuffer_get_length(in)) == 0)
 			return 0;
 		if (len > m->max_head)
 			len = m->max_head;
-		p = (char *)evbuffer_pullup(in, len);
-		n = msh_http1_parse_response(p, len, m->head_request, &m->msg);
+		n = msh_http1_parse_in(in, len, 1, m->head_request, &m->msg,
+		    &p);
 		if (n == 0 && len < m->max_head)
 			return 0;
 		if (n <= 0 || m->msg.status == 101) {

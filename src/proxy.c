@@ -791,35 +791,6 @@ switch_protocols(struct msh_conn *c, size_t n)
 	msh_tunnel(c);
 }
 
-/*
- * Parse the head at the start of in, of at most len bytes, into c->msg;
- * *p is where it starts. It is looked for in the first chain first, where
- * one read put it as a rule: evbuffer_pullup of len bytes would copy the
- * body that came with the head too (most of a 16 KiB response). Only a
- * head the first chain does not end is made contiguous and parsed again.
- * A parse of part of a head says only that it wants more, as it does when
- * the head arrives in parts.
- */
-static ssize_t
-parse_head(struct msh_conn *c, struct evbuffer *in, size_t len, int response,
-    char **p)
-{
-	size_t at = evbuffer_get_contiguous_space(in);
-	ssize_t n;
-
-	if (at == 0 || at > len)
-		at = len;
-	for (;;) {
-		*p = (char *)evbuffer_pullup(in, at);
-		n = response ? msh_http1_parse_response(*p, at,
-		    c->head_request, &c->msg) : msh_http1_parse_request(*p, at,
-		    &c->msg);
-		if (n != 0 || at == len)
-			return n;
-		at = len;
-	}
-}
-
 /* Parse the response head(s) the upstream sent and pass them on. */
 static void
 response_head(struct msh_conn *c)
@@ -829,14 +800,14 @@ response_head(struct msh_conn *c)
 	size_t len, max = c->l->conf->max_header_size;
 	struct head o;
 	ssize_t n;
-	char *p;
+	const char *p;
 
 	for (;;) {
 		if ((len = evbuffer_get_length(in)) == 0)
 			return;
 		if (len > max)
 			len = max;
-		n = parse_head(c, in, len, 1, &p);
+		n = msh_http1_parse_in(in, len, 1, c->head_request, m, &p);
 		if (n == 0 && len < max)
 			return;
 		if (n <= 0 || (m->status == 101 && !c->upgrade)) {
@@ -1695,7 +1666,7 @@ request_head(struct msh_conn *c)
 	const struct msh_route_conf *r;
 	size_t len = evbuffer_get_length(in), max;
 	ssize_t n;
-	char *p;
+	const char *p;
 
 	if (len == 0)
 		return;
@@ -1704,7 +1675,7 @@ request_head(struct msh_conn *c)
 	max = c->l->conf->max_header_size;
 	if (len > max)
 		len = max;
-	n = parse_head(c, in, len, 0, &p);
+	n = msh_http1_parse_in(in, len, 0, 0, m, &p);
 	if (n == 0 && len < max) {
 		/* client_timeout bounds the whole head, however it trickles
 		 * in: the read timeout alone restarts with every byte. */
