@@ -26,6 +26,9 @@
  * one re-adds the read event, and so restarts its timeout, on every change
  * of the input below the mark, five times a request. Here the input is
  * watched (on_drained) only while reading waits for room in it: "held".
+ * meshd's read callback is called here, not through libevent, which would
+ * call it again and again while the input is at wm_read.high (its check
+ * for a watermark it suspended for, which this file does not).
  */
 #define READ_SIZE	4096
 
@@ -111,19 +114,21 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	size_t want = READ_SIZE, have, high = bev->wm_read.high;
 	ssize_t n;
 
-	/* A read that is due wins over the timeout, as in libevent. */
-	if (what == EV_TIMEOUT) {
-		fail(bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
-		return;
-	}
 	if (high != 0) {
-		/* Enabled again while held, or the limit lowered. */
+		/* Enabled again while held, or the limit lowered; its read
+		 * timeout is not the peer's to answer for, as with libevent's
+		 * suspended reads. */
 		if ((have = evbuffer_get_length(in)) >= high) {
 			hold(bev);
 			return;
 		}
 		if (high - have < want)
 			want = high - have;
+	}
+	/* A read that is due wins over the timeout, as in libevent. */
+	if (what == EV_TIMEOUT) {
+		fail(bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
+		return;
 	}
 	/* A socket bufferevent keeps its input frozen but for its reads. */
 	evbuffer_unfreeze(in, 0);
@@ -132,8 +137,13 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	if (n > 0) {
 		if (high != 0 && evbuffer_get_length(in) >= high)
 			hold(bev);
-		/* Past the low mark, meshd's read callback; it may free bev. */
-		bufferevent_trigger(bev, EV_READ, 0);
+		/* meshd sets no read low mark. The callback may free bev: the
+		 * reference keeps it until the callback is done. */
+		if (bev->readcb != NULL) {
+			bufferevent_incref(bev);
+			bev->readcb(bev, bev->cbarg);
+			bufferevent_decref(bev);
+		}
 	} else if (n == 0)
 		fail(bev, BEV_EVENT_EOF | BEV_EVENT_READING);
 	else if (errno != EAGAIN && errno != EINTR)

@@ -24,7 +24,7 @@ struct msh_upconn {
 	struct msh_pool		*pool;
 	long			 idle_since;	/* seconds, while pooled */
 	uint64_t		 timeout;	/* ms its timeouts are set to */
-	uint64_t		 buffer_size;	/* its read high watermark */
+	uint64_t		 buffer_size;	/* its read limit */
 	struct msh_stats	*owner;	/* counts it in open_connections */
 	int			 tls;	/* TLS to the endpoint */
 	char			*peer_id;	/* its identity, once read */

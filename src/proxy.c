@@ -888,6 +888,15 @@ set_response_timeout(struct msh_conn *c, uint64_t ms)
 	}
 }
 
+/* What an HTTP connection's input may hold: buffer_size, and never less
+ * than max_header_size, as a head is parsed only once it is all in. */
+static size_t
+input_limit(const struct msh_listener_conf *lc)
+{
+	return lc->buffer_size > lc->max_header_size ? lc->buffer_size :
+	    lc->max_header_size;
+}
+
 /* A pooled connection keeps its watermark and timeouts from its last
  * use: they are set only when new or different (another cluster or
  * listener with the same endpoint, or a reload that changed them). */
@@ -897,8 +906,8 @@ attach_upstream(struct msh_conn *c)
 	struct bufferevent *bev = c->up->bev;
 
 	bufferevent_setcb(bev, upstream_read, upstream_write, upstream_event, c);
-	if (c->up->buffer_size != c->l->conf->buffer_size) {
-		c->up->buffer_size = c->l->conf->buffer_size;
+	if (c->up->buffer_size != input_limit(c->l->conf)) {
+		c->up->buffer_size = input_limit(c->l->conf);
 		msh_bev_read_limit(bev, c->up->buffer_size);
 	}
 	/* Until the response head, a try may be held to less. */
@@ -2065,7 +2074,7 @@ start_client(struct msh_conn *c, int fd, int tls)
 		return;
 	}
 	bufferevent_setcb(c->client, client_read, client_write, client_event, c);
-	msh_bev_read_limit(c->client, l->conf->buffer_size);
+	msh_bev_read_limit(c->client, input_limit(l->conf));
 	c->read_timeout = l->conf->client_timeout;
 	msh_set_timeouts(c->client, c->read_timeout, l->conf->client_timeout);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # Limits and timeouts from meshd.conf, each made to fire against real
 # peers: max_header_size (414, 431; a response head over it is a 502;
-# heads of 40 KiB pass whole under a 64k one), max_headers,
+# heads of 40 KiB pass whole under a 64k one, with a 16k buffer_size),
+# max_headers,
 # keepalive_timeout apart from client_timeout, client_timeout bounding a
 # head that trickles in, request_timeout before and during the
 # answer and while the request body is late, connect_timeout against a
@@ -65,6 +66,7 @@ max_headers = 10
 address = $h:$big
 cluster = raw
 max_header_size = 64k
+buffer_size = 16k
 
 [listener ka]
 address = $h:$ka
@@ -158,7 +160,8 @@ is($err->('rawlim', 'bad_response'), 2, 'counted: bad_response, twice');
 
 # Heads of 40 KiB, under a max_header_size of 64k: meshd reads them in
 # several reads, so each lies in more than one of its buffer's chunks (it
-# parses the first chunk alone first), and both pass whole.
+# parses the first chunk alone first), and both pass whole, though
+# buffer_size (16k) is less than them.
 {
 	my $fill = join '', map { sprintf '%07d,', $_ } 1 .. 5000;
 	my $s = connect_to($h, $big);

@@ -6,7 +6,8 @@
 # server in this test that streams and discards. Then 16 MiB pipelined
 # behind a request whose answer is slow: meshd reads no more than its
 # buffer_size of them meanwhile (the read limit, not backpressure, holds
-# them back), answers, and refuses the rest with a 414.
+# them back) and uses no CPU while it waits, answers, and refuses the rest
+# with a 414.
 use strict;
 use warnings;
 use Test::More;
@@ -114,6 +115,11 @@ my $down_growth = $max - $base;
 # and ends when meshd closes.
 $base = anon();
 $max = $base;
+sub cpu_ticks {
+	my @f = split ' ', (MeshTest::slurp("/proc/$pid/stat") =~ s/^.*\) //sr);
+	return $f[11] + $f[12];		# utime + stime, 1/100 s
+}
+my $ticks = cpu_ticks();
 $s = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $slow, Timeout => 30)
     or die "connect: $!";
 my $writer = fork // die "fork: $!";
@@ -138,6 +144,9 @@ waitpid($writer, 0);
 close $s;
 like($answers, qr{\AHTTP/1\.1 200 .*^HTTP/1\.1 414 }ms,
     'pipelined: the slow answer, then a 414 for what came after it');
+$ticks = cpu_ticks() - $ticks;
+cmp_ok($ticks, '<', 30, "pipelined: meshd used ${ticks}0 ms of CPU over the "
+    . '1.5 s it held the client (a busy loop takes all of it)');
 my $pipe_growth = $max - $base;
 
 SKIP: {
