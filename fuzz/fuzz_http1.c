@@ -43,18 +43,27 @@ parse(const uint8_t *data, size_t size, int response, struct msh_http_msg *m)
 	    0, m) : msh_http1_parse_request((const char *)data, size, m);
 }
 
-/* The parses of a few prefixes, against the whole input's. */
+/* The parses of prefixes, against the whole input's: cut after each of
+ * the first 64 CRs and LFs, where line ends are decided, and at a third,
+ * a half and all but the last byte. */
 static void
 prefixes(const uint8_t *data, size_t size, int response, ssize_t whole,
     struct msh_http_msg *m)
 {
 	size_t cut[] = { size / 3, size / 2, size - (size > 0) };
+	size_t i, ends = 0;
 	ssize_t n;
-	size_t i;
 
 	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++)
 		if ((n = parse(data, cut[i], response, m)) != 0 && n != whole)
 			abort();
+	for (i = 0; i < size && ends < 64; i++) {
+		if (data[i] != '\r' && data[i] != '\n')
+			continue;
+		ends++;
+		if ((n = parse(data, i + 1, response, m)) != 0 && n != whole)
+			abort();
+	}
 }
 
 /* The input in three chunks of an evbuffer, parsed there. */
