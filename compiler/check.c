@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "iniread.h"
+#include "map.h"
 #include "mesh.h"
 #include "spell.h"
 
@@ -199,14 +200,14 @@ index_by_service(struct mc_mesh *m)
 /*
  * Whom the allow rules let call which service, for rules_allow: a table
  * of "CALLEE\nCALLER" and, for a rule with no callers, "CALLEE\n" (no
- * name has a newline). *keys gets the keys to free once it is.
+ * name has a newline), to the rule. The table keeps copies of the keys.
  */
 static void
-allow_table(const struct mc_mesh *m, struct mc_names *t, char ***keys,
-    size_t *nkeys)
+allow_table(const struct mc_mesh *m, struct msh_map *t)
 {
 	size_t i, j;
 	char *k;
+	int n;
 
 	for (i = 0; i < m->nrules; i++) {
 		const struct mc_rule *r = m->rules[i];
@@ -220,27 +221,25 @@ allow_table(const struct mc_mesh *m, struct mc_names *t, char ***keys,
 			if ((k = malloc(strlen(r->service) + strlen(caller) +
 			    2)) == NULL)
 				abort();
-			sprintf(k, "%s\n%s", r->service, caller);
-			if (mc_names_add(t, k, k) != NULL)
-				free(k);
-			else
-				mc_append((void ***)keys, nkeys, k);
+			n = sprintf(k, "%s\n%s", r->service, caller);
+			msh_map_add_copy(t, k, n, (void *)r);
+			free(k);
 		}
 	}
 }
 
 /* Can any rule of callee let caller make a call? */
 static int
-rules_allow(const struct mc_names *allowed, const char *callee,
+rules_allow(const struct msh_map *allowed, const char *callee,
     const char *caller)
 {
 	char k[2 * MSH_NAME_MAX + 2];
 
 	snprintf(k, sizeof(k), "%s\n", callee);
-	if (mc_names_get(allowed, k) != NULL)
+	if (msh_map_find(allowed, k, strlen(k)) != NULL)
 		return 1;
 	snprintf(k, sizeof(k), "%s\n%s", callee, caller);
-	return mc_names_get(allowed, k) != NULL;
+	return msh_map_find(allowed, k, strlen(k)) != NULL;
 }
 
 /*
@@ -252,9 +251,8 @@ rules_allow(const struct mc_names *allowed, const char *callee,
 static void
 check_rules(const struct mc_mesh *m, struct msh_diag *d)
 {
-	struct mc_names allowed = { NULL, 0, 0 };
-	char **keys = NULL;
-	size_t i, j, nkeys = 0;
+	struct msh_map allowed = { 0 };
+	size_t i, j;
 
 	for (i = 0; i < m->nrules; i++) {
 		const struct mc_rule *r = m->rules[i];
@@ -299,7 +297,7 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 			    "its rules can match only callers and source",
 			    r->name, r->service);
 	}
-	allow_table(m, &allowed, &keys, &nkeys);
+	allow_table(m, &allowed);
 	for (i = 0; i < m->nservices; i++) {
 		const struct mc_service *s = m->services[i];
 
@@ -316,10 +314,7 @@ check_rules(const struct mc_mesh *m, struct msh_diag *d)
 			    "let it make no call", s->name, callee->name);
 		}
 	}
-	mc_names_free(&allowed);
-	for (i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
+	msh_map_free(&allowed);
 }
 
 /* "NAME key=value, ..." of a subset: its labels, and its name in buf. */
@@ -675,34 +670,33 @@ match_key(const char *service, const struct mc_route *r)
 static size_t *
 find_shadows(const struct mc_mesh *m)
 {
-	struct mc_names first = { NULL, 0, 0 };
+	struct msh_map first = { 0 };
 	struct mc_route **same, **all;
-	char **keys, *any;
+	char *key;
 	size_t *by, i;
 
-	if ((by = calloc(m->nroutes + 1, sizeof(*by))) == NULL ||
-	    (keys = calloc(m->nroutes + 1, sizeof(*keys))) == NULL)
+	if ((by = calloc(m->nroutes + 1, sizeof(*by))) == NULL)
 		abort();
 	for (i = 0; i < m->nroutes; i++) {
 		const struct mc_route *r = m->routes[i];
 
 		if (r->service == NULL)
 			continue;
-		keys[i] = match_key(r->service, r);
-		same = mc_names_add(&first, keys[i], &m->routes[i]);
-		any = match_key(r->service, NULL);
-		if ((all = mc_names_get(&first, any)) == &m->routes[i])
+		key = match_key(r->service, r);
+		same = msh_map_add_copy(&first, key, strlen(key),
+		    &m->routes[i]);
+		free(key);
+		key = match_key(r->service, NULL);
+		if ((all = msh_map_find(&first, key, strlen(key))) ==
+		    &m->routes[i])
 			all = NULL;
-		free(any);
+		free(key);
 		if (same == NULL || (all != NULL && all < same))
 			same = all;
 		if (same != NULL)
 			by[i] = same - m->routes + 1;
 	}
-	mc_names_free(&first);
-	for (i = 0; i < m->nroutes; i++)
-		free(keys[i]);
-	free(keys);
+	msh_map_free(&first);
 	return by;
 }
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "diag.h"
-#include "names.h"
+#include "map.h"
 #include "value.h"
 
 /*
@@ -418,11 +418,11 @@ struct mc_mesh {
 	struct mc_edge	**edges;	/* in the order defined */
 	size_t		  nedges;
 	/* Each kind by name, for lookups in constant time. */
-	struct mc_names	  service_names;
-	struct mc_names	  policy_names;
-	struct mc_names	  rule_names;
-	struct mc_names	  route_names;
-	struct mc_names	  edge_names;
+	struct msh_map	  service_names;
+	struct msh_map	  policy_names;
+	struct msh_map	  rule_names;
+	struct msh_map	  route_names;
+	struct msh_map	  edge_names;
 };
 
 /* mTLS: where a sidecar's certificates are (relative to its compiled

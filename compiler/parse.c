@@ -13,6 +13,7 @@
 
 #include "http1-t.h"
 #include "iniread.h"
+#include "map.h"
 #include "mesh.h"
 #include "spell.h"
 
@@ -170,7 +171,7 @@ static const char	*add_file(struct mc_mesh *, const char *);
 struct mc_service *
 mc_find_service(const struct mc_mesh *m, const char *name)
 {
-	return mc_names_get(&m->service_names, name);
+	return msh_map_find(&m->service_names, name, strlen(name));
 }
 
 void
@@ -234,7 +235,7 @@ begin_service(struct parse_ctx *c, const char *name, unsigned line)
 		exit(2);
 	}
 	mc_append((void ***)&m->services, &m->nservices, s);
-	mc_names_add(&m->service_names, s->name, s);
+	msh_map_add(&m->service_names, s->name, strlen(s->name), s);
 	s->at = (struct mc_origin){ c->file, line };
 	s->protocol = MC_HTTP;
 	msh_parse_ip("127.0.0.1", &s->app_address, &err);
@@ -253,7 +254,7 @@ struct named {
  */
 static void *
 begin_named(struct parse_ctx *c, const char *kind, const char *name,
-    unsigned line, void ***list, size_t *n, struct mc_names *names,
+    unsigned line, void ***list, size_t *n, struct msh_map *names,
     size_t size)
 {
 	struct named *e;
@@ -266,7 +267,7 @@ begin_named(struct parse_ctx *c, const char *kind, const char *name,
 		c->skip = 1;
 		return NULL;
 	}
-	if ((e = mc_names_get(names, name)) != NULL) {
+	if ((e = msh_map_find(names, name, strlen(name))) != NULL) {
 		msh_diag_error(c->diag, "duplicate", c->file, line,
 		    "%s \"%s\" is defined twice (first at %s)", kind, name,
 		    mc_origin_ref(&e->at, c->file, ref, sizeof(ref)));
@@ -278,7 +279,7 @@ begin_named(struct parse_ctx *c, const char *kind, const char *name,
 		exit(2);
 	}
 	mc_append(list, n, e);
-	mc_names_add(names, e->name, e);
+	msh_map_add(names, e->name, strlen(e->name), e);
 	e->at = (struct mc_origin){ c->file, line };
 	return e;
 }
@@ -363,7 +364,7 @@ begin_section(struct parse_ctx *c, const char *section, unsigned line)
 			c->entry = begin_named(c, kind, arg, line,
 			    (void ***)((char *)m + named_sections[i].list),
 			    (size_t *)((char *)m + named_sections[i].n),
-			    (struct mc_names *)((char *)m +
+			    (struct msh_map *)((char *)m +
 			    named_sections[i].names), named_sections[i].size);
 		return;
 	}
@@ -1012,11 +1013,11 @@ mc_free(struct mc_mesh *m)
 		free(s);
 	}
 	free(m->services);
-	mc_names_free(&m->service_names);
-	mc_names_free(&m->policy_names);
-	mc_names_free(&m->rule_names);
-	mc_names_free(&m->route_names);
-	mc_names_free(&m->edge_names);
+	msh_map_free(&m->service_names);
+	msh_map_free(&m->policy_names);
+	msh_map_free(&m->rule_names);
+	msh_map_free(&m->route_names);
+	msh_map_free(&m->edge_names);
 	for (i = 0; i < m->npolicies; i++) {
 		free(m->policies[i]->name);
 		free(m->policies[i]);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "map.h"
 #include "mesh.h"
 #include "spell.h"
 
@@ -217,7 +218,7 @@ apply(struct mc_policy_set *to, const struct mc_policy_set *from)
 struct mc_policy *
 mc_find_policy(const struct mc_mesh *m, const char *name)
 {
-	return mc_names_get(&m->policy_names, name);
+	return msh_map_find(&m->policy_names, name, strlen(name));
 }
 
 /* The policies refs names, in order, over to; an unknown one is reported
