@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "iniread.h"
+#include "map.h"
 #include "registry.h"
 #include "spell.h"
 
@@ -27,22 +28,6 @@ static const char *const health_names[] = {
 	"passing", "warning", "critical", "maintenance",
 };
 
-/*
- * A set of names, each with the line it was first seen at: one hash table
- * and one text buffer, so that a registry of 10,000 instances costs no
- * allocation per instance it does not keep.
- */
-struct reg_set {
-	struct reg_slot {
-		uint64_t	 hash;
-		size_t		 off;	/* into text */
-		unsigned	 line;	/* 0: free */
-	}		*slots;
-	size_t		 cap, n;	/* cap a power of 2 */
-	char		*text;
-	size_t		 len, text_cap;
-};
-
 struct reg_ctx {
 	struct msh_registry	*reg;
 	struct msh_diag		*diag;
@@ -52,8 +37,11 @@ struct reg_ctx {
 	struct msh_instance	*cur;	/* NULL in a bad section */
 	struct msh_service_node	*node;	/* in [/services/NAME] */
 	size_t			 ncap, nodecap;
-	struct reg_set		 paths;		/* every instance's */
-	struct reg_set		 services;	/* those with instances */
+	/* Names to the line they were first seen at (never 0, so never
+	 * NULL as a value), copied: a registry of 10,000 instances costs no
+	 * allocation per instance it does not keep. */
+	struct msh_map		 paths;		/* every instance's */
+	struct msh_map		 services;	/* those with instances */
 	char			 last_service[MSH_NAME_MAX + 1];
 	const struct msh_registry *prev;	/* its known sections */
 	uint64_t		*seen;		/* this file's sections */
@@ -76,97 +64,13 @@ grow(void *p, size_t *cap, size_t n, size_t size)
 	return p;
 }
 
-/*
- * A 64-bit hash of text, 8 bytes a step: the registry hashes all of its
- * file on every change. Never 0, the mark of a free slot.
- */
-static uint64_t
-text_hash(const char *p, size_t len)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
-
-	for (; len >= 8; p += 8, len -= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 29;
-	}
-	w = 0;
-	memcpy(&w, p, len);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 32;
-	return h != 0 ? h : 1;
-}
-
-/*
- * Add name (len bytes) to s, seen at line; if it was there, the line it
- * was first seen at, else 0.
- */
+/* Add name (len bytes) to m, seen at line; if it was there, the line it
+ * was first seen at, else 0. */
 static unsigned
-set_add(struct reg_set *s, const char *name, size_t len, unsigned line)
+add_line(struct msh_map *m, const char *name, size_t len, unsigned line)
 {
-	uint64_t h = text_hash(name, len);
-	size_t k;
-
-	if (2 * (s->n + 1) > s->cap) {
-		struct reg_set old = *s;
-
-		s->cap = old.cap ? old.cap * 2 : 1024;
-		if ((s->slots = calloc(s->cap, sizeof(*s->slots))) == NULL)
-			abort();
-		for (k = 0; k < old.cap; k++) {
-			size_t j = old.slots[k].hash & (s->cap - 1);
-
-			if (old.slots[k].line == 0)
-				continue;
-			while (s->slots[j].line != 0)
-				j = (j + 1) & (s->cap - 1);
-			s->slots[j] = old.slots[k];
-		}
-		free(old.slots);
-	}
-	for (k = h & (s->cap - 1); s->slots[k].line != 0;
-	    k = (k + 1) & (s->cap - 1)) {
-		const char *t = s->text + s->slots[k].off;
-
-		if (s->slots[k].hash == h && strncmp(t, name, len) == 0 &&
-		    t[len] == '\0')
-			return s->slots[k].line;
-	}
-	if (s->len + len + 1 > s->text_cap) {
-		s->text_cap = (s->len + len + 1) * 2;
-		if ((s->text = realloc(s->text, s->text_cap)) == NULL)
-			abort();
-	}
-	memcpy(s->text + s->len, name, len);
-	s->text[s->len + len] = '\0';
-	s->slots[k] = (struct reg_slot){ h, s->len, line };
-	s->len += len + 1;
-	s->n++;
-	return 0;
-}
-
-static unsigned
-set_find(const struct reg_set *s, const char *name)
-{
-	size_t len = strlen(name), k;
-	uint64_t h;
-
-	if (s->cap == 0)
-		return 0;
-	h = text_hash(name, len);
-	for (k = h & (s->cap - 1); s->slots[k].line != 0;
-	    k = (k + 1) & (s->cap - 1))
-		if (s->slots[k].hash == h &&
-		    strcmp(s->text + s->slots[k].off, name) == 0)
-			return s->slots[k].line;
-	return 0;
-}
-
-static void
-set_free(struct reg_set *s)
-{
-	free(s->slots);
-	free(s->text);
+	return (uintptr_t)msh_map_add_copy(m, name, len,
+	    (void *)(uintptr_t)line);
 }
 
 /*
@@ -239,18 +143,24 @@ note_instance(struct reg_ctx *c, const char *path, size_t len,
 {
 	unsigned first;
 
-	if ((first = set_add(&c->paths, path, len, line)) != 0)
+	if ((first = add_line(&c->paths, path, len, line)) != 0)
 		msh_diag_error(c->diag, "duplicate", c->file, line,
 		    "instance %.*s appears twice (first at line %u)", (int)len,
 		    path, first);
 	/* A service's instances mostly come together. */
 	if (strcmp(service, c->last_service) != 0) {
-		set_add(&c->services, service, strlen(service), line);
+		add_line(&c->services, service, strlen(service), line);
 		strcpy(c->last_service, service);
 	}
 	return first;
 }
 
+/*
+ * Was a section of this hash in prev's file? The known sections are a set
+ * of 64-bit hashes of their own, not an msh_map: there the hash would be
+ * a key of 8 bytes, kept as a copy, hashed again and compared through a
+ * pointer, in slots four times as wide; here a probe reads 8 bytes.
+ */
 static int
 known(const struct msh_registry *r, uint64_t h)
 {
@@ -295,7 +205,7 @@ skip_known(void *user, const char *path, size_t plen, const char *text,
 {
 	static const char prefix[] = "/services/";
 	struct reg_ctx *c = user;
-	uint64_t h = text_hash(text, len);
+	uint64_t h = msh_hash_text(text, len);
 	const char *end = path + plen, *name, *slash;
 	char service[MSH_NAME_MAX + 1];
 	size_t n;
@@ -557,7 +467,8 @@ end_file(struct reg_ctx *c)
 	for (k = 0; k < r->nnodes; k++) {
 		const struct msh_service_node *s = &r->nodes[k];
 
-		if (s->empty && (line = set_find(&c->services, s->service)) != 0)
+		if (s->empty && (line = (uintptr_t)msh_map_find(&c->services,
+		    s->service, strlen(s->service))) != 0)
 			msh_diag_error(c->diag, "bad-value", c->file,
 			    s->empty_line, "service \"%s\" is said to be empty "
 			    "but lists instances (line %u)", s->service, line);
@@ -612,8 +523,8 @@ msh_registry_load(const char *file, const char *const *want, size_t nwant,
 	memset(r, 0, sizeof(*r));
 	msh_ini_parse_file_skipping(file, on_value, skip_known, &c, d);
 	end_file(&c);
-	set_free(&c.paths);
-	set_free(&c.services);
+	msh_map_free(&c.paths);
+	msh_map_free(&c.services);
 	if (d->errors != before) {
 		free(c.seen);
 		msh_registry_free(r);

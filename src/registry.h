@@ -50,8 +50,9 @@ struct msh_registry {
 	size_t			 n;
 	struct msh_service_node	*nodes;
 	size_t			 nnodes;
-	/* Hashes of the instance sections of the file this view was read
-	 * from, all of which were good: a set, 0 for a free slot. */
+	/* Hashes (msh_hash_text) of the instance sections of the file this
+	 * view was read from, all of which were good: a set, 0 for a free
+	 * slot. */
 	uint64_t		*known;
 	size_t			 known_cap;	/* a power of 2, or 0 */
 };
