@@ -160,7 +160,6 @@ read_status(struct msh_health_checker *ck)
 {
 	struct evbuffer *in = bufferevent_get_input(ck->bev);
 	struct msh_http_msg m;
-	const char *head;
 	char why[32];
 	size_t len;
 	ssize_t r;
@@ -173,7 +172,7 @@ read_status(struct msh_health_checker *ck)
 		memset(&m, 0, sizeof(m));
 		m.headers = headers;
 		m.max_headers = MSH_HTTP_HEADERS_LIMIT;
-		r = msh_http1_parse_in(in, len, 1, 0, &m, &head);
+		r = msh_http1_parse_in(in, len, 1, 0, &m, NULL);
 		if (r == 0 && len < HEAD_MAX)
 			return 0;
 		if (r <= 0) {

@@ -441,23 +441,24 @@ msh_http1_parse_in(struct evbuffer *in, size_t len, int response,
     int head_request, struct msh_http_msg *m, const char **at)
 {
 	size_t n = evbuffer_get_contiguous_space(in);
-	ssize_t r;
+	const char *p = "";
+	ssize_t r = 0;
 
-	*at = "";
-	if (len == 0)
-		return 0;	/* nothing to make contiguous */
 	/* A parse of part of a head says only that it wants more, as when
 	 * the head arrives in parts (fuzz_http1 holds it to that). */
 	if (n == 0 || n > len)
 		n = len;
-	for (;;) {
-		*at = (const char *)evbuffer_pullup(in, n);
-		r = response ? msh_http1_parse_response(*at, n, head_request, m) :
-		    msh_http1_parse_request(*at, n, m);
+	while (len > 0) {	/* none: nothing to make contiguous */
+		p = (const char *)evbuffer_pullup(in, n);
+		r = response ? msh_http1_parse_response(p, n, head_request, m) :
+		    msh_http1_parse_request(p, n, m);
 		if (r != 0 || n == len)
-			return r;
+			break;
 		n = len;
 	}
+	if (at != NULL)
+		*at = p;
+	return r;
 }
 
 void

@@ -33,7 +33,7 @@ ssize_t	msh_http1_parse_response(const char *buf, size_t len,
  * making len bytes contiguous would copy the body that came with the
  * head too (most of a 16 KiB response). Only a head the first chunk does
  * not end is made contiguous and parsed again. When it wants more, *at
- * holds len bytes.
+ * holds len bytes. at may be NULL.
  */
 ssize_t	msh_http1_parse_in(struct evbuffer *in, size_t len, int response,
 	    int head_request, struct msh_http_msg *m, const char **at);

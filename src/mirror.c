@@ -274,7 +274,6 @@ response_head(struct msh_mirror *m, struct evbuffer *in)
 	unsigned status;
 	size_t len;
 	ssize_t n;
-	const char *p;
 
 	do {
 		if ((len = evbuffer_get_length(in)) == 0)
@@ -282,7 +281,7 @@ response_head(struct msh_mirror *m, struct evbuffer *in)
 		if (len > m->max_head)
 			len = m->max_head;
 		n = msh_http1_parse_in(in, len, 1, m->head_request, &m->msg,
-		    &p);
+		    NULL);
 		if (n == 0 && len < m->max_head)
 			return 0;
 		if (n <= 0 || m->msg.status == 101) {

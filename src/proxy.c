@@ -138,7 +138,7 @@ msh_send(struct msh_worker *w, struct bufferevent *bev)
 }
 
 /*
- * libevent 2.1 reads at most 4096 bytes a callback (EVBUFFER_MAX_READ):
+ * A socket is read 4096 bytes a callback (plainconn.c, as libevent does):
  * a 16 KiB body would take four loop turns and four writes. When a read
  * filled that much, take what else the socket holds in one readv, up to
  * READ_MORE and the listener's buffer_size. An error or the end is left
@@ -800,14 +800,13 @@ response_head(struct msh_conn *c)
 	size_t len, max = c->l->conf->max_header_size;
 	struct head o;
 	ssize_t n;
-	const char *p;
 
 	for (;;) {
 		if ((len = evbuffer_get_length(in)) == 0)
 			return;
 		if (len > max)
 			len = max;
-		n = msh_http1_parse_in(in, len, 1, c->head_request, m, &p);
+		n = msh_http1_parse_in(in, len, 1, c->head_request, m, NULL);
 		if (n == 0 && len < max)
 			return;
 		if (n <= 0 || (m->status == 101 && !c->upgrade)) {
