@@ -15,11 +15,13 @@
  * How: a socket bufferevent's ev_read (public, in bufferevent_struct.h)
  * is what its enabling and read timeout add and remove; only its callback
  * reads. So the callback is replaced, and libevent keeps deciding when to
- * read. The callback does what libevent's does, less the ioctl: at most
- * READ_SIZE (libevent's EVBUFFER_MAX_READ) a read, which keeps an idle
- * connection's buffer small; proxy.c reads on (read_more) when a read
- * fills it. ev_read's argument stays the bufferevent: libevent's
- * finalizer takes it for one.
+ * read. The callback does what libevent's does, less the ioctl: READ_SIZE
+ * (libevent's EVBUFFER_MAX_READ) a read, which keeps the buffer of a
+ * connection that sends little small; when a read fills that, the socket
+ * likely holds more (a body), and one more read takes up to READ_MORE of
+ * it, where libevent would take a loop turn and a write per 4 KiB.
+ * ev_read's argument stays the bufferevent: libevent's finalizer takes it
+ * for one.
  *
  * The read limit (msh_plainconn_read_limit) is kept here too, in the
  * bufferevent's wm_read.high, but not as libevent's read watermark: that
@@ -31,6 +33,7 @@
  * for a watermark it suspended for, which this file does not).
  */
 #define READ_SIZE	4096
+#define READ_MORE	32768
 
 /* What this file relies on of a socket bufferevent's insides was read in
  * libevent 2.1 (bufferevent_sock.c); another series must be read again. */
@@ -111,7 +114,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct bufferevent *bev = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t want = READ_SIZE, have, high = bev->wm_read.high;
+	size_t want = READ_SIZE, have, high = bev->wm_read.high, more;
 	ssize_t n;
 
 	if (high != 0) {
@@ -132,7 +135,14 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	/* A socket bufferevent keeps its input frozen but for its reads. */
 	evbuffer_unfreeze(in, 0);
-	n = msh_read_into(in, fd, want);
+	/* A read may take more than it asked for: the chunk's room. */
+	if ((n = msh_read_into(in, fd, want)) >= READ_SIZE) {
+		more = high != 0 ? high - evbuffer_get_length(in) : READ_MORE;
+		/* An error or the end is left for the next read to find. */
+		if (more > 0)
+			(void)msh_read_into(in, fd, more < READ_MORE ? more :
+			    READ_MORE);
+	}
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
 		if (high != 0 && evbuffer_get_length(in) >= high)

@@ -137,31 +137,6 @@ msh_send(struct msh_worker *w, struct bufferevent *bev)
 		evbuffer_add_buffer(out, w->stage);
 }
 
-/*
- * A socket is read 4096 bytes a callback (plainconn.c, as libevent does):
- * a 16 KiB body would take four loop turns and four writes. When a read
- * filled that much, take what else the socket holds in one readv, up to
- * READ_MORE and the listener's buffer_size. An error or the end is left
- * for the bufferevent's next read to find.
- */
-#define READ_MORE	32768
-
-static void
-read_more(struct msh_conn *c, struct bufferevent *bev)
-{
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t have = evbuffer_get_length(in), room;
-
-	if (have < 4096 || have >= c->l->conf->buffer_size || msh_bev_tls(bev))
-		return;
-	room = c->l->conf->buffer_size - have;
-	if (room > READ_MORE)
-		room = READ_MORE;
-	evbuffer_unfreeze(in, 0);	/* a bufferevent's input is frozen */
-	(void)msh_read_into(in, bufferevent_getfd(bev), room);
-	evbuffer_freeze(in, 0);
-}
-
 static void
 stop_timers(struct msh_conn *c)
 {
@@ -1776,7 +1751,6 @@ client_read(struct bufferevent *bev, void *arg)
 		break;
 	case MSH_CONN_WAITING:
 	case MSH_CONN_RESPONDING:
-		read_more(c, bev);
 		pump_request_body(c);
 		break;
 	case MSH_CONN_CLOSING:
@@ -1862,7 +1836,6 @@ upstream_read(struct bufferevent *bev, void *arg)
 {
 	struct msh_conn *c = arg;
 
-	read_more(c, bev);
 	if (c->state == MSH_CONN_WAITING)
 		response_head(c);
 	else if (c->state == MSH_CONN_RESPONDING)
