@@ -25,7 +25,9 @@ package MeshTest;
 # process runs in its own process group and is stopped when the harness goes
 # away: DESTROY, END, die, or SIGINT/SIGTERM of the test.  At teardown (or
 # earlier, with check_logs) the meshd logs must hold no "alert:" line and no
-# sanitizer report.
+# sanitizer report.  Under prove, a test file that runs over 300 s
+# (MESHD_TEST_TIME_LIMIT; 0: no limit) fails and stops: a read that never
+# returns must not stall the suite.
 
 use strict;
 use warnings;
@@ -80,6 +82,19 @@ END {
 # Construction, files and addresses.
 #
 
+# Only under the harness: bench/ runs on MeshTest for many minutes. The
+# alarm is not inherited by forked children, so nothing spawned sees it.
+sub _watchdog {
+	my $limit = $ENV{MESHD_TEST_TIME_LIMIT} // 300;
+	return unless $ENV{HARNESS_ACTIVE} && $limit > 0;
+	$SIG{ALRM} = sub {
+		Test::More::fail("the test ran over ${limit} s: something it "
+		    . "waited for never came (MESHD_TEST_TIME_LIMIT)");
+		exit 142;
+	};
+	alarm $limit;
+}
+
 # MeshTest->new: a temp dir and a private loopback /24 for this test.
 sub new {
 	my ($class, %args) = @_;
@@ -93,6 +108,7 @@ sub new {
 		runs   => 0,
 	}, $class;
 	$self->{dir} = tempdir('meshd-t-XXXXXXXX', TMPDIR => 1, CLEANUP => 0);
+	_watchdog() unless @LIVE;
 	push @LIVE, $self;
 	weaken($LIVE[-1]);
 	return $self;
