@@ -120,33 +120,52 @@ parse_status_line(const char *s, size_t n, struct msh_http_msg *m)
 	return v;
 }
 
+/* The fields the parser acts on, told apart by length first: most names
+ * are none of them, and a switch says so without a compare. */
 static enum msh_field
 classify(const char *name, size_t n)
 {
-	static const struct {
-		const char	*name;
-		size_t		 len;
-		enum msh_field	 field;
-	} known[] = {
-		{ "te", 2, MSH_F_TE },
-		{ "host", 4, MSH_F_HOST },
-		{ "upgrade", 7, MSH_F_UPGRADE },
-		{ "connection", 10, MSH_F_CONNECTION },
-		{ "keep-alive", 10, MSH_F_KEEP_ALIVE },
-		{ "content-length", 14, MSH_F_CONTENT_LENGTH },
-		{ "proxy-connection", 16, MSH_F_PROXY_CONNECTION },
-		{ "transfer-encoding", 17, MSH_F_TRANSFER_ENCODING },
-		{ "x-forwarded-proto", 17, MSH_F_X_FORWARDED_PROTO },
-	};
-	size_t i;
+	const char *known;
+	enum msh_field field;
 
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		if (known[i].len > n)
-			break;
-		if (known[i].len == n && strncasecmp(name, known[i].name, n) == 0)
-			return known[i].field;
+	switch (n) {
+	case 2:
+		known = "te", field = MSH_F_TE;
+		break;
+	case 4:
+		known = "host", field = MSH_F_HOST;
+		break;
+	case 7:
+		known = "upgrade", field = MSH_F_UPGRADE;
+		break;
+	case 10:
+		if ((name[0] | 0x20) == 'c')
+			known = "connection", field = MSH_F_CONNECTION;
+		else
+			known = "keep-alive", field = MSH_F_KEEP_ALIVE;
+		break;
+	case 14:
+		known = "content-length", field = MSH_F_CONTENT_LENGTH;
+		break;
+	case 16:
+		known = "proxy-connection", field = MSH_F_PROXY_CONNECTION;
+		break;
+	case 17:
+		if ((name[0] | 0x20) == 't')
+			known = "transfer-encoding",
+			    field = MSH_F_TRANSFER_ENCODING;
+		else
+			known = "x-forwarded-proto",
+			    field = MSH_F_X_FORWARDED_PROTO;
+		break;
+	default:
+		return MSH_F_OTHER;
 	}
-	return MSH_F_OTHER;
+	/* The first letter in either case (c | 0x20 is a lowercase letter
+	 * only for that letter), then the rest: Date is not host. */
+	if ((name[0] | 0x20) != known[0] || strncasecmp(name, known, n) != 0)
+		return MSH_F_OTHER;
+	return field;
 }
 
 static int
@@ -209,36 +228,10 @@ each_token(const struct msh_http_header *h,
 	return 0;
 }
 
-struct token_find {
-	const char	*token;
-	size_t		 len;
-	int		 found;
-};
-
-static int
-token_match(void *arg, const char *t, size_t n)
-{
-	struct token_find *f = arg;
-
-	if (f->len == n && strncasecmp(t, f->token, n) == 0)
-		f->found = 1;
-	return 0;
-}
-
-static int
-has_token(const struct msh_http_header *h, const char *token, size_t len)
-{
-	struct token_find f = { token, len, 0 };
-
-	each_token(h, token_match, &f);
-	return f.found;
-}
-
 /* Connection: a, b names fields a and b as hop-by-hop: mark them. */
-static int
-mark_listed(void *arg, const char *t, size_t n)
+static void
+mark_listed(struct msh_http_msg *m, const char *t, size_t n)
 {
-	struct msh_http_msg *m = arg;
 	size_t i;
 
 	/* Only plain fields: "Connection: Content-Length" must not make a
@@ -248,6 +241,28 @@ mark_listed(void *arg, const char *t, size_t n)
 		    m->headers[i].name_len == n &&
 		    strncasecmp(m->headers[i].name, t, n) == 0)
 			m->headers[i].listed = 1;
+}
+
+/* What a Connection field says, all its tokens in one pass. */
+struct connection_tokens {
+	struct msh_http_msg	*m;
+	int			 close;
+	int			 keep_alive;
+	int			 upgrade;
+};
+
+static int
+connection_token(void *arg, const char *t, size_t n)
+{
+	struct connection_tokens *c = arg;
+
+	if (n == 5 && strncasecmp(t, "close", 5) == 0)
+		c->close = 1;
+	else if (n == 10 && strncasecmp(t, "keep-alive", 10) == 0)
+		c->keep_alive = 1;
+	else if (n == 7 && strncasecmp(t, "upgrade", 7) == 0)
+		c->upgrade = 1;
+	mark_listed(c->m, t, n);
 	return 0;
 }
 
@@ -304,8 +319,8 @@ static int
 semantics(struct msh_http_msg *m, int request)
 {
 	struct te_state te = { 0 };
-	int hosts = 0, have_cl = 0, have_te = 0, close = 0, ka = 0, r;
-	int upgrade_field = 0, upgrade_token = 0;
+	struct connection_tokens conn = { m, 0, 0, 0 };
+	int hosts = 0, have_cl = 0, have_te = 0, r, upgrade_field = 0;
 	uint64_t cl = 0, v;
 	size_t i;
 
@@ -328,11 +343,8 @@ semantics(struct msh_http_msg *m, int request)
 				return -400;
 			break;
 		case MSH_F_CONNECTION:
-			if (each_token(h, mark_listed, m) != 0)
+			if (each_token(h, connection_token, &conn) != 0)
 				return -400;
-			close |= has_token(h, "close", 5);
-			ka |= has_token(h, "keep-alive", 10);
-			upgrade_token |= has_token(h, "upgrade", 7);
 			break;
 		case MSH_F_UPGRADE:
 			upgrade_field = 1;
@@ -342,8 +354,8 @@ semantics(struct msh_http_msg *m, int request)
 		}
 	}
 	m->has_host = hosts > 0;
-	m->upgrade = upgrade_field && upgrade_token && m->version == 11;
-	m->keep_alive = !close && (m->version == 11 || ka);
+	m->upgrade = upgrade_field && conn.upgrade && m->version == 11;
+	m->keep_alive = !conn.close && (m->version == 11 || conn.keep_alive);
 	if (have_te && (m->version == 10 || have_cl))
 		return -400;
 	if (request) {

@@ -207,6 +207,94 @@ test_malformed_fields(void **state)
 	    > 0);
 }
 
+/* The fields the parser acts on, known in any case; names as long as one
+ * of them but another are not. */
+static void
+test_field_names(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 field;
+	} cases[] = {
+		{ "TE", MSH_F_TE }, { "tf", MSH_F_OTHER },
+		{ "hOST", MSH_F_HOST }, { "Date", MSH_F_OTHER },
+		{ "ETag", MSH_F_OTHER }, { "hosu", MSH_F_OTHER },
+		{ "UPGRADE", MSH_F_UPGRADE }, { "Upgradx", MSH_F_OTHER },
+		{ "CoNnEcTiOn", MSH_F_CONNECTION },
+		{ "Connectiox", MSH_F_OTHER },
+		{ "KEEP-alive", MSH_F_KEEP_ALIVE },
+		{ "Keep-alivf", MSH_F_OTHER },
+		{ "content-LENGTH", MSH_F_CONTENT_LENGTH },
+		{ "Content-Lengtx", MSH_F_OTHER },
+		{ "Proxy-Connection", MSH_F_PROXY_CONNECTION },
+		{ "Proxy-Connectiox", MSH_F_OTHER },
+		{ "TRANSFER-encoding", MSH_F_TRANSFER_ENCODING },
+		{ "Transfer-Encodinx", MSH_F_OTHER },
+		{ "x-FORWARDED-proto", MSH_F_X_FORWARDED_PROTO },
+		{ "X-Forwarded-Prott", MSH_F_OTHER },
+		{ "X-Forwarded-Host", MSH_F_OTHER },
+		{ "Y-Forwarded-Proto", MSH_F_OTHER },
+	};
+	char buf[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* Values each field takes; an answer to HEAD has no body. */
+		snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n%s: %s\r\n\r\n",
+		    cases[i].name, cases[i].field == MSH_F_CONTENT_LENGTH ?
+		    "0" : cases[i].field == MSH_F_TRANSFER_ENCODING ?
+		    "chunked" : "x");
+		if (resp(buf, 1) <= 0)
+			fail_msg("%s: not parsed", cases[i].name);
+		if (m.headers[0].field != cases[i].field)
+			fail_msg("%s: field %d, not %d", cases[i].name,
+			    m.headers[0].field, cases[i].field);
+	}
+}
+
+/* Every byte value at every place of a 40-byte field value and reason
+ * phrase: controls but HTAB (and LF, which ends the line) are refused,
+ * all else (obs-text too) is taken. */
+static void
+test_field_bytes(void **state)
+{
+	static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nX: ";
+	static const char resp_head[] = "HTTP/1.1 200 ";
+	static const char resp_tail[] = "\r\nContent-Length: 0\r\n\r\n";
+	char buf[128], value[40];
+	size_t h = sizeof(head) - 1, rh = sizeof(resp_head) - 1;
+	size_t rt = sizeof(resp_tail) - 1;
+	ssize_t got, want;
+	unsigned c;
+	int at;
+
+	memset(value, 'v', 40);
+	for (c = 0; c < 256; c++) {
+		if (c == '\n')
+			continue;
+		want = (c < 0x20 && c != '\t') || c == 0x7f ? -400 : 1;
+		for (at = 0; at < 40; at++) {
+			memcpy(buf, head, h);
+			memcpy(buf + h, value, 40);
+			buf[h + at] = (char)c;
+			memcpy(buf + h + 40, "\r\n\r\n", 4);
+			got = req_n(buf, h + 44);
+			if ((want < 0 ? got != want : got <= 0))
+				fail_msg("byte 0x%02x at %d of a value: %zd", c,
+				    at, got);
+			memcpy(buf, resp_head, rh);
+			memcpy(buf + rh, value, 40);
+			buf[rh + at] = (char)c;
+			memcpy(buf + rh + 40, resp_tail, rt);
+			reset();
+			got = msh_http1_parse_response(buf, rh + 40 + rt, 0, &m);
+			if ((want < 0 ? got != want : got <= 0))
+				fail_msg("byte 0x%02x at %d of a reason: %zd", c,
+				    at, got);
+		}
+	}
+}
+
 static void
 test_host(void **state)
 {
@@ -583,6 +671,8 @@ main(void)
 		cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_transfer_encoding),
 		cmocka_unit_test(test_malformed_fields),
+		cmocka_unit_test(test_field_names),
+		cmocka_unit_test(test_field_bytes),
 		cmocka_unit_test(test_host),
 		cmocka_unit_test(test_request_line),
 		cmocka_unit_test(test_too_many_fields),
