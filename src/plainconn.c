@@ -19,11 +19,7 @@
  * (libevent's EVBUFFER_MAX_READ) a read, which keeps the buffer of a
  * connection that sends little small; when a read fills that, the socket
  * likely holds more (a body), and one more read takes up to READ_MORE of
- * it, where libevent would take a loop turn and a write per 4 KiB. A
- * socket meshd connected carries responses, which bring their bodies
- * with them as a rule: its first read takes READ_SIZE + READ_MORE, one
- * readv for a 16 KiB response where there were two. A client's stays
- * small: a client that sends slowly would hold a bigger chunk.
+ * it, where libevent would take a loop turn and a write per 4 KiB.
  * ev_read's argument stays the bufferevent: libevent's finalizer takes it
  * for one.
  *
@@ -58,6 +54,13 @@ msh_read_into(struct evbuffer *in, int fd, size_t max)
 
 	if ((k = evbuffer_reserve_space(in, max, v, 2)) < 1)
 		abort();
+	/* The chunks may have more room than asked: a read limit counts on
+	 * max being max. */
+	for (i = 0, left = max; i < k; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
 	if ((n = readv(fd, (struct iovec *)v, k)) <= 0)
 		return n;
 	left = n;
@@ -114,11 +117,11 @@ on_drained(struct evbuffer *in, const struct evbuffer_cb_info *info,
 }
 
 static void
-read_some(struct bufferevent *bev, evutil_socket_t fd, short what,
-    size_t first)
+on_readable(evutil_socket_t fd, short what, void *arg)
 {
+	struct bufferevent *bev = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t want = first, have, high = bev->wm_read.high, more;
+	size_t want = READ_SIZE, have, high = bev->wm_read.high, more;
 	ssize_t n;
 
 	if (high != 0) {
@@ -139,9 +142,9 @@ read_some(struct bufferevent *bev, evutil_socket_t fd, short what,
 	}
 	/* A socket bufferevent keeps its input frozen but for its reads. */
 	evbuffer_unfreeze(in, 0);
-	/* A read may take more than it asked for: the chunk's room. */
-	if ((n = msh_read_into(in, fd, want)) >= (ssize_t)first) {
-		more = high != 0 ? high - evbuffer_get_length(in) : READ_MORE;
+	if ((n = msh_read_into(in, fd, want)) >= READ_SIZE) {
+		have = evbuffer_get_length(in);
+		more = high == 0 ? READ_MORE : have < high ? high - have : 0;
 		/* An error or the end is left for the next read to find. */
 		if (more > 0)
 			(void)msh_read_into(in, fd, more < READ_MORE ? more :
@@ -164,30 +167,16 @@ read_some(struct bufferevent *bev, evutil_socket_t fd, short what,
 		fail(bev, BEV_EVENT_ERROR | BEV_EVENT_READING);
 }
 
-/* Which of the two a socket has is all this file keeps of it. */
+/* Give ev_read this file's callback; it must not be pending meanwhile. */
 static void
-on_readable(evutil_socket_t fd, short what, void *arg)
-{
-	read_some(arg, fd, what, READ_SIZE);
-}
-
-static void
-on_response_readable(evutil_socket_t fd, short what, void *arg)
-{
-	read_some(arg, fd, what, READ_SIZE + READ_MORE);
-}
-
-/* Give ev_read one of this file's callbacks; it must not be pending
- * meanwhile. */
-static void
-own_reads(struct bufferevent *bev, event_callback_fn cb)
+own_reads(struct bufferevent *bev)
 {
 	short enabled = bufferevent_get_enabled(bev) & EV_READ;
 
 	if (enabled)
 		bufferevent_disable(bev, EV_READ);
 	if (event_assign(&bev->ev_read, bev->ev_base, bufferevent_getfd(bev),
-	    EV_READ | EV_PERSIST | EV_FINALIZE, cb, bev) != 0)
+	    EV_READ | EV_PERSIST | EV_FINALIZE, on_readable, bev) != 0)
 		abort();
 	if (enabled)
 		bufferevent_enable(bev, EV_READ);
@@ -201,7 +190,7 @@ msh_plainconn_new(struct event_base *base, int fd)
 	if ((bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) ==
 	    NULL)
 		abort();
-	own_reads(bev, on_readable);
+	own_reads(bev);
 	return bev;
 }
 
@@ -213,15 +202,14 @@ msh_plainconn_connect(struct bufferevent *bev, const struct sockaddr *sa,
 	int r = bufferevent_socket_connect(bev, (struct sockaddr *)sa, len);
 
 	if (r == 0)
-		own_reads(bev, on_response_readable);
+		own_reads(bev);
 	return r;
 }
 
 int
 msh_plainconn_read_limit(struct bufferevent *bev, size_t limit)
 {
-	if (event_get_callback(&bev->ev_read) != on_readable &&
-	    event_get_callback(&bev->ev_read) != on_response_readable)
+	if (event_get_callback(&bev->ev_read) != on_readable)
 		return -1;
 	bev->wm_read.low = 0;
 	bev->wm_read.high = limit;
