@@ -58,6 +58,18 @@ watch(struct side *s, int op, unsigned int what)
 		err(1, "epoll_ctl");
 }
 
+/* What to wait for on s: to write what it holds; to read, unless its
+ * peer holds bytes (level-triggered: it would wake us for ever). */
+static void
+rewatch(struct side *s)
+{
+	unsigned int what = s->nheld > 0 ? EPOLLOUT : 0;
+
+	if (edge || s->peer->nheld == 0)
+		what |= EPOLLIN;
+	watch(s, EPOLL_CTL_MOD, what);
+}
+
 static void
 close_pair(struct side *s)
 {
@@ -88,11 +100,8 @@ address(const char *host, const char *port)
 	return sin;
 }
 
-/*
- * Writes what dst holds; 0 when it is all out. While dst holds bytes its
- * peer is not read: that is the backpressure, and with level-triggered
- * reads the peer's EPOLLIN must then be off or it would wake us for ever.
- */
+/* Writes what dst holds; 0 when it is all out. While dst holds bytes
+ * its peer is not read: that is the backpressure. */
 static int
 flush(struct side *dst)
 {
@@ -104,6 +113,8 @@ flush(struct side *dst)
 		memmove(dst->held, dst->held + n, dst->nheld - n);
 		dst->nheld -= n;
 	}
+	free(dst->held);
+	dst->held = NULL;
 	return 0;
 }
 
@@ -129,9 +140,8 @@ pump(struct side *src)
 				err(1, "malloc");
 			memcpy(dst->held, buf + w, n - w);
 			dst->nheld = n - w;
-			watch(dst, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
-			if (!edge)
-				watch(src, EPOLL_CTL_MOD, 0);
+			rewatch(dst);
+			rewatch(src);
 			return 0;
 		}
 		/* A short read left the socket empty; a new arrival is a new
@@ -154,8 +164,11 @@ accept_one(int lfd, struct sockaddr_in *up)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(ufd, (struct sockaddr *)up, sizeof(*up)) == -1 &&
-	    errno != EINPROGRESS)
-		err(1, "connect");
+	    errno != EINPROGRESS) {
+		close(fd);
+		close(ufd);
+		return;
+	}
 	if ((pair = calloc(2, sizeof(*pair))) == NULL)
 		err(1, "calloc");
 	pair[0].fd = fd;
@@ -214,17 +227,17 @@ main(int argc, char *argv[])
 				accept_one(listener.fd, &usin);
 				continue;
 			}
-			if (evs[i].events & EPOLLOUT) {
-				if ((r = flush(s)) == 0) {
-					watch(s, EPOLL_CTL_MOD, EPOLLIN);
-					if (!edge)
-						watch(s->peer, EPOLL_CTL_MOD,
-						    EPOLLIN);
-					r = pump(s->peer);
-				}
+			/* Reported whatever is watched: an end either way. */
+			if (evs[i].events & (EPOLLERR | EPOLLHUP))
+				r = -1;
+			if (r == 0 && (evs[i].events & EPOLLOUT) &&
+			    (r = flush(s)) == 0) {
+				rewatch(s);
+				rewatch(s->peer);
+				r = pump(s->peer);
 			}
 			if (r == 0 && s->peer->nheld == 0 &&
-			    (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+			    (evs[i].events & EPOLLIN))
 				r = pump(s);
 			if (r == -1)
 				close_pair(s);

@@ -85,7 +85,7 @@ END {
 # Only under the harness: bench/ runs on MeshTest for many minutes. The
 # alarm is not inherited by forked children, so nothing spawned sees it.
 sub _watchdog {
-	my $limit = $ENV{MESHD_TEST_TIME_LIMIT} // 300;
+	my $limit = int($ENV{MESHD_TEST_TIME_LIMIT} // 300);	# whole s
 	return unless $ENV{HARNESS_ACTIVE} && $limit > 0;
 	$SIG{ALRM} = sub {
 		Test::More::fail("the test ran over ${limit} s: something it "
@@ -713,6 +713,8 @@ sub _teardown {
 	my ($self) = @_;
 	return if $self->{torn_down} || $$ != $self->{owner};
 	$self->{torn_down} = 1;
+	# The watchdog's exit would cut the stopping short: done is done.
+	alarm 0;
 	local ($?, $@, $!);
 	$self->stop_all;
 	if (!$self->{logs_checked}) {
