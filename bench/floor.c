@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #define BUFSZ	65536
+#define MAXEVENTS	64	/* a wake's events, and so its closes */
 
 struct side {
 	int		 fd;
@@ -44,7 +45,7 @@ struct side {
 static int	edge;
 static int	ep;
 static char	buf[BUFSZ];
-static struct side *dead[64];	/* closed in this wake, freed after it */
+static struct side *dead[MAXEVENTS];	/* closed in this wake, freed after */
 static int	ndead;
 
 static void
@@ -182,7 +183,7 @@ accept_one(int lfd, struct sockaddr_in *up)
 int
 main(int argc, char *argv[])
 {
-	struct epoll_event evs[64];
+	struct epoll_event evs[MAXEVENTS];
 	struct sockaddr_in lsin, usin;
 	struct side listener;
 	int i, n, one = 1;
@@ -212,7 +213,7 @@ main(int argc, char *argv[])
 			err(1, "epoll_ctl");
 	}
 	for (;;) {
-		if ((n = epoll_wait(ep, evs, 64, -1)) == -1) {
+		if ((n = epoll_wait(ep, evs, MAXEVENTS, -1)) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(1, "epoll_wait");

@@ -44,32 +44,35 @@
 static void	on_drained(struct evbuffer *, const struct evbuffer_cb_info *,
 		    void *);
 
+/* Cut the k vectors v down to len bytes in all: how many hold some. */
+static int
+clip(struct evbuffer_iovec *v, int k, size_t len)
+{
+	int i;
+
+	for (i = 0; i < k && len > 0; i++) {
+		if (v[i].iov_len > len)
+			v[i].iov_len = len;
+		len -= v[i].iov_len;
+	}
+	return i;
+}
+
 ssize_t
 msh_read_into(struct evbuffer *in, int fd, size_t max)
 {
 	struct evbuffer_iovec v[2];
-	size_t left;
 	ssize_t n;
-	int i, k;
+	int k;
 
 	if ((k = evbuffer_reserve_space(in, max, v, 2)) < 1)
 		abort();
 	/* The chunks may have more room than asked: a read limit counts on
 	 * max being max. */
-	for (i = 0, left = max; i < k; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-	}
+	k = clip(v, k, max);
 	if ((n = readv(fd, (struct iovec *)v, k)) <= 0)
 		return n;
-	left = n;
-	for (i = 0; i < k && left > 0; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-	}
-	evbuffer_commit_space(in, v, i);
+	evbuffer_commit_space(in, v, clip(v, k, n));
 	return n;
 }
 
